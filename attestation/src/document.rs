@@ -376,3 +376,265 @@ pub fn decode_document_input(input: &[u8]) -> Result<Vec<u8>> {
         .find_map(|e| e.decode(&text).ok())
         .ok_or(Error::UnrecognisedEncoding)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A payload with every field, definite or indefinite, optionally with
+    /// one field replaced or one extra pair appended.
+    fn payload(indefinite: bool, edit: impl Fn(&str, &mut Writer) -> bool) -> Vec<u8> {
+        let mut w = Writer::new();
+        if indefinite {
+            w.indefinite_map();
+        } else {
+            w.map(9);
+        }
+        let fields: [(&str, &dyn Fn(&mut Writer)); 9] = [
+            ("module_id", &|w| {
+                w.text("i-0123-enc4567");
+            }),
+            ("digest", &|w| {
+                w.text("SHA384");
+            }),
+            ("timestamp", &|w| {
+                w.uint(1_700_000_000_000);
+            }),
+            ("pcrs", &|w| {
+                w.map(2).uint(0).bytes(&[1; 48]).uint(1).bytes(&[2; 48]);
+            }),
+            ("certificate", &|w| {
+                w.bytes(&[0x30; 10]);
+            }),
+            ("cabundle", &|w| {
+                w.array(1).bytes(&[0x30; 10]);
+            }),
+            ("public_key", &|w| {
+                w.bytes(&[7; 32]);
+            }),
+            ("user_data", &|w| {
+                w.null();
+            }),
+            ("nonce", &|w| {
+                w.null();
+            }),
+        ];
+        for (name, write) in fields {
+            w.text(name);
+            if !edit(name, &mut w) {
+                write(&mut w);
+            }
+        }
+        if indefinite {
+            w.end();
+        }
+        w.into_bytes()
+    }
+
+    fn cose(payload: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.array(4)
+            .bytes(&PROTECTED_ES384)
+            .map(0)
+            .bytes(payload)
+            .bytes(&[0; 96]);
+        w.into_bytes()
+    }
+
+    fn parse_with(edit: impl Fn(&str, &mut Writer) -> bool) -> Result<()> {
+        AttestationDocument::parse(&cose(&payload(false, edit))).map(|_| ())
+    }
+
+    #[test]
+    fn definite_and_indefinite_payloads_parse_alike() -> Result<()> {
+        let a = cose(&payload(false, |_, _| false));
+        let b = cose(&payload(true, |_, _| false));
+        let (a, b) = (AttestationDocument::parse(&a)?, AttestationDocument::parse(&b)?);
+        assert_eq!(a.module_id, b.module_id);
+        assert_eq!(a.pcrs, b.pcrs);
+        assert_eq!(a.public_key, Some(&[7u8; 32][..]));
+        assert_eq!(a.nonce, None);
+        Ok(())
+    }
+
+    #[test]
+    fn field_violations_have_typed_errors() {
+        let replace = |field: &'static str, f: fn(&mut Writer)| {
+            parse_with(move |name, w| {
+                if name == field {
+                    f(w);
+                    true
+                } else {
+                    false
+                }
+            })
+        };
+        assert_eq!(
+            replace("digest", |w| {
+                w.text("SHA256");
+            }),
+            Err(Error::UnsupportedDigest {
+                found: "SHA256".into()
+            })
+        );
+        assert!(matches!(
+            replace("pcrs", |w| {
+                w.map(1).uint(0).bytes(&[1; 47]);
+            }),
+            Err(Error::InvalidField { field: "pcrs", .. })
+        ));
+        assert!(matches!(
+            replace("pcrs", |w| {
+                w.map(1).uint(32).bytes(&[1; 48]);
+            }),
+            Err(Error::InvalidField { field: "pcrs", .. })
+        ));
+        assert!(matches!(
+            replace("pcrs", |w| {
+                w.map(0);
+            }),
+            Err(Error::InvalidField { field: "pcrs", .. })
+        ));
+        assert_eq!(
+            replace("pcrs", |w| {
+                w.map(2).uint(3).bytes(&[1; 48]).uint(3).bytes(&[1; 48]);
+            }),
+            Err(Error::DuplicateKey {
+                map: "pcrs",
+                key: "3".into()
+            })
+        );
+        assert!(matches!(
+            replace("user_data", |w| {
+                w.bytes(&[0; 513]);
+            }),
+            Err(Error::InvalidField {
+                field: "user_data",
+                ..
+            })
+        ));
+        assert!(matches!(
+            replace("certificate", |w| {
+                w.bytes(&[0; 1025]);
+            }),
+            Err(Error::InvalidField {
+                field: "certificate",
+                ..
+            })
+        ));
+        assert!(matches!(
+            replace("cabundle", |w| {
+                w.array(0);
+            }),
+            Err(Error::InvalidField {
+                field: "cabundle",
+                ..
+            })
+        ));
+        assert!(matches!(
+            replace("timestamp", |w| {
+                w.text("now");
+            }),
+            Err(Error::UnexpectedCborType { .. })
+        ));
+        assert!(matches!(
+            replace("public_key", |w| {
+                w.uint(5);
+            }),
+            Err(Error::UnexpectedCborType {
+                expected: "byte string or null",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn duplicate_unknown_and_missing_keys_are_refused() {
+        let mut w = Writer::new();
+        w.indefinite_map();
+        for _ in 0..2 {
+            w.text("module_id").text("x");
+        }
+        w.end();
+        assert_eq!(
+            AttestationDocument::parse(&cose(&w.into_bytes())).err(),
+            Some(Error::DuplicateKey {
+                map: "attestation payload",
+                key: "module_id".into()
+            })
+        );
+        let mut w = Writer::new();
+        w.map(1).text("extension").uint(1);
+        assert_eq!(
+            AttestationDocument::parse(&cose(&w.into_bytes())).err(),
+            Some(Error::UnknownField {
+                name: "extension".into()
+            })
+        );
+        let mut w = Writer::new();
+        w.map(1).text("module_id").text("x");
+        assert_eq!(
+            AttestationDocument::parse(&cose(&w.into_bytes())).err(),
+            Some(Error::MissingField { field: "digest" })
+        );
+    }
+
+    #[test]
+    fn cose_envelope_violations_are_refused() {
+        let good = payload(false, |_, _| false);
+        let envelope = |protected: &[u8], unprotected_empty: bool, sig_len: usize| {
+            let mut w = Writer::new();
+            w.array(4).bytes(protected);
+            if unprotected_empty {
+                w.map(0);
+            } else {
+                w.map(1).uint(4).bytes(b"kid");
+            }
+            w.bytes(&good).bytes(&vec![0; sig_len]);
+            AttestationDocument::parse(&w.into_bytes()).map(|_| ())
+        };
+        // ES256 (-7) instead of ES384.
+        assert!(matches!(
+            envelope(&[0xa1, 0x01, 0x26], true, 96),
+            Err(Error::ProtectedHeader { .. })
+        ));
+        assert!(matches!(
+            envelope(&[0xa2, 0x01, 0x38, 0x22, 0x04, 0x00], true, 96),
+            Err(Error::ProtectedHeader { .. })
+        ));
+        assert_eq!(
+            envelope(&PROTECTED_ES384, false, 96),
+            Err(Error::UnprotectedHeaderNotEmpty)
+        );
+        assert_eq!(
+            envelope(&PROTECTED_ES384, true, 64),
+            Err(Error::SignatureLength { len: 64 })
+        );
+        let mut three = Writer::new();
+        three.array(3).bytes(&PROTECTED_ES384).map(0).bytes(&good);
+        assert_eq!(
+            AttestationDocument::parse(&three.into_bytes()).err(),
+            Some(Error::CoseArrayLength { found: 3 })
+        );
+        assert!(matches!(
+            AttestationDocument::parse(&vec![0u8; MAX_DOCUMENT_BYTES + 1]),
+            Err(Error::InputTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn text_encodings_of_a_document_are_decoded() -> Result<()> {
+        use base64::Engine as _;
+        let raw = cose(&payload(false, |_, _| false));
+        let hex_text = format!("{}\n", hex::encode(&raw));
+        assert_eq!(decode_document_input(hex_text.as_bytes())?, raw);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+        assert_eq!(decode_document_input(b64.as_bytes())?, raw);
+        assert_eq!(decode_document_input(&raw)?, raw);
+        assert_eq!(
+            decode_document_input(b"not a document!"),
+            Err(Error::UnrecognisedEncoding)
+        );
+        Ok(())
+    }
+}

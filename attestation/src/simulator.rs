@@ -393,3 +393,44 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::Verifier;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    /// A leaf signed by a foreign key, presented under a bundle the verifier
+    /// has already accepted (same names, genuine certificates): the
+    /// known-chain shortcut must still check the leaf's signature.
+    #[test]
+    fn forged_leaf_under_a_known_bundle_is_refused() -> Result<()> {
+        let genuine = SimulatedNsm::ephemeral()?;
+        let verifier = Verifier::new(genuine.trust_root()?);
+        verifier.verify(&genuine.attest_at(&AttestRequest::default(), NOW)?, NOW)?;
+
+        let attacker = SimulatedNsm::ephemeral()?;
+        let forger = SimulatedNsm {
+            root: Authority {
+                der: genuine.root.der.clone(),
+                pkcs8: attacker.root.pkcs8.clone(),
+                name: genuine.root.name.clone(),
+            },
+            intermediate: Authority {
+                der: genuine.intermediate.der.clone(),
+                pkcs8: attacker.intermediate.pkcs8.clone(),
+                name: genuine.intermediate.name.clone(),
+            },
+            module_id: genuine.module_id.clone(),
+            pcrs: genuine.pcrs.clone(),
+            rng: SystemRandom::new(),
+        };
+        let forged = forger.attest_at(&AttestRequest::default(), NOW)?;
+        assert!(matches!(
+            verifier.verify(&forged, NOW),
+            Err(Error::UntrustedChain { .. })
+        ));
+        Ok(())
+    }
+}

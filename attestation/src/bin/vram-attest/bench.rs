@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use vram_attestation::{verify, AttestationDocument};
+use vram_attestation::{verify, AttestationDocument, Verifier};
 
 use crate::{input, Outcome, TrustArgs};
 
@@ -45,18 +45,31 @@ pub(crate) fn run(args: BenchArgs) -> Result<Outcome> {
         verify(&raw, &root, at_ms)?;
     }
     let verify_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    // A long-lived verifier has seen this document's chain before.
+    let verifier = Verifier::new(root);
+    verifier.verify(&raw, at_ms)?;
+    let start = Instant::now();
+    for _ in 0..n {
+        verifier.verify(&raw, at_ms)?;
+    }
+    let warm_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     let out = json!({
         "document_bytes": raw.len(),
         "iterations": n,
         "threads": 1,
+        "backend": if cfg!(feature = "aws-lc") { "aws-lc" } else { "ring" },
         "parse_us": parse_us,
         "verify_us": verify_us,
+        "verify_known_chain_us": warm_us,
         "verifications_per_s": 1e6 / verify_us,
     });
     if args.json {
         println!("{out}");
     } else {
-        println!("parse {parse_us:.1} us, verify {verify_us:.1} us per document ({} bytes, {n} iterations)", raw.len());
+        println!(
+            "parse {parse_us:.1} us, verify {verify_us:.1} us cold, {warm_us:.1} us with a known chain ({} bytes, {n} iterations)",
+            raw.len()
+        );
     }
     Ok(Outcome::Valid)
 }

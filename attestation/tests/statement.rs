@@ -1,0 +1,204 @@
+//! The signed statement: the Nautilus vector reproduced through the same
+//! generic IntentMessage path, and this project's golden vector.
+//!
+//! The golden hex below is asserted byte for byte by the Move tests too
+//! (`contracts/tests/score_ledger_tests.move`, `golden_statement_verifies`):
+//! change both or neither.
+
+use ring::signature::Ed25519KeyPair;
+use serde::{Deserialize, Serialize};
+use vram_attestation::statement::{
+    ed25519_public_key, from_bcs, to_bcs, verify_ed25519, EntryStatus, IntentMessage,
+    ScoreEntry, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
+};
+use vram_attestation::{verify, Error, TrustRoot};
+
+const NAUTILUS_DOC: &[u8] = include_bytes!("fixtures/nautilus_2025-04-15.cose");
+const NAUTILUS_AT: u64 = 1_744_683_923_696;
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Weather {
+    location: String,
+    temperature: u64,
+}
+
+#[test]
+fn nautilus_vector_reproduces_and_verifies_with_the_attested_key() {
+    let message = IntentMessage {
+        intent: 0,
+        timestamp_ms: 1_744_683_300_000,
+        payload: Weather {
+            location: "San Francisco".into(),
+            temperature: 13,
+        },
+    };
+    let bytes = to_bcs(&message).unwrap();
+    assert_eq!(
+        hex::encode(&bytes),
+        "00a0743a37960100000d53616e204672616e636973636f0d00000000000000"
+    );
+    assert_eq!(from_bcs::<Weather>(&bytes).unwrap(), message);
+
+    let att = verify(NAUTILUS_DOC, &TrustRoot::aws_nitro().unwrap(), NAUTILUS_AT).unwrap();
+    let key = att.public_key.expect("the document binds a key");
+    let signature = hex::decode(
+        "77b6d8be225440d00f3d6eb52e91076a8927cebfb520e58c19daf31ecf06b379\
+         8ec3d3ce9630a9eceee46d24f057794a60dd781657cb06d952269cfc5ae19500",
+    )
+    .unwrap();
+    verify_ed25519(&key, &bytes, &signature).expect("signature by the attested key");
+    let mut tampered = bytes.clone();
+    tampered[20] ^= 1;
+    assert_eq!(
+        verify_ed25519(&key, &tampered, &signature),
+        Err(Error::BadStatementSignature)
+    );
+}
+
+/// A fixed key and statement: the golden vector shared with Move.
+fn golden() -> (Ed25519KeyPair, IntentMessage<WindowScores>) {
+    let key = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+    let entry = |uid: u64, status: EntryStatus, losses: [u64; 3]| ScoreEntry {
+        miner_uid: uid,
+        gradient_hash: if status == EntryStatus::Missing {
+            vec![]
+        } else {
+            vec![uid as u8; 32]
+        },
+        status: status as u8,
+        loss_before_own: losses[0],
+        loss_after_own: losses[1],
+        loss_after_random: losses[2],
+    };
+    let message = IntentMessage {
+        intent: INTENT_WINDOW_SCORES,
+        timestamp_ms: 1_763_700_000_000,
+        payload: WindowScores {
+            window: 42,
+            validator: [0xaa; 32],
+            checkpoint_hash: vec![0x11; 32],
+            dataset_root: vec![0x22; 32],
+            eval_params_hash: vec![0x33; 32],
+            eval_seed: vec![0x44; 32],
+            loss_before_random: 4_200_000_000,
+            entries: vec![
+                entry(1, EntryStatus::Scored, [4_100_000_000, 4_000_000_000, 4_150_000_000]),
+                entry(2, EntryStatus::Missing, [0, 0, 0]),
+                entry(5, EntryStatus::Malformed, [0, 0, 0]),
+            ],
+        },
+    };
+    (key, message)
+}
+
+const GOLDEN_PUBLIC_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+const GOLDEN_BCS: &str = concat!(
+    "010045b6a49a0100002a00000000000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "aa2011111111111111111111111111111111111111111111111111111111111111112022222222222222222222222222",
+    "222222222222222222222222222222222222222033333333333333333333333333333333333333333333333333333333",
+    "3333333320444444444444444444444444444444444444444444444444444444444444444400ea56fa00000000030100",
+    "00000000000020010101010101010101010101010101010101010101010101010101010101010100000961f400000000",
+    "00286bee0000000080f95bf7000000000200000000000000000100000000000000000000000000000000000000000000",
+    "000005000000000000002005050505050505050505050505050505050505050505050505050505050505050200000000",
+    "0000000000000000000000000000000000000000",
+);
+const GOLDEN_SIGNATURE: &str = concat!(
+    "35705187d7c78f9a7efa0e2c7e9dc5e9b2754ef2d7007870f029d2def93df7ca",
+    "3760fb1170890d03fcb4c33365861ae7eff71ed680b805fe3dbc3415d87ffb03",
+);
+
+#[test]
+fn golden_window_scores_vector() {
+    let (key, message) = golden();
+    assert_eq!(hex::encode(ed25519_public_key(&key)), GOLDEN_PUBLIC_KEY);
+    let signed = SignedStatement::sign(message.clone(), &key).unwrap();
+    assert_eq!(hex::encode(&signed.bcs), GOLDEN_BCS);
+    assert_eq!(hex::encode(signed.signature), GOLDEN_SIGNATURE);
+    signed.verify(&ed25519_public_key(&key)).unwrap();
+
+    let decoded = SignedStatement::decode(&hex::decode(GOLDEN_BCS).unwrap(), &signed.signature)
+        .unwrap();
+    assert_eq!(decoded.message, message);
+    let from_file = SignedStatement::from_file(&signed.to_file()).unwrap();
+    assert_eq!(from_file, signed);
+}
+
+#[test]
+fn bcs_layout_is_field_by_field() {
+    let (_, message) = golden();
+    let bytes = to_bcs(&message).unwrap();
+    let mut expected = vec![1u8];
+    expected.extend_from_slice(&1_763_700_000_000u64.to_le_bytes());
+    expected.extend_from_slice(&42u64.to_le_bytes());
+    expected.extend_from_slice(&[0xaa; 32]); // address: fixed 32 bytes, no length
+    for fill in [0x11u8, 0x22, 0x33, 0x44] {
+        expected.push(32); // vector<u8>: ULEB128 length, then bytes
+        expected.extend_from_slice(&[fill; 32]);
+    }
+    expected.extend_from_slice(&4_200_000_000u64.to_le_bytes());
+    expected.push(3); // entries
+    assert_eq!(&bytes[..expected.len()], expected.as_slice());
+    let first_entry = &bytes[expected.len()..];
+    assert_eq!(&first_entry[..8], &1u64.to_le_bytes());
+    assert_eq!(first_entry[8], 32);
+    assert_eq!(first_entry[8 + 33], EntryStatus::Scored as u8);
+}
+
+#[test]
+fn tampering_and_malformed_statements_are_refused() {
+    let (key, message) = golden();
+    let signed = SignedStatement::sign(message.clone(), &key).unwrap();
+    let public = ed25519_public_key(&key);
+
+    let mut bytes = signed.bcs.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let tampered = SignedStatement::decode(&bytes, &signed.signature).unwrap();
+    assert_eq!(tampered.verify(&public), Err(Error::BadStatementSignature));
+
+    let mut trailing = signed.bcs.clone();
+    trailing.push(0);
+    assert!(matches!(
+        SignedStatement::decode(&trailing, &signed.signature),
+        Err(Error::StatementEncoding { .. })
+    ));
+    assert!(matches!(
+        SignedStatement::decode(&signed.bcs[..signed.bcs.len() - 1], &signed.signature),
+        Err(Error::StatementEncoding { .. })
+    ));
+    assert_eq!(
+        signed.verify(&public[..31]),
+        Err(Error::Ed25519KeyLength { len: 31 })
+    );
+
+    let mut unsorted = message.clone();
+    unsorted.payload.entries.swap(0, 1);
+    assert!(matches!(
+        SignedStatement::sign(unsorted, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+    let mut duplicate = message.clone();
+    duplicate.payload.entries[1].miner_uid = 1;
+    assert!(matches!(
+        SignedStatement::sign(duplicate, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+    let mut bad_status = message.clone();
+    bad_status.payload.entries[0].status = 9;
+    assert!(matches!(
+        SignedStatement::sign(bad_status, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+    let mut missing_with_hash = message.clone();
+    missing_with_hash.payload.entries[1].gradient_hash = vec![0; 32];
+    assert!(matches!(
+        SignedStatement::sign(missing_with_hash, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+    let mut short_seed = message;
+    short_seed.payload.eval_seed = vec![0; 31];
+    assert!(matches!(
+        SignedStatement::sign(short_seed, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+}
