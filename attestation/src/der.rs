@@ -219,13 +219,17 @@ fn read_time(der: &mut Der<'_>) -> Option<u64> {
     let (year, rest) = match (tag, digits.len()) {
         (TAG_UTC_TIME, 12) => {
             let yy: i64 = digits.get(..2)?.parse().ok()?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, digits.get(2..)?)
+            (
+                if yy < 50 { 2000 + yy } else { 1900 + yy },
+                digits.get(2..)?,
+            )
         }
         (TAG_GENERALIZED_TIME, 14) => (digits.get(..4)?.parse().ok()?, digits.get(4..)?),
         _ => return None,
     };
     let field = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-    let (month, day, hour, minute, second) = (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
+    let (month, day, hour, minute, second) =
+        (field(0)?, field(2)?, field(4)?, field(6)?, field(8)?);
     if !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
@@ -406,13 +410,17 @@ mod tests {
 
     #[test]
     fn civil_time_round_trips() {
-        for secs in [0u64, 951_782_400, 1_744_683_467, 2_524_608_000, 4_102_444_799] {
+        for secs in [
+            0u64,
+            951_782_400,
+            1_744_683_467,
+            2_524_608_000,
+            4_102_444_799,
+        ] {
             let (y, m, d, h, mi, s) = civil_from_secs(secs);
             let back = days_from_civil(y, m, d) * 86_400 + h * 3_600 + mi * 60 + s;
             assert_eq!(back as u64, secs);
-            let mut der = Der {
-                input: &time(secs),
-            };
+            let mut der = Der { input: &time(secs) };
             assert_eq!(read_time(&mut der), Some(secs * 1_000));
         }
     }

@@ -390,7 +390,8 @@ mod tests {
         } else {
             w.map(9);
         }
-        let fields: [(&str, &dyn Fn(&mut Writer)); 9] = [
+        type FieldWriter<'f> = (&'f str, &'f dyn Fn(&mut Writer));
+        let fields: [FieldWriter<'_>; 9] = [
             ("module_id", &|w| {
                 w.text("i-0123-enc4567");
             }),
@@ -449,7 +450,10 @@ mod tests {
     fn definite_and_indefinite_payloads_parse_alike() -> Result<()> {
         let a = cose(&payload(false, |_, _| false));
         let b = cose(&payload(true, |_, _| false));
-        let (a, b) = (AttestationDocument::parse(&a)?, AttestationDocument::parse(&b)?);
+        let (a, b) = (
+            AttestationDocument::parse(&a)?,
+            AttestationDocument::parse(&b)?,
+        );
         assert_eq!(a.module_id, b.module_id);
         assert_eq!(a.pcrs, b.pcrs);
         assert_eq!(a.public_key, Some(&[7u8; 32][..]));

@@ -141,7 +141,9 @@ pub enum Error {
         not_before_ms: u64,
     },
     /// A certificate in the chain has expired at the verification time.
-    #[error("certificate {index} ({subject}) expired at {not_after_ms}, verification time is {time_ms}")]
+    #[error(
+        "certificate {index} ({subject}) expired at {not_after_ms}, verification time is {time_ms}"
+    )]
     CertExpired {
         /// Position in the chain: 0 is cabundle[0], the leaf last.
         index: usize,
@@ -209,7 +211,9 @@ pub enum Error {
     #[error("PCR0 is all zeros: the enclave runs in debug mode (refused unless debug is allowed)")]
     DebugMode,
     /// The document is older than the policy allows.
-    #[error("document timestamp {timestamp_ms} is {age_ms} ms old, the policy allows {max_age_ms} ms")]
+    #[error(
+        "document timestamp {timestamp_ms} is {age_ms} ms old, the policy allows {max_age_ms} ms"
+    )]
     TooOld {
         /// The document's timestamp.
         timestamp_ms: u64,

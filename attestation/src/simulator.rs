@@ -61,7 +61,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn crypto<T, E>(what: &'static str) -> impl FnOnce(E) -> Error {
+fn crypto<E>(what: &'static str) -> impl FnOnce(E) -> Error {
     move |_| Error::Crypto(what)
 }
 
@@ -116,7 +116,7 @@ impl SimulatedNsm {
 
     fn assemble(root: Authority, intermediate: Authority, rng: SystemRandom) -> Result<Self> {
         let mut id = [0u8; 8];
-        rng.fill(&mut id).map_err(crypto::<(), _>("random"))?;
+        rng.fill(&mut id).map_err(crypto("random"))?;
         let image = measure_current_exe()?;
         let mut pcrs = vec![[0u8; 48]; usize::from(PCR_COUNT)];
         for pcr in pcrs.iter_mut().take(3) {
@@ -163,13 +163,13 @@ impl SimulatedNsm {
     pub fn attest_at(&self, request: &AttestRequest<'_>, timestamp_ms: u64) -> Result<Vec<u8>> {
         request.check_limits()?;
         let leaf_pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &self.rng)
-            .map_err(crypto::<(), _>("leaf key generation"))?;
+            .map_err(crypto("leaf key generation"))?;
         let leaf_key = EcdsaKeyPair::from_pkcs8(
             &ECDSA_P384_SHA384_FIXED_SIGNING,
             leaf_pkcs8.as_ref(),
             &self.rng,
         )
-        .map_err(crypto::<(), _>("leaf key"))?;
+        .map_err(crypto("leaf key"))?;
         let not_before = timestamp_ms / 1_000;
         let leaf_name = der::name(ORG, &format!("{}.simulated", self.module_id));
         let leaf = issue(
@@ -213,7 +213,7 @@ impl SimulatedNsm {
 
         let signature = leaf_key
             .sign(&self.rng, &sig_structure(&PROTECTED_ES384, &payload))
-            .map_err(crypto::<(), _>("document signature"))?;
+            .map_err(crypto("document signature"))?;
         let mut cose = Writer::new();
         cose.array(4)
             .bytes(&PROTECTED_ES384)
@@ -230,7 +230,7 @@ impl Nsm for SimulatedNsm {
     }
 
     fn fill_random(&self, out: &mut [u8]) -> Result<()> {
-        self.rng.fill(out).map_err(crypto::<(), _>("random"))
+        self.rng.fill(out).map_err(crypto("random"))
     }
 
     fn describe(&self) -> Result<NsmDescription> {
@@ -255,7 +255,14 @@ fn new_authorities(rng: &SystemRandom, now_s: u64) -> Result<(Authority, Authori
         pkcs8: root_pkcs8,
         name: root_name.clone(),
     };
-    let root_der = issue(&provisional, &root_name, &root_point, validity, Some(2), rng)?;
+    let root_der = issue(
+        &provisional,
+        &root_name,
+        &root_point,
+        validity,
+        Some(2),
+        rng,
+    )?;
     let root = Authority {
         der: root_der,
         ..provisional
@@ -278,13 +285,13 @@ fn new_authorities(rng: &SystemRandom, now_s: u64) -> Result<(Authority, Authori
 fn generate_ca_key(rng: &SystemRandom) -> Result<Vec<u8>> {
     EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, rng)
         .map(|doc| doc.as_ref().to_vec())
-        .map_err(crypto::<(), _>("CA key generation"))
+        .map_err(crypto("CA key generation"))
 }
 
 fn ca_public_point(pkcs8: &[u8], rng: &SystemRandom) -> Result<Vec<u8>> {
     EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, pkcs8, rng)
         .map(|k| k.public_key().as_ref().to_vec())
-        .map_err(crypto::<(), _>("CA key"))
+        .map_err(crypto("CA key"))
 }
 
 /// A certificate for `subject_point` signed by `issuer`.
@@ -297,7 +304,7 @@ fn issue(
     rng: &SystemRandom,
 ) -> Result<Vec<u8>> {
     let mut serial = [0u8; 16];
-    rng.fill(&mut serial).map_err(crypto::<(), _>("random"))?;
+    rng.fill(&mut serial).map_err(crypto("random"))?;
     serial[0] = (serial[0] & 0x7f) | 0x01;
     let alg = der::seq(&[&der::oid(der::OID_ECDSA_SHA384)]);
     let tbs = der::seq(&[
@@ -311,18 +318,27 @@ fn issue(
         &der::extensions(ca_path_len),
     ]);
     let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_ASN1_SIGNING, &issuer.pkcs8, rng)
-        .map_err(crypto::<(), _>("issuer key"))?;
+        .map_err(crypto("issuer key"))?;
     let signature = key
         .sign(rng, &tbs)
-        .map_err(crypto::<(), _>("certificate signature"))?;
-    Ok(der::seq(&[&tbs, &alg, &der::bit_string(signature.as_ref())]))
+        .map_err(crypto("certificate signature"))?;
+    Ok(der::seq(&[
+        &tbs,
+        &alg,
+        &der::bit_string(signature.as_ref()),
+    ]))
 }
 
 struct StateFiles {
     dir: PathBuf,
 }
 
-const STATE_FILES: [&str; 4] = ["root.pk8", "root.der", "intermediate.pk8", "intermediate.der"];
+const STATE_FILES: [&str; 4] = [
+    "root.pk8",
+    "root.der",
+    "intermediate.pk8",
+    "intermediate.der",
+];
 
 impl StateFiles {
     fn new(dir: &Path) -> Self {
@@ -349,18 +365,21 @@ impl StateFiles {
         if !present.iter().all(|p| *p) {
             return Err(self.error("incomplete state: expected all of root.pk8, root.der, intermediate.pk8, intermediate.der"));
         }
-        let read = |f: &str| fs::read(self.dir.join(f)).map_err(|e| self.error(format!("{f}: {e}")));
+        let read =
+            |f: &str| fs::read(self.dir.join(f)).map_err(|e| self.error(format!("{f}: {e}")));
         let rng = SystemRandom::new();
         let authority = |key: &str, cert: &str, index: usize| -> Result<Authority> {
             let pkcs8 = read(key)?;
             let der = read(cert)?;
-            let point = ca_public_point(&pkcs8, &rng).map_err(|_| self.error(format!("{key} is not a P-384 key")))?;
+            let point = ca_public_point(&pkcs8, &rng)
+                .map_err(|_| self.error(format!("{key} is not a P-384 key")))?;
             let info = der::cert_info(&der, index)?;
             if info.p384_point != Some(point.as_slice()) {
                 return Err(self.error(format!("{cert} does not match {key}")));
             }
             Ok(Authority {
-                name: der::subject_der(&der).ok_or_else(|| self.error(format!("{cert} has no subject")))?,
+                name: der::subject_der(&der)
+                    .ok_or_else(|| self.error(format!("{cert} has no subject")))?,
                 der,
                 pkcs8,
             })
@@ -379,10 +398,14 @@ impl StateFiles {
             ("intermediate.pk8", &intermediate.pkcs8),
             ("intermediate.der", &intermediate.der),
         ] {
-            write_private(&self.dir.join(name), bytes).map_err(|e| self.error(format!("{name}: {e}")))?;
+            write_private(&self.dir.join(name), bytes)
+                .map_err(|e| self.error(format!("{name}: {e}")))?;
         }
-        fs::write(self.dir.join("test-root.pem"), der::certificate_pem(&root.der))
-            .map_err(|e| self.error(format!("test-root.pem: {e}")))
+        fs::write(
+            self.dir.join("test-root.pem"),
+            der::certificate_pem(&root.der),
+        )
+        .map_err(|e| self.error(format!("test-root.pem: {e}")))
     }
 }
 

@@ -142,7 +142,11 @@ impl WindowScores {
                     entry.miner_uid, entry.status
                 ))
             })?;
-            let expected_len = if status == EntryStatus::Missing { 0 } else { 32 };
+            let expected_len = if status == EntryStatus::Missing {
+                0
+            } else {
+                32
+            };
             if entry.gradient_hash.len() != expected_len {
                 return Err(invalid(format!(
                     "miner {} ({}) has a {}-byte gradient hash, expected {expected_len}",
@@ -208,7 +212,10 @@ impl SignedStatement {
     /// Validates and signs `message` with `key`.
     pub fn sign(message: IntentMessage<WindowScores>, key: &Ed25519KeyPair) -> Result<Self> {
         if message.intent != INTENT_WINDOW_SCORES {
-            return Err(invalid(format!("intent {} is not window scores", message.intent)));
+            return Err(invalid(format!(
+                "intent {} is not window scores",
+                message.intent
+            )));
         }
         message.payload.validate()?;
         let bcs = to_bcs(&message)?;
@@ -226,14 +233,18 @@ impl SignedStatement {
     pub fn decode(bcs: &[u8], signature: &[u8]) -> Result<Self> {
         let message: IntentMessage<WindowScores> = from_bcs(bcs)?;
         if message.intent != INTENT_WINDOW_SCORES {
-            return Err(invalid(format!("intent {} is not window scores", message.intent)));
+            return Err(invalid(format!(
+                "intent {} is not window scores",
+                message.intent
+            )));
         }
         message.payload.validate()?;
-        let signature: [u8; 64] = signature
-            .try_into()
-            .map_err(|_| Error::Ed25519SignatureLength {
-                len: signature.len(),
-            })?;
+        let signature: [u8; 64] =
+            signature
+                .try_into()
+                .map_err(|_| Error::Ed25519SignatureLength {
+                    len: signature.len(),
+                })?;
         Ok(Self {
             message,
             bcs: bcs.to_vec(),

@@ -30,8 +30,7 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P384_SHA384_FIXED};
 const CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] =
     &[webpki::aws_lc_rs::ECDSA_P384_SHA384];
 #[cfg(not(feature = "aws-lc"))]
-const CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] =
-    &[webpki::ring::ECDSA_P384_SHA384];
+const CHAIN_ALGORITHMS: &[&dyn SignatureVerificationAlgorithm] = &[webpki::ring::ECDSA_P384_SHA384];
 
 /// Issuers remembered by one [`Verifier`].
 const VERIFIED_ISSUER_CACHE: usize = 64;

@@ -3,6 +3,8 @@
 //! checked by a verifier that has already seen the genuine chain, so the
 //! known-chain shortcut is exercised as hard as the full path.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use proptest::prelude::*;
 use vram_attestation::{verify, TrustRoot, Verifier};
 
@@ -11,7 +13,9 @@ const AT: u64 = 1_744_683_923_696;
 
 fn warm_verifier() -> Verifier {
     let verifier = Verifier::new(TrustRoot::aws_nitro().unwrap());
-    verifier.verify(NAUTILUS, AT).expect("the genuine document verifies");
+    verifier
+        .verify(NAUTILUS, AT)
+        .expect("the genuine document verifies");
     verifier
 }
 
@@ -57,7 +61,10 @@ fn every_single_byte_change_is_refused() {
 fn every_truncation_is_refused() {
     let verifier = warm_verifier();
     for len in 0..NAUTILUS.len() {
-        assert!(verifier.verify(&NAUTILUS[..len], AT).is_err(), "prefix {len}");
+        assert!(
+            verifier.verify(&NAUTILUS[..len], AT).is_err(),
+            "prefix {len}"
+        );
     }
 }
 

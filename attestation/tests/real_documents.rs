@@ -1,6 +1,8 @@
 //! The real AWS documents in `fixtures/` (see `fixtures/SOURCE.md`) against
 //! the pinned AWS root, at, before and after their validity.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use vram_attestation::{verify, AttestationDocument, Error, Policy, TrustRoot};
 
 const NAUTILUS: &[u8] = include_bytes!("fixtures/nautilus_2025-04-15.cose");
@@ -27,7 +29,10 @@ fn nautilus_document_verifies_at_its_timestamp() {
     assert_eq!(hex::encode(&att.pcrs[&0]), PCR0);
     assert_eq!(hex::encode(&att.pcrs[&1]), PCR0);
     assert_eq!(hex::encode(&att.pcrs[&2]), PCR2);
-    assert_eq!(att.public_key.as_deref().map(hex::encode).as_deref(), Some(PUBLIC_KEY));
+    assert_eq!(
+        att.public_key.as_deref().map(hex::encode).as_deref(),
+        Some(PUBLIC_KEY)
+    );
     assert_eq!(att.user_data, None);
     assert_eq!(att.nonce, None);
     assert_eq!(att.certificates.len(), 5);
@@ -46,7 +51,9 @@ fn nautilus_document_verifies_at_its_timestamp() {
         .unwrap()
         .expect_public_key(hex::decode(PUBLIC_KEY).unwrap())
         .max_age_ms(60_000);
-    policy.check(&att, NAUTILUS_AT + 1_000).expect("policy holds");
+    policy
+        .check(&att, NAUTILUS_AT + 1_000)
+        .expect("policy holds");
 }
 
 #[test]
@@ -77,7 +84,11 @@ fn debug_mode_document_needs_explicit_permission() {
 fn wrong_pcr_nonce_key_and_age_are_refused() {
     let att = verify(NAUTILUS, &aws(), NAUTILUS_AT).unwrap();
     let wrong = vec![0x11; 48];
-    match Policy::new().expect_pcr(1, wrong.clone()).unwrap().check(&att, NAUTILUS_AT) {
+    match Policy::new()
+        .expect_pcr(1, wrong.clone())
+        .unwrap()
+        .check(&att, NAUTILUS_AT)
+    {
         Err(Error::PcrMismatch { index: 1, .. }) => {}
         other => panic!("{other:?}"),
     }
@@ -86,15 +97,21 @@ fn wrong_pcr_nonce_key_and_age_are_refused() {
         Some(Error::PcrNotPinnable { index: 5 })
     );
     assert!(matches!(
-        Policy::new().expect_nonce(vec![1, 2, 3]).check(&att, NAUTILUS_AT),
+        Policy::new()
+            .expect_nonce(vec![1, 2, 3])
+            .check(&att, NAUTILUS_AT),
         Err(Error::NonceMismatch { .. })
     ));
     assert!(matches!(
-        Policy::new().expect_public_key(vec![0; 32]).check(&att, NAUTILUS_AT),
+        Policy::new()
+            .expect_public_key(vec![0; 32])
+            .check(&att, NAUTILUS_AT),
         Err(Error::PublicKeyMismatch { .. })
     ));
     assert!(matches!(
-        Policy::new().max_age_ms(1_000).check(&att, NAUTILUS_AT + 2_000),
+        Policy::new()
+            .max_age_ms(1_000)
+            .check(&att, NAUTILUS_AT + 2_000),
         Err(Error::TooOld { age_ms: 2_000, .. })
     ));
     assert!(matches!(

@@ -1,6 +1,8 @@
 //! The simulated NSM: documents shaped like real ones that verify only under
 //! the test root, with the running binary measured into PCR0-2.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use vram_attestation::{
     measure_current_exe, verify, AttestRequest, AttestationDocument, Error, Nsm, Policy,
     SimulatedNsm, TrustRoot, Verifier,
@@ -153,7 +155,10 @@ fn a_known_chain_still_checks_every_leaf() {
                 == genuine_doc.certificate.len()
         })
         .expect("a same-length foreign leaf within 200 draws");
-    let foreign_leaf = AttestationDocument::parse(&foreign).unwrap().certificate.to_vec();
+    let foreign_leaf = AttestationDocument::parse(&foreign)
+        .unwrap()
+        .certificate
+        .to_vec();
     let at = first
         .windows(genuine_doc.certificate.len())
         .position(|w| w == genuine_doc.certificate)

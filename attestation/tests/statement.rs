@@ -5,11 +5,13 @@
 //! (`contracts/tests/score_ledger_tests.move`, `golden_statement_verifies`):
 //! change both or neither.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use ring::signature::Ed25519KeyPair;
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{
-    ed25519_public_key, from_bcs, to_bcs, verify_ed25519, EntryStatus, IntentMessage,
-    ScoreEntry, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
+    ed25519_public_key, from_bcs, to_bcs, verify_ed25519, EntryStatus, IntentMessage, ScoreEntry,
+    SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
 };
 use vram_attestation::{verify, Error, TrustRoot};
 
@@ -82,7 +84,11 @@ fn golden() -> (Ed25519KeyPair, IntentMessage<WindowScores>) {
             eval_seed: vec![0x44; 32],
             loss_before_random: 4_200_000_000,
             entries: vec![
-                entry(1, EntryStatus::Scored, [4_100_000_000, 4_000_000_000, 4_150_000_000]),
+                entry(
+                    1,
+                    EntryStatus::Scored,
+                    [4_100_000_000, 4_000_000_000, 4_150_000_000],
+                ),
                 entry(2, EntryStatus::Missing, [0, 0, 0]),
                 entry(5, EntryStatus::Malformed, [0, 0, 0]),
             ],
@@ -116,8 +122,8 @@ fn golden_window_scores_vector() {
     assert_eq!(hex::encode(signed.signature), GOLDEN_SIGNATURE);
     signed.verify(&ed25519_public_key(&key)).unwrap();
 
-    let decoded = SignedStatement::decode(&hex::decode(GOLDEN_BCS).unwrap(), &signed.signature)
-        .unwrap();
+    let decoded =
+        SignedStatement::decode(&hex::decode(GOLDEN_BCS).unwrap(), &signed.signature).unwrap();
     assert_eq!(decoded.message, message);
     let from_file = SignedStatement::from_file(&signed.to_file()).unwrap();
     assert_eq!(from_file, signed);

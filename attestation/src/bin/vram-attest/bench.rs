@@ -25,7 +25,7 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) fn run(args: BenchArgs) -> Result<Outcome> {
-    let raw = input::read_document(&args.doc)?;
+    let raw = input::read_document(&args.doc)?.map_err(anyhow::Error::msg)?;
     let root = input::trust_root(&args.trust.root)?;
     let doc_ms = AttestationDocument::parse(&raw)?.timestamp_ms;
     let (at_ms, _) = input::verification_time(&args.trust, doc_ms)?;

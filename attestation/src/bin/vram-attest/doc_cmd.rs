@@ -136,14 +136,14 @@ fn print_fields(fields: &Map<String, Value>) {
 pub(crate) fn verify(args: VerifyArgs) -> Result<Outcome> {
     let policy = policy(&args)?;
     let root = input::trust_root(&args.trust.root)?;
-    let raw = input::read_document(&args.doc);
+    let raw = input::read_document(&args.doc)?;
     let parsed = raw.as_ref().ok().map(|r| AttestationDocument::parse(r));
     let doc = parsed.as_ref().and_then(|p| p.as_ref().ok());
     let document_ms = doc.map_or(0, |d| d.timestamp_ms);
     let (at_ms, source) = input::verification_time(&args.trust, document_ms)?;
 
     let verdict: Result<(), String> = match (&raw, &parsed) {
-        (Err(e), _) => Err(format!("{e:#}")),
+        (Err(e), _) => Err(e.clone()),
         (Ok(_), Some(Err(e))) => Err(e.to_string()),
         (Ok(raw), _) => verify_document(raw, &root, at_ms)
             .and_then(|att| policy.check(&att, at_ms))
@@ -180,10 +180,10 @@ pub(crate) fn verify(args: VerifyArgs) -> Result<Outcome> {
 }
 
 pub(crate) fn inspect(args: InspectArgs) -> Result<Outcome> {
-    let raw = input::read_document(&args.doc);
+    let raw = input::read_document(&args.doc)?;
     let parsed = raw.as_ref().ok().map(|r| AttestationDocument::parse(r));
     let error = match (&raw, &parsed) {
-        (Err(e), _) => Some(format!("{e:#}")),
+        (Err(e), _) => Some(e.clone()),
         (_, Some(Err(e))) => Some(e.to_string()),
         _ => None,
     };

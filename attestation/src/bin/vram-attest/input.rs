@@ -30,10 +30,11 @@ pub(crate) fn read_bounded(path: &str, max: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// The raw bytes of a document given as raw, hex or base64 in a file.
-pub(crate) fn read_document(path: &str) -> Result<Vec<u8>> {
+/// Reads a document file: the outer result is I/O (exit 2), the inner one
+/// whether the bytes are a raw, hex or base64 document (invalid, exit 1).
+pub(crate) fn read_document(path: &str) -> Result<Result<Vec<u8>, String>> {
     let bytes = read_bounded(path, MAX_INPUT_BYTES)?;
-    decode_document_input(&bytes).with_context(|| format!("{path}"))
+    Ok(decode_document_input(&bytes).map_err(|e| format!("{path}: {e}")))
 }
 
 /// The trust root named by `--root`.
@@ -43,7 +44,7 @@ pub(crate) fn trust_root(spec: &str) -> Result<TrustRoot> {
     }
     let pem = read_bounded(spec, 64 * 1024)?;
     let pem = String::from_utf8(pem).map_err(|_| anyhow!("{spec} is not PEM text"))?;
-    TrustRoot::from_pem(&pem).with_context(|| format!("{spec}"))
+    TrustRoot::from_pem(&pem).with_context(|| spec.to_string())
 }
 
 /// Parses `IDX=HEX` PCR arguments.

@@ -37,9 +37,9 @@ pub(crate) fn run(args: SimulateArgs) -> Result<Outcome> {
     let mut nsm = SimulatedNsm::with_state_dir(&args.out_dir)?;
     for spec in &args.pcrs {
         let (index, value) = input::pcr_arg(spec)?;
-        let value: [u8; 48] = value
-            .try_into()
-            .map_err(|v: Vec<u8>| anyhow!("--pcr {index} is {} bytes, the simulator uses 48", v.len()))?;
+        let value: [u8; 48] = value.try_into().map_err(|v: Vec<u8>| {
+            anyhow!("--pcr {index} is {} bytes, the simulator uses 48", v.len())
+        })?;
         nsm.set_pcr(index, value)?;
     }
     let hex = |name, v: &Option<String>| v.as_deref().map(|v| input::hex_arg(name, v)).transpose();
@@ -68,7 +68,11 @@ pub(crate) fn run(args: SimulateArgs) -> Result<Outcome> {
         );
     } else {
         println!("document:  {}", doc_path.display());
-        println!("test root: {} (sha256 {})", root_path.display(), hex::encode(root_fp));
+        println!(
+            "test root: {} (sha256 {})",
+            root_path.display(),
+            hex::encode(root_fp)
+        );
         println!(
             "try: vram-attest verify {} --root {}",
             doc_path.display(),

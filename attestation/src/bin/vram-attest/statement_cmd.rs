@@ -25,7 +25,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     statement: String,
     /// The enclave's raw Ed25519 public key.
-    #[arg(long, value_name = "HEX", conflicts_with = "doc", required_unless_present = "doc")]
+    #[arg(
+        long,
+        value_name = "HEX",
+        conflicts_with = "doc",
+        required_unless_present = "doc"
+    )]
     public_key: Option<String>,
     /// An attestation document: it is verified (see --root, --at) and its
     /// public key used.
@@ -51,11 +56,13 @@ pub(crate) struct ShowArgs {
     json: bool,
 }
 
-fn read_statement(path: &str) -> Result<SignedStatement> {
+/// Reads a statement file: the outer result is I/O (exit 2), the inner one
+/// whether it holds a well-formed statement (invalid, exit 1).
+fn read_statement(path: &str) -> Result<Result<SignedStatement>> {
     let bytes = input::read_bounded(path, MAX_STATEMENT_FILE)?;
-    let file: StatementFile =
-        serde_json::from_slice(&bytes).with_context(|| format!("{path} is not a statement file"))?;
-    Ok(SignedStatement::from_file(&file)?)
+    Ok(serde_json::from_slice::<StatementFile>(&bytes)
+        .with_context(|| format!("{path} is not a statement file"))
+        .and_then(|file| Ok(SignedStatement::from_file(&file)?)))
 }
 
 /// The statement as JSON, the shape scripts read.
@@ -99,7 +106,7 @@ pub(crate) fn run(cmd: StatementCommand) -> Result<Outcome> {
 }
 
 fn show(args: ShowArgs) -> Result<Outcome> {
-    let statement = match read_statement(&args.file) {
+    let statement = match read_statement(&args.file)? {
         Ok(s) => s,
         Err(e) => {
             if args.json {
@@ -127,9 +134,9 @@ fn public_key(args: &VerifyArgs) -> Result<Result<Vec<u8>, String>> {
         bail!("one of --public-key or --doc is required");
     };
     let root = input::trust_root(&args.trust.root)?;
-    let raw = match input::read_document(path) {
+    let raw = match input::read_document(path)? {
         Ok(raw) => raw,
-        Err(e) => return Ok(Err(format!("{e:#}"))),
+        Err(e) => return Ok(Err(e)),
     };
     let document_ms = vram_attestation::AttestationDocument::parse(&raw)
         .map(|d| d.timestamp_ms)
@@ -146,7 +153,7 @@ fn public_key(args: &VerifyArgs) -> Result<Result<Vec<u8>, String>> {
 
 fn verify(args: VerifyArgs) -> Result<Outcome> {
     let key = public_key(&args)?;
-    let statement = read_statement(&args.statement);
+    let statement = read_statement(&args.statement)?;
     let verdict: Result<&SignedStatement, String> = match (&key, &statement) {
         (Err(e), _) => Err(e.clone()),
         (_, Err(e)) => Err(format!("{e:#}")),
