@@ -2,9 +2,20 @@
 //! and signing, served over one framed protocol.
 //!
 //! **Trust level: trusted and measured.** Everything linked here changes the
-//! PCRs and is attack surface, so dependencies are kept minimal. This crate
-//! is filled in by the codec/evaluator and enclave-service work; for now it
-//! only fixes the crate's place in the workspace.
+//! PCRs and is attack surface, so dependencies are kept minimal: candle for
+//! the model, safetensors for containers, nothing networked. The library
+//! does no I/O beyond what it is handed.
+//!
+//! - [`codec`]: the `vram-gradient/1` gradient format.
+//! - [`model`]: the GPT and its checkpoint.
+//! - [`eval`]: the loss-delta evaluator.
+
+pub mod codec;
+mod error;
+pub mod eval;
+pub mod model;
+
+pub use error::{Error, Result};
 
 /// The protocol version this enclave speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

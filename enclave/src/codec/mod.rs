@@ -1,0 +1,19 @@
+//! The `vram-gradient/1` codec (DESIGN 4.1): DCT top-k compression as in
+//! DeMo/Templar, 12-bit index packing, optional 8-bit quantisation, and a
+//! validating decoder whose cost a hostile blob cannot inflate.
+
+mod blob;
+mod compress;
+mod dct;
+mod decode;
+mod layout;
+mod pack;
+mod quant;
+
+pub use blob::{read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes, FORMAT};
+pub use compress::{compress, SparseParam};
+pub use dct::{Basis, Bases};
+pub use decode::{aggregate, decode_param};
+pub use layout::{chunk_size, Layout, TARGET_CHUNK};
+pub use pack::{pack12, unpack12, MAX_INDEX};
+pub use quant::{dequantize, quantize, Quantized};

@@ -1,0 +1,280 @@
+//! The loss-delta evaluator: per miner, one sign-SGD step
+//! `w - lr * sign(decoded)` and the losses around it (DESIGN 3, step 3).
+//!
+//! Memory: the checkpoint's base weights, one working copy that the model
+//! reads, one decoded parameter at a time, and the activations of one batch
+//! of pages. A miner's step overwrites the working copy parameter by
+//! parameter from the base, so nothing needs reverting and no second model
+//! is ever allocated.
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{decode_param, read_blob, Bases, GradientBlob};
+use crate::error::{Error, Result};
+use crate::model::Checkpoint;
+
+/// The evaluation parameters every validator must use, derived from the
+/// network's Hparams; their BCS hash goes into each statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvalParams {
+    /// sign-SGD learning rate, times 1e9.
+    pub learning_rate_e9: u64,
+    /// Coefficients per chunk (`topk_compression`).
+    pub topk: u64,
+    /// Tokens per page.
+    pub page_len: u64,
+    /// Pages of a miner's own data evaluated per window.
+    pub own_pages: u64,
+    /// Shared random pages evaluated per window.
+    pub random_pages: u64,
+}
+
+impl EvalParams {
+    /// The learning rate as the evaluator applies it.
+    pub fn learning_rate(&self) -> f32 {
+        (self.learning_rate_e9 as f64 / 1e9) as f32
+    }
+
+    /// Checks the parameters against a model.
+    pub fn validate(&self, block_size: usize) -> Result<()> {
+        let bad = |reason: String| Err(Error::BadEvalParams { reason });
+        if self.learning_rate_e9 == 0 {
+            return bad("learning rate is zero".into());
+        }
+        if self.topk == 0 || self.topk > 4096 {
+            return bad(format!("topk {} outside 1..=4096", self.topk));
+        }
+        if self.page_len < 2 || self.page_len > block_size as u64 + 1 {
+            return bad(format!(
+                "page_len {} outside 2..={} (block_size + 1)",
+                self.page_len,
+                block_size + 1
+            ));
+        }
+        if self.own_pages == 0 || self.random_pages == 0 {
+            return bad("own_pages and random_pages must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Mean token cross-entropy as the statement carries it: times 1e9, rounded.
+pub fn loss_to_u64(loss: f64) -> u64 {
+    (loss * 1e9).round().max(0.0) as u64
+}
+
+/// One miner's submission for the window.
+#[derive(Debug, Clone)]
+pub struct MinerInput<'a> {
+    /// The miner.
+    pub uid: u64,
+    /// Its own pages for this window.
+    pub own_pages: Vec<&'a [u32]>,
+    /// Its blob, if one arrived.
+    pub blob: Option<&'a [u8]>,
+}
+
+/// Why a miner got the score it got.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Decoded, applied and measured.
+    Scored,
+    /// No blob.
+    Missing,
+    /// The blob failed validation.
+    Malformed(Error),
+    /// The blob was made for another window or checkpoint.
+    Stale(String),
+}
+
+/// One miner's result. Losses are mean token cross-entropies (nats); they
+/// are zero unless the outcome is [`Outcome::Scored`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinerResult {
+    /// The miner.
+    pub uid: u64,
+    /// What happened.
+    pub outcome: Outcome,
+    /// On its own pages, before the step.
+    pub loss_before_own: f64,
+    /// On its own pages, after the step.
+    pub loss_after_own: f64,
+    /// On the random pages, after the step.
+    pub loss_after_random: f64,
+}
+
+/// The window's results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowEvaluation {
+    /// Base loss on the random pages.
+    pub loss_before_random: f64,
+    /// One result per miner, ascending uid.
+    pub miners: Vec<MinerResult>,
+}
+
+/// Scores gradients against one checkpoint.
+pub struct Evaluator<'c> {
+    checkpoint: &'c Checkpoint,
+    bases: Bases,
+    batch_pages: usize,
+}
+
+impl<'c> Evaluator<'c> {
+    /// An evaluator running forward passes `batch_pages` pages at a time
+    /// (the activation memory bound).
+    pub fn new(checkpoint: &'c Checkpoint, batch_pages: usize) -> Self {
+        let mut bases = Bases::new();
+        for layout in checkpoint.shapes().params().values() {
+            bases.prepare(layout.n1);
+            bases.prepare(layout.n2);
+        }
+        Self {
+            checkpoint,
+            bases,
+            batch_pages: batch_pages.max(1),
+        }
+    }
+
+    /// Mean token cross-entropy of the working weights over `pages`, which
+    /// must all have one length and tokens below the vocabulary size.
+    pub fn loss(&self, pages: &[&[u32]]) -> Result<f64> {
+        let cfg = self.checkpoint.config();
+        let len = pages.first().map_or(0, |p| p.len());
+        if pages.is_empty() {
+            return Err(Error::BadPage {
+                index: 0,
+                reason: "no pages".into(),
+            });
+        }
+        for (index, page) in pages.iter().enumerate() {
+            if page.len() != len || len < 2 || len > cfg.block_size + 1 {
+                return Err(Error::BadPage {
+                    index,
+                    reason: format!("{} tokens, pages need {len} (2..={})", page.len(), cfg.block_size + 1),
+                });
+            }
+            if let Some(&token) = page.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+                return Err(Error::BadPage {
+                    index,
+                    reason: format!("token {token} outside the vocabulary of {}", cfg.vocab_size),
+                });
+            }
+        }
+        let (mut sum, mut count) = (0f64, 0usize);
+        for batch in pages.chunks(self.batch_pages) {
+            let flat: Vec<u32> = batch.iter().flat_map(|p| p.iter().copied()).collect();
+            let tokens = Tensor::from_vec(flat, (batch.len(), len), &Device::Cpu)?;
+            let (s, n) = self.checkpoint.model().cross_entropy_sum(&tokens)?;
+            sum += s;
+            count += n;
+        }
+        Ok(sum / count as f64)
+    }
+
+    /// Parses a blob and checks that it was made for this window, miner and
+    /// checkpoint.
+    pub fn check_blob(&self, bytes: &[u8], uid: u64, window: u64, topk: usize) -> std::result::Result<GradientBlob, Outcome> {
+        let blob = read_blob(bytes, self.checkpoint.shapes(), topk).map_err(Outcome::Malformed)?;
+        let meta = &blob.metadata;
+        if meta.miner_uid != uid {
+            return Err(Outcome::Malformed(Error::BadMetadata {
+                key: "miner_uid",
+                reason: format!("{}, submitted by miner {uid}", meta.miner_uid),
+            }));
+        }
+        if meta.base_checkpoint != self.checkpoint.hash() {
+            return Err(Outcome::Stale("computed on another checkpoint".into()));
+        }
+        if meta.window != window {
+            return Err(Outcome::Stale(format!("made for window {}, not {window}", meta.window)));
+        }
+        Ok(blob)
+    }
+
+    /// Sets the working weights to `base - lr * sign(decoded)`, parameter by
+    /// parameter. `sign(0) = 0`, as in PyTorch.
+    pub fn apply_sign_step(&self, blob: &GradientBlob, learning_rate: f32) -> Result<()> {
+        for param in &blob.params {
+            let base = self.checkpoint.base(&param.name).ok_or_else(|| Error::BadCheckpoint {
+                reason: format!("no parameter {}", param.name),
+            })?;
+            let mut values = decode_param(param, &self.bases)?;
+            for (v, &w) in values.iter_mut().zip(base) {
+                let sign = if *v > 0.0 {
+                    1.0
+                } else if *v < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                *v = w - learning_rate * sign;
+            }
+            self.checkpoint.set_working(&param.name, values)?;
+        }
+        Ok(())
+    }
+
+    /// Scores every miner of a window (DESIGN 3, step 3). Leaves the working
+    /// weights at the base.
+    pub fn evaluate_window(
+        &self,
+        window: u64,
+        params: &EvalParams,
+        random_pages: &[&[u32]],
+        miners: &[MinerInput<'_>],
+    ) -> Result<WindowEvaluation> {
+        params.validate(self.checkpoint.config().block_size)?;
+        if miners.windows(2).any(|w| w[0].uid >= w[1].uid) {
+            return Err(Error::BadEvalParams {
+                reason: "miners must be sorted by uid, without duplicates".into(),
+            });
+        }
+        self.checkpoint.restore_base()?;
+        let loss_before_random = self.loss(random_pages)?;
+        let topk = usize::try_from(params.topk).unwrap_or(usize::MAX);
+
+        // Base losses first, while the working copy is the base.
+        let mut staged = Vec::with_capacity(miners.len());
+        for miner in miners {
+            let checked = match miner.blob {
+                None => Err(Outcome::Missing),
+                Some(bytes) => self.check_blob(bytes, miner.uid, window, topk),
+            };
+            let before = match &checked {
+                Ok(_) => self.loss(&miner.own_pages)?,
+                Err(_) => 0.0,
+            };
+            staged.push((miner, checked, before));
+        }
+
+        let mut results = Vec::with_capacity(miners.len());
+        for (miner, checked, loss_before_own) in staged {
+            let result = match checked {
+                Ok(blob) => {
+                    self.apply_sign_step(&blob, params.learning_rate())?;
+                    MinerResult {
+                        uid: miner.uid,
+                        outcome: Outcome::Scored,
+                        loss_before_own,
+                        loss_after_own: self.loss(&miner.own_pages)?,
+                        loss_after_random: self.loss(random_pages)?,
+                    }
+                }
+                Err(outcome) => MinerResult {
+                    uid: miner.uid,
+                    outcome,
+                    loss_before_own: 0.0,
+                    loss_after_own: 0.0,
+                    loss_after_random: 0.0,
+                },
+            };
+            results.push(result);
+        }
+        self.checkpoint.restore_base()?;
+        Ok(WindowEvaluation {
+            loss_before_random,
+            miners: results,
+        })
+    }
+}

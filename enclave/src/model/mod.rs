@@ -1,0 +1,10 @@
+//! The model: a decoder-only GPT in candle (nanoGPT / GPT-2 layout),
+//! loaded from safetensors plus `config.json`, and its loss on token pages.
+
+mod config;
+mod gpt;
+mod weights;
+
+pub use config::GptConfig;
+pub use gpt::Gpt;
+pub use weights::{checkpoint_hash, Checkpoint};
