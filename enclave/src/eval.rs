@@ -151,7 +151,11 @@ impl<'c> Evaluator<'c> {
             if page.len() != len || len < 2 || len > cfg.block_size + 1 {
                 return Err(Error::BadPage {
                     index,
-                    reason: format!("{} tokens, pages need {len} (2..={})", page.len(), cfg.block_size + 1),
+                    reason: format!(
+                        "{} tokens, pages need {len} (2..={})",
+                        page.len(),
+                        cfg.block_size + 1
+                    ),
                 });
             }
             if let Some(&token) = page.iter().find(|&&t| t as usize >= cfg.vocab_size) {
@@ -174,7 +178,13 @@ impl<'c> Evaluator<'c> {
 
     /// Parses a blob and checks that it was made for this window, miner and
     /// checkpoint.
-    pub fn check_blob(&self, bytes: &[u8], uid: u64, window: u64, topk: usize) -> std::result::Result<GradientBlob, Outcome> {
+    pub fn check_blob(
+        &self,
+        bytes: &[u8],
+        uid: u64,
+        window: u64,
+        topk: usize,
+    ) -> std::result::Result<GradientBlob, Outcome> {
         let blob = read_blob(bytes, self.checkpoint.shapes(), topk).map_err(Outcome::Malformed)?;
         let meta = &blob.metadata;
         if meta.miner_uid != uid {
@@ -187,7 +197,10 @@ impl<'c> Evaluator<'c> {
             return Err(Outcome::Stale("computed on another checkpoint".into()));
         }
         if meta.window != window {
-            return Err(Outcome::Stale(format!("made for window {}, not {window}", meta.window)));
+            return Err(Outcome::Stale(format!(
+                "made for window {}, not {window}",
+                meta.window
+            )));
         }
         Ok(blob)
     }
@@ -196,9 +209,12 @@ impl<'c> Evaluator<'c> {
     /// parameter. `sign(0) = 0`, as in PyTorch.
     pub fn apply_sign_step(&self, blob: &GradientBlob, learning_rate: f32) -> Result<()> {
         for param in &blob.params {
-            let base = self.checkpoint.base(&param.name).ok_or_else(|| Error::BadCheckpoint {
-                reason: format!("no parameter {}", param.name),
-            })?;
+            let base = self
+                .checkpoint
+                .base(&param.name)
+                .ok_or_else(|| Error::BadCheckpoint {
+                    reason: format!("no parameter {}", param.name),
+                })?;
             let mut values = decode_param(param, &self.bases)?;
             for (v, &w) in values.iter_mut().zip(base) {
                 let sign = if *v > 0.0 {

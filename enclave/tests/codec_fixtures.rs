@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::Deserialize;
 use vram_enclave::codec::{
-    aggregate, compress, decode_param, dequantize, pack12, quantize, read_blob, write_blob, Basis,
-    Bases, BlobMetadata, Layout, ModelShapes, SparseParam,
+    aggregate, compress, decode_param, dequantize, pack12, quantize, read_blob, write_blob, Bases,
+    Basis, BlobMetadata, Layout, ModelShapes, SparseParam,
 };
 
 const TENSORS: &[u8] = include_bytes!("fixtures/templar_reference.safetensors");
@@ -41,7 +41,10 @@ impl Fixture<'_> {
     fn f32(&self, name: &str) -> Vec<f32> {
         let t = self.st.tensor(name).unwrap();
         assert_eq!(t.dtype(), Dtype::F32, "{name}");
-        t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        t.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     }
     fn i64(&self, name: &str) -> Vec<u16> {
         let t = self.st.tensor(name).unwrap();
@@ -54,7 +57,14 @@ impl Fixture<'_> {
     fn u8(&self, name: &str) -> Vec<u8> {
         self.st.tensor(name).unwrap().data().to_vec()
     }
-    fn sparse(&self, case: &str, layout: &Layout, k: usize, idx: &str, vals: Vec<f32>) -> SparseParam {
+    fn sparse(
+        &self,
+        case: &str,
+        layout: &Layout,
+        k: usize,
+        idx: &str,
+        vals: Vec<f32>,
+    ) -> SparseParam {
         SparseParam {
             name: case.to_string(),
             layout: layout.clone(),
@@ -67,14 +77,29 @@ impl Fixture<'_> {
 
 fn load() -> (Index, Fixture<'static>) {
     let index: Index = serde_json::from_str(INDEX).unwrap();
-    (index, Fixture { st: SafeTensors::deserialize(TENSORS).unwrap() })
+    (
+        index,
+        Fixture {
+            st: SafeTensors::deserialize(TENSORS).unwrap(),
+        },
+    )
 }
 
 fn assert_close(what: &str, ours: &[f32], theirs: &[f32]) {
     assert_eq!(ours.len(), theirs.len(), "{what}: length");
-    let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs())).max(f32::MIN_POSITIVE);
-    let worst = ours.iter().zip(theirs).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(worst <= REL * scale, "{what}: max error {worst} vs scale {scale}");
+    let scale = theirs
+        .iter()
+        .fold(0f32, |m, v| m.max(v.abs()))
+        .max(f32::MIN_POSITIVE);
+    let worst = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(
+        worst <= REL * scale,
+        "{what}: max error {worst} vs scale {scale}"
+    );
 }
 
 fn bases_for(layout: &Layout) -> Bases {
@@ -119,11 +144,27 @@ fn selection_and_values_match_templar() {
         let ours = compress(name, &case.shape, &grad, index.topk, &mut bases).unwrap();
         let theirs_idx = fx.i64(&format!("{name}.idx"));
         // Index sets must be equal; any difference must be a genuine near-tie.
-        let mismatches = ours.indices.iter().zip(&theirs_idx).filter(|(a, b)| a != b).count();
-        assert_eq!(mismatches, 0, "{name}: {mismatches} selected indices differ");
-        assert_close(&format!("{name} vals"), &ours.values, &fx.f32(&format!("{name}.vals")));
+        let mismatches = ours
+            .indices
+            .iter()
+            .zip(&theirs_idx)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            mismatches, 0,
+            "{name}: {mismatches} selected indices differ"
+        );
+        assert_close(
+            &format!("{name} vals"),
+            &ours.values,
+            &fx.f32(&format!("{name}.vals")),
+        );
         if theirs_idx.len() % 2 == 0 {
-            assert_eq!(pack12(&theirs_idx), fx.u8(&format!("{name}.idx_packed12")), "{name} packing");
+            assert_eq!(
+                pack12(&theirs_idx),
+                fx.u8(&format!("{name}.idx_packed12")),
+                "{name} packing"
+            );
         }
     }
 }
@@ -134,7 +175,13 @@ fn decoding_matches_templar() {
     for (name, case) in &index.cases {
         let layout = Layout::new(name, &case.shape).unwrap();
         let bases = bases_for(&layout);
-        let raw = fx.sparse(name, &layout, case.k, "idx", fx.f32(&format!("{name}.vals")));
+        let raw = fx.sparse(
+            name,
+            &layout,
+            case.k,
+            "idx",
+            fx.f32(&format!("{name}.vals")),
+        );
         assert_close(
             &format!("{name} decoded"),
             &decode_param(&raw, &bases).unwrap(),
@@ -161,7 +208,10 @@ fn decoding_matches_templar() {
                 compared += 1;
             }
         }
-        assert!(compared * 10 >= param.len() * 9, "{name}: too few values compared");
+        assert!(
+            compared * 10 >= param.len() * 9,
+            "{name}: too few values compared"
+        );
     }
 }
 
@@ -173,7 +223,11 @@ fn quantisation_matches_templar() {
         let vals = fx.f32(&format!("{name}.vals"));
         let q = quantize(&vals);
         assert_eq!(q.q, fx.u8(&format!("{name}.q_vals")), "{name} bins");
-        assert_close(&format!("{name} lut"), &q.lut, &fx.f32(&format!("{name}.q_lookup")));
+        assert_close(
+            &format!("{name} lut"),
+            &q.lut,
+            &fx.f32(&format!("{name}.q_lookup")),
+        );
         let shift = fx.f32(&format!("{name}.q_shift"))[0];
         assert!(
             (q.shift - shift).abs() <= REL * shift.abs().max(1e-3),
@@ -208,14 +262,34 @@ fn aggregation_matches_templar() {
 #[test]
 fn blobs_round_trip_raw_and_quantised() {
     let (index, fx) = load();
-    let shapes = ModelShapes::new(index.cases.iter().map(|(n, c)| (n.clone(), c.shape.clone()))).unwrap();
+    let shapes = ModelShapes::new(
+        index
+            .cases
+            .iter()
+            .map(|(n, c)| (n.clone(), c.shape.clone())),
+    )
+    .unwrap();
     let mut bases = Bases::new();
     let params: Vec<SparseParam> = index
         .cases
         .iter()
-        .map(|(name, case)| compress(name, &case.shape, &fx.f32(&format!("{name}.grad")), index.topk, &mut bases).unwrap())
+        .map(|(name, case)| {
+            compress(
+                name,
+                &case.shape,
+                &fx.f32(&format!("{name}.grad")),
+                index.topk,
+                &mut bases,
+            )
+            .unwrap()
+        })
         .collect();
-    let meta = BlobMetadata { window: 7, miner_uid: 3, topk: index.topk, base_checkpoint: [9; 32] };
+    let meta = BlobMetadata {
+        window: 7,
+        miner_uid: 3,
+        topk: index.topk,
+        base_checkpoint: [9; 32],
+    };
     let raw = write_blob(&params, false, &meta).unwrap();
     let back = read_blob(&raw, &shapes, index.topk).unwrap();
     assert_eq!(back.metadata, meta);

@@ -41,14 +41,24 @@ impl BlobMetadata {
             ("miner_uid".to_string(), self.miner_uid.to_string()),
             ("topk".to_string(), self.topk.to_string()),
             ("chunk".to_string(), TARGET_CHUNK.to_string()),
-            ("base_checkpoint".to_string(), hex_encode(&self.base_checkpoint)),
+            (
+                "base_checkpoint".to_string(),
+                hex_encode(&self.base_checkpoint),
+            ),
         ])
     }
 
     fn from_map(map: Option<&HashMap<String, String>>) -> Result<Self> {
         let empty = HashMap::new();
         let map = map.unwrap_or(&empty);
-        const KEYS: [&str; 6] = ["format", "window", "miner_uid", "topk", "chunk", "base_checkpoint"];
+        const KEYS: [&str; 6] = [
+            "format",
+            "window",
+            "miner_uid",
+            "topk",
+            "chunk",
+            "base_checkpoint",
+        ];
         if let Some(unknown) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(Error::BadMetadata {
                 key: "__metadata__",
@@ -64,7 +74,10 @@ impl BlobMetadata {
         let number = |key: &'static str| -> Result<u64> {
             get(key)?.parse().map_err(|_| Error::BadMetadata {
                 key,
-                reason: format!("{:?} is not an unsigned integer", truncate(get(key).map_or("", |s| s))),
+                reason: format!(
+                    "{:?} is not an unsigned integer",
+                    truncate(get(key).map_or("", |s| s))
+                ),
             })
         };
         if get("format")? != FORMAT {
@@ -155,7 +168,10 @@ impl ModelShapes {
                 .params
                 .values()
                 .map(|l| {
-                    HEADER_PER_PARAM + l.packed_index_bytes(topk) + 4 * l.index_count(topk) + 4 * 257
+                    HEADER_PER_PARAM
+                        + l.packed_index_bytes(topk)
+                        + 4 * l.index_count(topk)
+                        + 4 * 257
                 })
                 .sum::<usize>()
     }
@@ -171,7 +187,11 @@ pub struct GradientBlob {
 }
 
 /// Writes a blob; with `quantize`, values are stored as U8 with a table.
-pub fn write_blob(params: &[SparseParam], quantized: bool, metadata: &BlobMetadata) -> Result<Vec<u8>> {
+pub fn write_blob(
+    params: &[SparseParam],
+    quantized: bool,
+    metadata: &BlobMetadata,
+) -> Result<Vec<u8>> {
     let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
     for p in params {
         let k = p.k;
@@ -270,7 +290,12 @@ fn expect_shape(name: &str, view: &TensorView<'_>, expected: &[usize]) -> Result
     }
 }
 
-fn expect_dtype(name: &str, view: &TensorView<'_>, dtype: Dtype, label: &'static str) -> Result<()> {
+fn expect_dtype(
+    name: &str,
+    view: &TensorView<'_>,
+    dtype: Dtype,
+    label: &'static str,
+) -> Result<()> {
     if view.dtype() == dtype {
         Ok(())
     } else {
@@ -323,8 +348,16 @@ pub fn read_blob(bytes: &[u8], shapes: &ModelShapes, topk: usize) -> Result<Grad
         let k = layout.k(topk);
         let idx_name = format!("{param}.idx");
         let vals_name = format!("{param}.vals");
-        let idx = views.remove(idx_name.as_str()).ok_or(Error::MissingTensor { name: idx_name.clone() })?;
-        let vals = views.remove(vals_name.as_str()).ok_or(Error::MissingTensor { name: vals_name.clone() })?;
+        let idx = views
+            .remove(idx_name.as_str())
+            .ok_or(Error::MissingTensor {
+                name: idx_name.clone(),
+            })?;
+        let vals = views
+            .remove(vals_name.as_str())
+            .ok_or(Error::MissingTensor {
+                name: vals_name.clone(),
+            })?;
         expect_dtype(&idx_name, &idx, Dtype::U8, "U8")?;
         expect_shape(&idx_name, &idx, &[layout.packed_index_bytes(k)])?;
         expect_shape(&vals_name, &vals, &layout.vals_shape(k))?;
@@ -346,8 +379,16 @@ pub fn read_blob(bytes: &[u8], shapes: &ModelShapes, topk: usize) -> Result<Grad
         let lut_name = format!("{param}.qlut");
         let shift_name = format!("{param}.qshift");
         let values = if vals.dtype() == Dtype::U8 {
-            let lut = views.remove(lut_name.as_str()).ok_or(Error::MissingTensor { name: lut_name.clone() })?;
-            let shift = views.remove(shift_name.as_str()).ok_or(Error::MissingTensor { name: shift_name.clone() })?;
+            let lut = views
+                .remove(lut_name.as_str())
+                .ok_or(Error::MissingTensor {
+                    name: lut_name.clone(),
+                })?;
+            let shift = views
+                .remove(shift_name.as_str())
+                .ok_or(Error::MissingTensor {
+                    name: shift_name.clone(),
+                })?;
             expect_dtype(&lut_name, &lut, Dtype::F32, "F32")?;
             expect_shape(&lut_name, &lut, &[256])?;
             expect_dtype(&shift_name, &shift, Dtype::F32, "F32")?;
@@ -355,14 +396,23 @@ pub fn read_blob(bytes: &[u8], shapes: &ModelShapes, topk: usize) -> Result<Grad
             let table = float_values(&lut_name, &lut)?;
             let mut lut_array = [0f32; 256];
             lut_array.copy_from_slice(&table);
-            let shift = float_values(&shift_name, &shift)?.first().copied().unwrap_or(0.0);
+            let shift = float_values(&shift_name, &shift)?
+                .first()
+                .copied()
+                .unwrap_or(0.0);
             let values = dequantize(vals.data(), &lut_array, shift);
             if let Some(position) = values.iter().position(|v| !v.is_finite()) {
-                return Err(Error::NonFinite { name: vals_name, position });
+                return Err(Error::NonFinite {
+                    name: vals_name,
+                    position,
+                });
             }
             values
         } else {
-            if let Some(name) = [&lut_name, &shift_name].into_iter().find(|n| views.contains_key(n.as_str())) {
+            if let Some(name) = [&lut_name, &shift_name]
+                .into_iter()
+                .find(|n| views.contains_key(n.as_str()))
+            {
                 return Err(Error::UnexpectedTensor { name: name.clone() });
             }
             float_values(&vals_name, &vals)?
@@ -376,7 +426,9 @@ pub fn read_blob(bytes: &[u8], shapes: &ModelShapes, topk: usize) -> Result<Grad
         });
     }
     if let Some(name) = views.keys().next() {
-        return Err(Error::UnexpectedTensor { name: truncate(name) });
+        return Err(Error::UnexpectedTensor {
+            name: truncate(name),
+        });
     }
     Ok(GradientBlob { metadata, params })
 }

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 
 use super::compress::SparseParam;
-use super::dct::{inverse_sparse, Basis, Bases};
+use super::dct::{inverse_sparse, Bases, Basis};
 use super::layout::Layout;
 use crate::error::{Error, Result};
 

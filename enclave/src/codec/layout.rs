@@ -125,7 +125,10 @@ mod tests {
     #[test]
     fn layouts_match_templar_xshapes() -> Result<()> {
         let l = Layout::new("w", &[256, 48])?;
-        assert_eq!((l.rows, l.cols, l.n1, l.n2, l.totalk()), (4, 1, 64, 48, 3072));
+        assert_eq!(
+            (l.rows, l.cols, l.n1, l.n2, l.totalk()),
+            (4, 1, 64, 48, 3072)
+        );
         let b = Layout::new("b", &[96])?;
         assert_eq!((b.rows, b.cols, b.n1, b.n2, b.totalk()), (1, 2, 1, 48, 48));
         assert_eq!(b.vals_shape(32), vec![2, 32]);

@@ -12,7 +12,7 @@ mod quant;
 
 pub use blob::{read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes, FORMAT};
 pub use compress::{compress, SparseParam};
-pub use dct::{Basis, Bases};
+pub use dct::{Bases, Basis};
 pub use decode::{aggregate, decode_param};
 pub use layout::{chunk_size, Layout, TARGET_CHUNK};
 pub use pack::{pack12, unpack12, MAX_INDEX};

@@ -109,7 +109,10 @@ impl GptConfig {
             }
         }
         if self.n_embd % self.n_head != 0 {
-            return bad(format!("n_embd {} is not a multiple of n_head {}", self.n_embd, self.n_head));
+            return bad(format!(
+                "n_embd {} is not a multiple of n_head {}",
+                self.n_embd, self.n_head
+            ));
         }
         if !(self.layer_norm_epsilon > 0.0 && self.layer_norm_epsilon < 1.0) {
             return bad(format!("layer_norm_epsilon {}", self.layer_norm_epsilon));
@@ -121,8 +124,14 @@ impl GptConfig {
     pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
         let c = self.n_embd;
         let mut out = vec![
-            ("transformer.wte.weight".to_string(), vec![self.vocab_size, c]),
-            ("transformer.wpe.weight".to_string(), vec![self.block_size, c]),
+            (
+                "transformer.wte.weight".to_string(),
+                vec![self.vocab_size, c],
+            ),
+            (
+                "transformer.wpe.weight".to_string(),
+                vec![self.block_size, c],
+            ),
         ];
         let mut push = |name: String, shape: Vec<usize>, is_bias: bool| {
             if !is_bias || self.bias {

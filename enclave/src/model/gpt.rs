@@ -38,10 +38,12 @@ impl<'a> Params<'a> {
 fn layer_norm(p: &Params<'_>, prefix: &str, cfg: &GptConfig) -> Result<LayerNorm> {
     let c = cfg.n_embd;
     let weight = p.get(&format!("{prefix}.weight"), &[c])?;
-    Ok(match p.optional(&format!("{prefix}.bias"), &[c], cfg.bias)? {
-        Some(bias) => LayerNorm::new(weight, bias, cfg.layer_norm_epsilon),
-        None => LayerNorm::new_no_bias(weight, cfg.layer_norm_epsilon),
-    })
+    Ok(
+        match p.optional(&format!("{prefix}.bias"), &[c], cfg.bias)? {
+            Some(bias) => LayerNorm::new(weight, bias, cfg.layer_norm_epsilon),
+            None => LayerNorm::new_no_bias(weight, cfg.layer_norm_epsilon),
+        },
+    )
 }
 
 fn linear(p: &Params<'_>, prefix: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
@@ -104,7 +106,11 @@ impl Mlp {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.c_fc.forward(x)?;
-        let h = if self.approximate { h.gelu()? } else { h.gelu_erf()? };
+        let h = if self.approximate {
+            h.gelu()?
+        } else {
+            h.gelu_erf()?
+        };
         Ok(self.c_proj.forward(&h)?)
     }
 }
@@ -177,7 +183,10 @@ impl Gpt {
         }
         let device = tokens.device();
         let positions = Tensor::arange(0u32, t as u32, device)?;
-        let mut x = self.wte.forward(tokens)?.broadcast_add(&self.wpe.forward(&positions)?)?;
+        let mut x = self
+            .wte
+            .forward(tokens)?
+            .broadcast_add(&self.wpe.forward(&positions)?)?;
         let mask = causal_mask(t, device)?;
         for block in &self.blocks {
             x = block.forward(&x, &mask)?;
@@ -189,6 +198,12 @@ impl Gpt {
     /// page predicts its tokens `1..L` from `0..L-1`. Returns the sum and the
     /// number of predicted tokens.
     pub fn cross_entropy_sum(&self, pages: &Tensor) -> Result<(f64, usize)> {
+        let (sum, count) = self.cross_entropy_tensor(pages)?;
+        Ok((sum.to_dtype(DType::F64)?.to_scalar::<f64>()?, count))
+    }
+
+    /// As [`Gpt::cross_entropy_sum`], as a scalar tensor (for backprop).
+    pub fn cross_entropy_tensor(&self, pages: &Tensor) -> Result<(Tensor, usize)> {
         let (b, l) = pages.dims2()?;
         if l < 2 {
             return Err(Error::BadPage {
@@ -203,8 +218,7 @@ impl Gpt {
         let logits = logits.reshape((b * (l - 1), v))?;
         let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
         let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?;
-        let sum = picked.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
-        Ok((-sum, b * (l - 1)))
+        Ok((picked.sum_all()?.neg()?, b * (l - 1)))
     }
 
     /// The configuration.

@@ -3,8 +3,10 @@
 
 mod config;
 mod gpt;
+mod init;
 mod weights;
 
 pub use config::GptConfig;
 pub use gpt::Gpt;
-pub use weights::{checkpoint_hash, Checkpoint};
+pub use init::{init_weights, SplitMix64};
+pub use weights::{checkpoint_hash, save_weights, Checkpoint, NamedValues};

@@ -24,6 +24,39 @@ pub fn checkpoint_hash(weights: &[u8], config_json: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Parameter names with flat f32 values, in name order.
+pub type NamedValues = Vec<(String, Vec<f32>)>;
+
+/// Serialises named tensors (converted to f32) as safetensors bytes.
+pub fn save_weights(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
+    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        data.push((
+            name.clone(),
+            t.dims().to_vec(),
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ));
+    }
+    let views = data
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(
+                safetensors::tensor::Dtype::F32,
+                shape.clone(),
+                bytes,
+            )
+            .map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::BadCheckpoint {
+            reason: e.to_string(),
+        })?;
+    safetensors::serialize(views, None).map_err(|e| Error::BadCheckpoint {
+        reason: e.to_string(),
+    })
+}
+
 struct Param {
     base: Vec<f32>,
     working: Var,
@@ -52,11 +85,12 @@ impl Checkpoint {
     /// Loads safetensors weights and `config.json` bytes.
     pub fn load(weights: &[u8], config_json: &[u8]) -> Result<Self> {
         let config = GptConfig::from_json(config_json)?;
-        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| {
-            Error::BadCheckpoint {
-                reason: e.to_string(),
-            }
-        })?;
+        let tensors =
+            candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| {
+                Error::BadCheckpoint {
+                    reason: e.to_string(),
+                }
+            })?;
         Self::from_tensors(config, tensors, checkpoint_hash(weights, config_json))
     }
 
@@ -87,7 +121,11 @@ impl Checkpoint {
                 });
             }
             let base = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            let var = Var::from_tensor(&Tensor::from_vec(base.clone(), shape.as_slice(), &Device::Cpu)?)?;
+            let var = Var::from_tensor(&Tensor::from_vec(
+                base.clone(),
+                shape.as_slice(),
+                &Device::Cpu,
+            )?)?;
             working.insert(name.clone(), var.as_tensor().clone());
             params.insert(
                 name.clone(),
@@ -155,6 +193,30 @@ impl Checkpoint {
             self.set_working(name, p.base.clone())?;
         }
         Ok(())
+    }
+
+    /// Gradient of the mean token cross-entropy over `pages` with respect to
+    /// the working weights: what a miner computes (the enclave never does).
+    pub fn loss_gradients(&self, pages: &[&[u32]]) -> Result<(f64, NamedValues)> {
+        let len = pages.first().map_or(0, |p| p.len());
+        let flat: Vec<u32> = pages.iter().flat_map(|p| p.iter().copied()).collect();
+        let tokens = Tensor::from_vec(flat, (pages.len(), len), &Device::Cpu)?;
+        let (sum, count) = self.model.cross_entropy_tensor(&tokens)?;
+        let mean = (sum / count as f64)?;
+        let grads = mean.backward()?;
+        let loss = mean.to_scalar::<f32>()?;
+        let out = self
+            .params
+            .iter()
+            .map(|(name, p)| {
+                let g = match grads.get(p.working.as_tensor()) {
+                    Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
+                    None => vec![0.0; p.base.len()],
+                };
+                Ok((name.clone(), g))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((f64::from(loss), out))
     }
 
     /// The base weights as tensors, e.g. to save or to train from.
