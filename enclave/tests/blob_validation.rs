@@ -36,9 +36,21 @@ fn valid_tensors() -> Tensors {
         let layout = Layout::new(name, &shape).unwrap();
         let k = layout.k(TOPK);
         let idx: Vec<u16> = (0..layout.chunks()).flat_map(|_| 0..k as u16).collect();
-        out.push((format!("{name}.idx"), Dtype::U8, vec![layout.packed_index_bytes(TOPK)], pack12(&idx)));
-        let vals: Vec<u8> = (0..layout.index_count(TOPK)).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect();
-        out.push((format!("{name}.vals"), Dtype::F32, layout.vals_shape(TOPK), vals));
+        out.push((
+            format!("{name}.idx"),
+            Dtype::U8,
+            vec![layout.packed_index_bytes(TOPK)],
+            pack12(&idx),
+        ));
+        let vals: Vec<u8> = (0..layout.index_count(TOPK))
+            .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
+            .collect();
+        out.push((
+            format!("{name}.vals"),
+            Dtype::F32,
+            layout.vals_shape(TOPK),
+            vals,
+        ));
     }
     out
 }
@@ -74,17 +86,37 @@ fn a_valid_blob_parses() {
 
 #[test]
 fn structural_violations_have_typed_errors() {
-    assert!(matches!(read(&edit(|t| { t.remove(0); })), Err(Error::MissingTensor { .. })));
     assert!(matches!(
-        read(&edit(|t| t.push(("w.extra".into(), Dtype::U8, vec![1], vec![0])))),
+        read(&edit(|t| {
+            t.remove(0);
+        })),
+        Err(Error::MissingTensor { .. })
+    ));
+    assert!(matches!(
+        read(&edit(|t| t.push((
+            "w.extra".into(),
+            Dtype::U8,
+            vec![1],
+            vec![0]
+        )))),
         Err(Error::UnexpectedTensor { .. })
     ));
     assert!(matches!(
-        read(&edit(|t| t.push(("other.idx".into(), Dtype::U8, vec![1], vec![0])))),
+        read(&edit(|t| t.push((
+            "other.idx".into(),
+            Dtype::U8,
+            vec![1],
+            vec![0]
+        )))),
         Err(Error::UnexpectedTensor { .. })
     ));
     assert!(matches!(
-        read(&edit(|t| t.push(("w.qlut".into(), Dtype::F32, vec![256], vec![0; 1024])))),
+        read(&edit(|t| t.push((
+            "w.qlut".into(),
+            Dtype::F32,
+            vec![256],
+            vec![0; 1024]
+        )))),
         Err(Error::UnexpectedTensor { .. })
     ));
     assert!(matches!(
@@ -125,10 +157,16 @@ fn index_and_value_violations_have_typed_errors() {
     let count = layout.index_count(TOPK);
     let mut out_of_range: Vec<u16> = (0..count as u16).map(|i| i % 4).collect();
     out_of_range[2] = 48;
-    assert!(matches!(read(&with_idx(out_of_range)), Err(Error::IndexOutOfRange { index: 48, .. })));
+    assert!(matches!(
+        read(&with_idx(out_of_range)),
+        Err(Error::IndexOutOfRange { index: 48, .. })
+    ));
     let mut duplicate: Vec<u16> = (0..count as u16).map(|i| i % 4).collect();
     duplicate[1] = 0;
-    assert!(matches!(read(&with_idx(duplicate)), Err(Error::DuplicateIndex { index: 0, .. })));
+    assert!(matches!(
+        read(&with_idx(duplicate)),
+        Err(Error::DuplicateIndex { index: 0, .. })
+    ));
     // `b` has 1 chunk of 10 with k = 4: an even count, so no padding; use
     // a shape with an odd count to check the padding rule.
     let odd = ModelShapes::new([("v".to_string(), vec![3])]).unwrap();
@@ -138,7 +176,15 @@ fn index_and_value_violations_have_typed_errors() {
     for (bytes, ok) in [(idx, true), (bad_pad, false)] {
         let tensors: Tensors = vec![
             ("v.idx".into(), Dtype::U8, vec![6], bytes),
-            ("v.vals".into(), Dtype::F32, vec![1, 3], [1f32, 2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect()),
+            (
+                "v.vals".into(),
+                Dtype::F32,
+                vec![1, 3],
+                [1f32, 2.0, 3.0]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+            ),
         ];
         let r = read_blob(&build(&tensors, metadata()), &odd, TOPK);
         assert_eq!(r.is_ok(), ok, "{r:?}");
@@ -157,10 +203,24 @@ fn index_and_value_violations_have_typed_errors() {
     let f16 = edit(|t| {
         let i = find(t, "b.vals");
         let n: usize = t[i].2.iter().product();
-        t[i] = ("b.vals".into(), Dtype::F16, t[i].2.clone(), (0..n).flat_map(|_| half::f16::from_f32(0.25).to_le_bytes()).collect());
+        t[i] = (
+            "b.vals".into(),
+            Dtype::F16,
+            t[i].2.clone(),
+            (0..n)
+                .flat_map(|_| half::f16::from_f32(0.25).to_le_bytes())
+                .collect(),
+        );
     });
     let blob = read_blob(&build(&f16, metadata()), &shapes(), TOPK).unwrap();
-    assert!(blob.params.iter().find(|p| p.name == "b").unwrap().values.iter().all(|&v| v == 0.25));
+    assert!(blob
+        .params
+        .iter()
+        .find(|p| p.name == "b")
+        .unwrap()
+        .values
+        .iter()
+        .all(|&v| v == 0.25));
 }
 
 #[test]
@@ -173,13 +233,43 @@ fn metadata_violations_have_typed_errors() {
         };
         read_blob(&build(&valid_tensors(), m), &shapes(), TOPK).map(|_| ())
     };
-    assert!(matches!(with("format", Some("pickle")), Err(Error::BadMetadata { key: "format", .. })));
-    assert!(matches!(with("topk", Some("8")), Err(Error::BadMetadata { key: "topk", .. })));
-    assert!(matches!(with("chunk", Some("32")), Err(Error::BadMetadata { key: "chunk", .. })));
-    assert!(matches!(with("window", Some("-1")), Err(Error::BadMetadata { key: "window", .. })));
-    assert!(matches!(with("base_checkpoint", Some("zz")), Err(Error::BadMetadata { key: "base_checkpoint", .. })));
-    assert!(matches!(with("miner_uid", None), Err(Error::BadMetadata { key: "miner_uid", .. })));
-    assert!(matches!(with("comment", Some("hi")), Err(Error::BadMetadata { key: "__metadata__", .. })));
+    assert!(matches!(
+        with("format", Some("pickle")),
+        Err(Error::BadMetadata { key: "format", .. })
+    ));
+    assert!(matches!(
+        with("topk", Some("8")),
+        Err(Error::BadMetadata { key: "topk", .. })
+    ));
+    assert!(matches!(
+        with("chunk", Some("32")),
+        Err(Error::BadMetadata { key: "chunk", .. })
+    ));
+    assert!(matches!(
+        with("window", Some("-1")),
+        Err(Error::BadMetadata { key: "window", .. })
+    ));
+    assert!(matches!(
+        with("base_checkpoint", Some("zz")),
+        Err(Error::BadMetadata {
+            key: "base_checkpoint",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with("miner_uid", None),
+        Err(Error::BadMetadata {
+            key: "miner_uid",
+            ..
+        })
+    ));
+    assert!(matches!(
+        with("comment", Some("hi")),
+        Err(Error::BadMetadata {
+            key: "__metadata__",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -192,7 +282,10 @@ fn oversized_and_lying_containers_are_refused_before_allocation() {
     // A header length of 2^63.
     let mut lying = vec![0u8; 64];
     lying[..8].copy_from_slice(&(1u64 << 63).to_le_bytes());
-    assert!(matches!(read_blob(&lying, &shapes(), TOPK), Err(Error::BadContainer { .. })));
+    assert!(matches!(
+        read_blob(&lying, &shapes(), TOPK),
+        Err(Error::BadContainer { .. })
+    ));
     let valid = build(&valid_tensors(), metadata());
     assert!(matches!(
         read_blob(&valid[..valid.len() - 1], &shapes(), TOPK),

@@ -8,6 +8,9 @@ use candle_nn::{Embedding, LayerNorm, Linear, Module};
 use super::config::GptConfig;
 use crate::error::{Error, Result};
 
+/// Positions whose logits are materialised at once in the loss.
+const HEAD_POSITIONS: usize = 256;
+
 /// Looks up parameters by name, checking shapes against the config.
 pub(crate) struct Params<'a> {
     tensors: &'a HashMap<String, Tensor>,
@@ -175,6 +178,11 @@ impl Gpt {
 
     /// Logits `[B, T, V]` for tokens `[B, T]` (u32).
     pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+        Ok(self.lm_head.forward(&self.hidden(tokens)?)?)
+    }
+
+    /// The final hidden states `[B, T, C]` (after `ln_f`, before the head).
+    fn hidden(&self, tokens: &Tensor) -> Result<Tensor> {
         let (_, t) = tokens.dims2()?;
         if t > self.cfg.block_size {
             return Err(Error::BadConfig {
@@ -191,7 +199,7 @@ impl Gpt {
         for block in &self.blocks {
             x = block.forward(&x, &mask)?;
         }
-        Ok(self.lm_head.forward(&self.ln_f.forward(&x)?)?)
+        Ok(self.ln_f.forward(&x)?)
     }
 
     /// Sum of token cross-entropies (natural log) over pages `[B, L]`: each
@@ -212,13 +220,32 @@ impl Gpt {
             });
         }
         let inputs = pages.narrow(1, 0, l - 1)?;
-        let targets = pages.narrow(1, 1, l - 1)?.flatten_all()?;
-        let logits = self.forward(&inputs)?;
-        let v = logits.dim(D::Minus1)?;
-        let logits = logits.reshape((b * (l - 1), v))?;
-        let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let picked = log_probs.gather(&targets.unsqueeze(1)?, 1)?;
-        Ok((picked.sum_all()?.neg()?, b * (l - 1)))
+        let targets = pages.narrow(1, 1, l - 1)?;
+        let hidden = self.hidden(&inputs)?;
+        // The vocabulary-wide logits dominate activation memory; computing
+        // them a slice of positions at a time bounds them to
+        // `B * HEAD_POSITIONS * V` floats.
+        let mut total: Option<Tensor> = None;
+        let mut start = 0;
+        while start < l - 1 {
+            let len = HEAD_POSITIONS.min(l - 1 - start);
+            let logits = self.lm_head.forward(&hidden.narrow(1, start, len)?)?;
+            let v = logits.dim(D::Minus1)?;
+            let logits = logits.reshape((b * len, v))?;
+            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let target = targets.narrow(1, start, len)?.flatten_all()?.unsqueeze(1)?;
+            let part = log_probs.gather(&target, 1)?.sum_all()?;
+            total = Some(match total {
+                Some(t) => (t + part)?,
+                None => part,
+            });
+            start += len;
+        }
+        let total = total.ok_or_else(|| Error::BadPage {
+            index: 0,
+            reason: "empty page".into(),
+        })?;
+        Ok((total.neg()?, b * (l - 1)))
     }
 
     /// The configuration.

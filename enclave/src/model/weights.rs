@@ -126,7 +126,10 @@ impl Checkpoint {
                 shape.as_slice(),
                 &Device::Cpu,
             )?)?;
-            working.insert(name.clone(), var.as_tensor().clone());
+            // The evaluation model reads detached views of the variables:
+            // same storage (so in-place updates show), no autograd graph (so
+            // a forward pass keeps no activations alive).
+            working.insert(name.clone(), var.as_tensor().detach());
             params.insert(
                 name.clone(),
                 Param {
@@ -201,7 +204,13 @@ impl Checkpoint {
         let len = pages.first().map_or(0, |p| p.len());
         let flat: Vec<u32> = pages.iter().flat_map(|p| p.iter().copied()).collect();
         let tokens = Tensor::from_vec(flat, (pages.len(), len), &Device::Cpu)?;
-        let (sum, count) = self.model.cross_entropy_tensor(&tokens)?;
+        let tracked: HashMap<String, Tensor> = self
+            .params
+            .iter()
+            .map(|(name, p)| (name.clone(), p.working.as_tensor().clone()))
+            .collect();
+        let model = Gpt::load(&tracked, &self.config)?;
+        let (sum, count) = model.cross_entropy_tensor(&tokens)?;
         let mean = (sum / count as f64)?;
         let grads = mean.backward()?;
         let loss = mean.to_scalar::<f32>()?;

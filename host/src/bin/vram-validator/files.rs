@@ -1,0 +1,103 @@
+//! Reading checkpoints and dense tensor files for the CLI.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use vram_enclave::codec::ModelShapes;
+use vram_enclave::model::checkpoint_hash;
+
+/// Parameter shapes and identity of a checkpoint file.
+pub(crate) struct CheckpointInfo {
+    pub(crate) shapes: ModelShapes,
+    /// `None` when no `config.json` was found.
+    pub(crate) hash: Option<[u8; 32]>,
+}
+
+/// The `config.json` beside a checkpoint, unless given explicitly.
+fn config_path(checkpoint: &Path, explicit: Option<&Path>) -> PathBuf {
+    explicit.map_or_else(
+        || checkpoint.with_file_name("config.json"),
+        Path::to_path_buf,
+    )
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Reads a checkpoint's shapes (from its safetensors header) and, if its
+/// `config.json` exists, its identity.
+pub(crate) fn checkpoint_info(path: &Path, config: Option<&Path>) -> Result<CheckpointInfo> {
+    let weights = read(path)?;
+    let st = SafeTensors::deserialize(&weights)
+        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    let shapes = ModelShapes::new(
+        st.iter()
+            .map(|(name, view)| (name.to_string(), view.shape().to_vec())),
+    )?;
+    let config = config_path(path, config);
+    let hash = match std::fs::read(&config) {
+        Ok(json) => Some(checkpoint_hash(&weights, &json)),
+        Err(_) => None,
+    };
+    Ok(CheckpointInfo { shapes, hash })
+}
+
+/// A shape and its row-major f32 values.
+pub(crate) type DenseTensor = (Vec<usize>, Vec<f32>);
+
+/// Dense f32 tensors of a safetensors file, by name (F16/BF16 converted).
+pub(crate) fn dense_tensors(path: &Path) -> Result<HashMap<String, DenseTensor>> {
+    let bytes = read(path)?;
+    let st = SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+    st.iter()
+        .map(|(name, view)| {
+            Ok((
+                name.to_string(),
+                (view.shape().to_vec(), to_f32(name, &view)?),
+            ))
+        })
+        .collect()
+}
+
+fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
+    let d = view.data();
+    Ok(match view.dtype() {
+        Dtype::F32 => d
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => d
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => d
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        other => bail!("tensor {name} has dtype {other:?}; expected a float type"),
+    })
+}
+
+/// Writes dense f32 tensors as safetensors.
+pub(crate) fn write_dense(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, v)| {
+            (
+                n.clone(),
+                s.clone(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let out = safetensors::serialize(views, None)?;
+    std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
+}

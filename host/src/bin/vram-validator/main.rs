@@ -1,0 +1,54 @@
+//! `vram-validator`: the operator's and miner's command line.
+//!
+//! Exit codes: 0 success, 1 the input was checked and refused (a malformed
+//! blob, say; the reason on stderr), 2 usage or I/O error.
+
+mod bench;
+mod files;
+mod gradient;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The attested validator appliance's host.
+#[derive(Parser)]
+#[command(name = "vram-validator", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode, decode and inspect `vram-gradient/1` blobs.
+    #[command(subcommand)]
+    Gradient(gradient::GradientCommand),
+    /// Measure the evaluator and the codec (JSON on stdout).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// How a command ended, for the exit code.
+pub(crate) enum Outcome {
+    /// Done (exit 0).
+    Done,
+    /// The input was checked and refused (exit 1).
+    Refused,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gradient(cmd) => gradient::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("vram-validator: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
