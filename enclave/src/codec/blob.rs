@@ -245,8 +245,9 @@ fn dtype_name(d: Dtype) -> String {
     format!("{d:?}")
 }
 
-/// Values of a float tensor as f32, refusing NaN and infinities.
-fn float_values(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
+/// Values of a float tensor (F32, F16 or BF16) as f32, refusing NaN and
+/// infinities.
+pub fn float_values(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
     let data = view.data();
     let values: Vec<f32> = match view.dtype() {
         Dtype::F32 => data

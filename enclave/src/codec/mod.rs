@@ -10,7 +10,9 @@ mod layout;
 mod pack;
 mod quant;
 
-pub use blob::{read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes, FORMAT};
+pub use blob::{
+    float_values, read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes, FORMAT,
+};
 pub use compress::{compress, SparseParam};
 pub use dct::{Bases, Basis};
 pub use decode::{aggregate, decode_param};

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-use vram_enclave::codec::ModelShapes;
+use vram_enclave::codec::{float_values, ModelShapes};
 use vram_enclave::model::checkpoint_hash;
 
 /// Parameter shapes and identity of a checkpoint file.
@@ -57,29 +57,10 @@ pub(crate) fn dense_tensors(path: &Path) -> Result<HashMap<String, DenseTensor>>
         .map(|(name, view)| {
             Ok((
                 name.to_string(),
-                (view.shape().to_vec(), to_f32(name, &view)?),
+                (view.shape().to_vec(), float_values(name, &view)?),
             ))
         })
         .collect()
-}
-
-fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
-    let d = view.data();
-    Ok(match view.dtype() {
-        Dtype::F32 => d
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F16 => d
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => d
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => bail!("tensor {name} has dtype {other:?}; expected a float type"),
-    })
 }
 
 /// Writes dense f32 tensors as safetensors.
