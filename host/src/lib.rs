@@ -2,9 +2,15 @@
 //! enclave each window, submits statements and journals everything.
 //!
 //! **Trust level: untrusted.** Nothing the host does can make the chain
-//! accept a score the enclave did not sign over committed inputs. This crate
-//! is filled in by the host work; for now it only fixes its place in the
-//! workspace.
+//! accept a score the enclave did not sign over committed inputs; what it
+//! computes for itself (ratings) is a pure function of public statements.
+//!
+//! - [`ratings`]: OpenSkill Plackett-Luce, bit-compatible with openskill.py.
+
+mod error;
+pub mod ratings;
+
+pub use error::{Error, Result};
 
 /// The binary's name, as operators type it.
 pub const BINARY_NAME: &str = "vram-validator";

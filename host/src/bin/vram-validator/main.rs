@@ -6,6 +6,7 @@
 mod bench;
 mod files;
 mod gradient;
+mod openskill;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,8 @@ enum Command {
     /// Measure the evaluator and the codec (JSON on stdout).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// One OpenSkill Plackett-Luce update (what-if tool).
+    Openskill(openskill::OpenskillArgs),
 }
 
 /// How a command ended, for the exit code.
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gradient(cmd) => gradient::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Openskill(args) => openskill::run(args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
