@@ -9,13 +9,15 @@
 //! - [`codec`]: the `vram-gradient/1` gradient format.
 //! - [`model`]: the GPT and its checkpoint.
 //! - [`eval`]: the loss-delta evaluator.
+//! - [`protocol`]: frames and messages between host and enclave.
+//! - [`service`]: the state machine that checks every input, and the server.
 
 pub mod codec;
 mod error;
 pub mod eval;
 pub mod model;
+pub mod protocol;
+pub mod service;
 
 pub use error::{Error, Result};
 
-/// The protocol version this enclave speaks.
-pub const PROTOCOL_VERSION: u32 = 1;

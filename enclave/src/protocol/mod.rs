@@ -1,0 +1,11 @@
+//! The enclave protocol (DESIGN 4.3, docs/protocol.md): length-prefixed CBOR
+//! frames over one byte stream (vsock, or TCP / Unix socket in test mode).
+
+mod frame;
+mod messages;
+
+pub use frame::{read_frame, write_frame, FrameError, TimedRead, DEFAULT_MAX_FRAME};
+pub use messages::{
+    Bytes32, DecodeError, ErrorCode, MinerCommitment, OpenWindow, Page, PageRequest, Request,
+    Response, Upload, UploadKind, PROTOCOL_VERSION,
+};
