@@ -7,12 +7,14 @@
 //! does no I/O beyond what it is handed.
 //!
 //! - [`codec`]: the `vram-gradient/1` gradient format.
+//! - [`dataset`]: token pages and the manifest.
 //! - [`model`]: the GPT and its checkpoint.
 //! - [`eval`]: the loss-delta evaluator.
 //! - [`protocol`]: frames and messages between host and enclave.
 //! - [`service`]: the state machine that checks every input, and the server.
 
 pub mod codec;
+pub mod dataset;
 mod error;
 pub mod eval;
 pub mod model;

@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 /// What the host library can refuse.
-#[derive(Debug, Clone, PartialEq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A rating update was asked with inputs it cannot rate.
@@ -11,6 +11,26 @@ pub enum Error {
     Ratings {
         /// What is wrong.
         reason: String,
+    },
+    /// A configuration value is unusable.
+    #[error("config: {reason}")]
+    Config {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The enclave could not be reached or answered nonsense.
+    #[error("enclave: {reason}")]
+    Enclave {
+        /// What happened.
+        reason: String,
+    },
+    /// The enclave refused a request.
+    #[error("enclave refused ({code:?}): {message}")]
+    Refused {
+        /// The refusal's code.
+        code: vram_enclave::protocol::ErrorCode,
+        /// Its message.
+        message: String,
     },
 }
 

@@ -5,8 +5,10 @@
 //! accept a score the enclave did not sign over committed inputs; what it
 //! computes for itself (ratings) is a pure function of public statements.
 //!
+//! - [`enclave_client`]: the protocol client that drives the enclave.
 //! - [`ratings`]: OpenSkill Plackett-Luce, bit-compatible with openskill.py.
 
+pub mod enclave_client;
 mod error;
 pub mod ratings;
 

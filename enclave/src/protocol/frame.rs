@@ -49,6 +49,12 @@ pub trait TimedRead: Read {
     fn set_read_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()>;
 }
 
+impl<T: TimedRead + ?Sized> TimedRead for Box<T> {
+    fn set_read_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        (**self).set_read_deadline(timeout)
+    }
+}
+
 impl TimedRead for std::net::TcpStream {
     fn set_read_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
         self.set_read_timeout(timeout)

@@ -1,0 +1,192 @@
+//! The host's side of the enclave protocol: connect over TCP, a Unix socket
+//! or vsock, send a request, read the answer, all under a deadline.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vram_enclave::protocol::{
+    read_frame, write_frame, FrameError, OpenWindow, Page, PageRequest, Request, Response, TimedRead,
+    Upload, UploadKind, DEFAULT_MAX_FRAME,
+};
+
+use crate::error::{Error, Result};
+
+/// Where the enclave listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `tcp:HOST:PORT`.
+    Tcp(String),
+    /// `unix:PATH`.
+    Unix(PathBuf),
+    /// `vsock:CID:PORT`.
+    Vsock {
+        /// The enclave's CID.
+        cid: u32,
+        /// The port.
+        port: u32,
+    },
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || Error::Config { reason: format!("enclave endpoint {s:?}: use tcp:HOST:PORT, unix:PATH or vsock:CID:PORT") };
+        if let Some(addr) = s.strip_prefix("tcp:") {
+            return Ok(Self::Tcp(addr.to_string()));
+        }
+        if let Some(path) = s.strip_prefix("unix:") {
+            return Ok(Self::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = s.strip_prefix("vsock:") {
+            let (cid, port) = rest.split_once(':').ok_or_else(bad)?;
+            return Ok(Self::Vsock {
+                cid: cid.parse().map_err(|_| bad())?,
+                port: port.parse().map_err(|_| bad())?,
+            });
+        }
+        Err(bad())
+    }
+}
+
+trait Stream: TimedRead + Write + Send {
+    fn set_write_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()>;
+}
+
+impl Stream for std::net::TcpStream {
+    fn set_write_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.set_write_timeout(timeout)
+    }
+}
+
+impl Stream for std::os::unix::net::UnixStream {
+    fn set_write_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.set_write_timeout(timeout)
+    }
+}
+
+struct Vsock(vsock::VsockStream);
+
+impl Read for Vsock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Vsock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl TimedRead for Vsock {
+    fn set_read_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+}
+
+impl Stream for Vsock {
+    fn set_write_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+}
+
+/// A session with the enclave.
+pub struct EnclaveClient {
+    stream: Box<dyn Stream>,
+    timeout: Duration,
+    max_frame: u32,
+}
+
+fn transport(e: impl std::fmt::Display) -> Error {
+    Error::Enclave { reason: e.to_string() }
+}
+
+/// Bytes per upload chunk: a quarter of the default frame.
+pub const UPLOAD_CHUNK: usize = (DEFAULT_MAX_FRAME / 4) as usize;
+
+impl EnclaveClient {
+    /// Connects; every later call must complete within `timeout`.
+    pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Self> {
+        let stream: Box<dyn Stream> = match endpoint {
+            Endpoint::Tcp(addr) => Box::new(std::net::TcpStream::connect(addr).map_err(transport)?),
+            Endpoint::Unix(path) => Box::new(std::os::unix::net::UnixStream::connect(path).map_err(transport)?),
+            Endpoint::Vsock { cid, port } => Box::new(Vsock(vsock::VsockStream::connect_with_cid_port(*cid, *port).map_err(transport)?)),
+        };
+        Ok(Self { stream, timeout, max_frame: DEFAULT_MAX_FRAME })
+    }
+
+    /// Sends one request and reads its answer; an enclave refusal is
+    /// [`Error::Refused`].
+    pub fn call(&mut self, request: &Request) -> Result<Response> {
+        self.stream.set_write_deadline(Some(self.timeout)).map_err(transport)?;
+        write_frame(&mut self.stream, &request.encode()).map_err(transport)?;
+        let body = read_frame(&mut self.stream, self.max_frame, Some(self.timeout), self.timeout).map_err(|e| match e {
+            FrameError::Deadline => Error::Enclave { reason: format!("no answer within {:?}", self.timeout) },
+            other => transport(other),
+        })?;
+        match Response::decode(&body).map_err(|e| transport(e.0))? {
+            Response::Error { code, message } => Err(Error::Refused { code, message }),
+            response => Ok(response),
+        }
+    }
+
+    /// Version, public key and an attestation document binding `nonce`.
+    pub fn describe(&mut self, nonce: &[u8]) -> Result<Response> {
+        self.call(&Request::Describe { nonce: nonce.to_vec() })
+    }
+
+    /// Opens a window; returns (need_checkpoint, need_manifest).
+    pub fn open_window(&mut self, open: &OpenWindow) -> Result<(bool, bool)> {
+        match self.call(&Request::OpenWindow(open.clone()))? {
+            Response::WindowOpened { need_checkpoint, need_manifest, .. } => Ok((need_checkpoint, need_manifest)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Streams a body in chunks.
+    pub fn upload(&mut self, window: u64, kind: UploadKind, body: &[u8]) -> Result<()> {
+        let total = body.len() as u64;
+        let mut offset = 0usize;
+        for chunk in body.chunks(UPLOAD_CHUNK) {
+            let request = Request::Upload(Upload { window, kind, offset: offset as u64, total, data: chunk.to_vec() });
+            match self.call(&request)? {
+                Response::Uploaded { .. } => offset += chunk.len(),
+                other => return Err(unexpected(&other)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks which pages the window needs (draws the seed on first call).
+    pub fn request_pages(&mut self, window: u64) -> Result<PageRequest> {
+        match self.call(&Request::RequestPages { window })? {
+            Response::PagesNeeded(request) => Ok(request),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends pages; returns how many requested pages are still missing.
+    pub fn send_pages(&mut self, window: u64, pages: Vec<Page>) -> Result<u64> {
+        match self.call(&Request::Pages { window, pages })? {
+            Response::PagesAccepted { outstanding } => Ok(outstanding),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Scores the window; returns the BCS statement and its signature.
+    pub fn finish(&mut self, window: u64) -> Result<(Vec<u8>, Vec<u8>)> {
+        match self.call(&Request::Finish { window })? {
+            Response::Statement { message, signature } => Ok((message, signature)),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn unexpected(response: &Response) -> Error {
+    Error::Enclave { reason: format!("unexpected answer {response:?}") }
+}
