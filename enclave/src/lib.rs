@@ -22,4 +22,3 @@ pub mod protocol;
 pub mod service;
 
 pub use error::{Error, Result};
-

@@ -15,10 +15,12 @@ use vram_attestation::SimulatedNsm;
 use vram_enclave::codec::{compress, write_blob, Bases, BlobMetadata};
 use vram_enclave::dataset::{manifest, page_bytes};
 use vram_enclave::eval::EvalParams;
-use vram_enclave::model::{checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64};
+use vram_enclave::model::{
+    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64,
+};
 use vram_enclave::protocol::{
-    read_frame, write_frame, Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, Request, Response, Upload,
-    UploadKind,
+    read_frame, write_frame, Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, Request,
+    Response, Upload, UploadKind,
 };
 use vram_enclave::service::{serve, Enclave, Listener, ServiceConfig};
 
@@ -44,7 +46,13 @@ fn world() -> World {
     let pages: Vec<Vec<u32>> = (0..16)
         .map(|_| {
             let mut t = (rng.next_u64() % 256) as u32;
-            (0..PAGE_LEN).map(|_| { let out = t; t = (t * 5 + 3) % 256; out }).collect()
+            (0..PAGE_LEN)
+                .map(|_| {
+                    let out = t;
+                    t = (t * 5 + 3) % 256;
+                    out
+                })
+                .collect()
         })
         .collect();
     let (manifest, root) = manifest(&pages);
@@ -53,9 +61,30 @@ fn world() -> World {
     let (_, grads) = ckpt.loss_gradients(&refs).unwrap();
     let mut bases = Bases::new();
     let shapes = ckpt.shapes().params();
-    let sparse: Vec<_> = grads.iter().map(|(n, g)| compress(n, &shapes[n].shape, g, 32, &mut bases).unwrap()).collect();
-    let blob = write_blob(&sparse, true, &BlobMetadata { window: WINDOW, miner_uid: 1, topk: 32, base_checkpoint: ckpt_hash }).unwrap();
-    World { weights, config, ckpt_hash, pages, manifest, root, blob }
+    let sparse: Vec<_> = grads
+        .iter()
+        .map(|(n, g)| compress(n, &shapes[n].shape, g, 32, &mut bases).unwrap())
+        .collect();
+    let blob = write_blob(
+        &sparse,
+        true,
+        &BlobMetadata {
+            window: WINDOW,
+            miner_uid: 1,
+            topk: 32,
+            base_checkpoint: ckpt_hash,
+        },
+    )
+    .unwrap();
+    World {
+        weights,
+        config,
+        ckpt_hash,
+        pages,
+        manifest,
+        root,
+        blob,
+    }
 }
 
 fn sha(b: &[u8]) -> [u8; 32] {
@@ -68,13 +97,25 @@ fn open(w: &World) -> OpenWindow {
     OpenWindow {
         window: WINDOW,
         validator: Bytes32([0xaa; 32]),
-        eval_params: EvalParams { learning_rate_e9: 2_000_000, topk: 32, page_len: PAGE_LEN as u64, own_pages: 2, random_pages: 2 },
+        eval_params: EvalParams {
+            learning_rate_e9: 2_000_000,
+            topk: 32,
+            page_len: PAGE_LEN as u64,
+            own_pages: 2,
+            random_pages: 2,
+        },
         checkpoint_hash: Bytes32(w.ckpt_hash),
         dataset_root: Bytes32(w.root),
         page_count: w.pages.len() as u64,
         miners: vec![
-            MinerCommitment { uid: 1, gradient_hash: Some(Bytes32(sha(&w.blob))) },
-            MinerCommitment { uid: 2, gradient_hash: None },
+            MinerCommitment {
+                uid: 1,
+                gradient_hash: Some(Bytes32(sha(&w.blob))),
+            },
+            MinerCommitment {
+                uid: 2,
+                gradient_hash: None,
+            },
         ],
     }
 }
@@ -91,7 +132,8 @@ fn server(tag: &str) -> Server {
         max_frame: 1 << 20,
         ..ServiceConfig::default()
     };
-    let enclave = Arc::new(Enclave::new(Box::new(SimulatedNsm::ephemeral().unwrap()), config).unwrap());
+    let enclave =
+        Arc::new(Enclave::new(Box::new(SimulatedNsm::ephemeral().unwrap()), config).unwrap());
     let path = std::env::temp_dir().join(format!("vram-hostile-{}-{tag}.sock", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).unwrap();
@@ -108,7 +150,16 @@ impl Server {
 
 fn call(s: &mut UnixStream, r: &Request) -> Response {
     write_frame(s, &r.encode()).unwrap();
-    Response::decode(&read_frame(s, 1 << 24, Some(Duration::from_secs(30)), Duration::from_secs(30)).unwrap()).unwrap()
+    Response::decode(
+        &read_frame(
+            s,
+            1 << 24,
+            Some(Duration::from_secs(30)),
+            Duration::from_secs(30),
+        )
+        .unwrap(),
+    )
+    .unwrap()
 }
 
 fn refused(r: Response, code: ErrorCode) {
@@ -121,7 +172,16 @@ fn refused(r: Response, code: ErrorCode) {
 fn upload(s: &mut UnixStream, kind: UploadKind, body: &[u8]) -> Response {
     let mut last = None;
     for (i, chunk) in body.chunks(100_000).enumerate() {
-        let r = call(s, &Request::Upload(Upload { window: WINDOW, kind, offset: (i * 100_000) as u64, total: body.len() as u64, data: chunk.to_vec() }));
+        let r = call(
+            s,
+            &Request::Upload(Upload {
+                window: WINDOW,
+                kind,
+                offset: (i * 100_000) as u64,
+                total: body.len() as u64,
+                data: chunk.to_vec(),
+            }),
+        );
         if matches!(r, Response::Error { .. }) {
             return r;
         }
@@ -132,21 +192,50 @@ fn upload(s: &mut UnixStream, kind: UploadKind, body: &[u8]) -> Response {
 
 /// Opens the window and uploads checkpoint, manifest and the gradient.
 fn prepare(s: &mut UnixStream, w: &World) {
-    assert!(matches!(call(s, &Request::OpenWindow(open(w))), Response::WindowOpened { .. }));
-    assert!(matches!(upload(s, UploadKind::CheckpointWeights, &w.weights), Response::Uploaded { .. }));
-    assert!(matches!(upload(s, UploadKind::CheckpointConfig, &w.config), Response::Uploaded { complete: true, .. }));
-    assert!(matches!(upload(s, UploadKind::Manifest, &w.manifest), Response::Uploaded { complete: true, .. }));
-    assert!(matches!(upload(s, UploadKind::Gradient { uid: 1 }, &w.blob), Response::Uploaded { complete: true, .. }));
+    assert!(matches!(
+        call(s, &Request::OpenWindow(open(w))),
+        Response::WindowOpened { .. }
+    ));
+    assert!(matches!(
+        upload(s, UploadKind::CheckpointWeights, &w.weights),
+        Response::Uploaded { .. }
+    ));
+    assert!(matches!(
+        upload(s, UploadKind::CheckpointConfig, &w.config),
+        Response::Uploaded { complete: true, .. }
+    ));
+    assert!(matches!(
+        upload(s, UploadKind::Manifest, &w.manifest),
+        Response::Uploaded { complete: true, .. }
+    ));
+    assert!(matches!(
+        upload(s, UploadKind::Gradient { uid: 1 }, &w.blob),
+        Response::Uploaded { complete: true, .. }
+    ));
 }
 
 fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
-    let Response::PagesNeeded(req) = call(s, &Request::RequestPages { window: WINDOW }) else { panic!("no page request") };
+    let Response::PagesNeeded(req) = call(s, &Request::RequestPages { window: WINDOW }) else {
+        panic!("no page request")
+    };
     let mut wanted: Vec<u64> = req.random.clone();
     wanted.extend(req.own.iter().flat_map(|(_, p)| p.clone()));
     wanted.sort_unstable();
     wanted.dedup();
-    let pages = wanted.iter().map(|&i| Page { index: i, tokens: page_bytes(&w.pages[i as usize]) }).collect();
-    call(s, &Request::Pages { window: WINDOW, pages })
+    let pages = wanted
+        .iter()
+        .map(|&i| Page {
+            index: i,
+            tokens: page_bytes(&w.pages[i as usize]),
+        })
+        .collect();
+    call(
+        s,
+        &Request::Pages {
+            window: WINDOW,
+            pages,
+        },
+    )
 }
 
 #[test]
@@ -155,8 +244,15 @@ fn honest_session_signs_a_statement_that_verifies() {
     let srv = server("honest");
     let mut s = srv.connect();
     prepare(&mut s, &w);
-    assert_eq!(send_all_pages(&mut s, &w), Response::PagesAccepted { outstanding: 0 });
-    let Response::Statement { message, signature } = call(&mut s, &Request::Finish { window: WINDOW }) else { panic!() };
+    assert_eq!(
+        send_all_pages(&mut s, &w),
+        Response::PagesAccepted { outstanding: 0 }
+    );
+    let Response::Statement { message, signature } =
+        call(&mut s, &Request::Finish { window: WINDOW })
+    else {
+        panic!()
+    };
     let statement = SignedStatement::decode(&message, &signature).unwrap();
     statement.verify(&srv.enclave.public_key()).unwrap();
     let p = &statement.message.payload;
@@ -167,7 +263,10 @@ fn honest_session_signs_a_statement_that_verifies() {
     assert!(p.entries[0].loss_after_own < p.entries[0].loss_before_own);
     assert_eq!(p.entries[1].status, 1, "uid 2 missing");
     // Finishing again returns the identical statement.
-    assert_eq!(call(&mut s, &Request::Finish { window: WINDOW }), Response::Statement { message, signature });
+    assert_eq!(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        Response::Statement { message, signature }
+    );
 }
 
 #[test]
@@ -180,10 +279,19 @@ fn attack_01_tampered_checkpoint() {
     let last = bad.len() - 1;
     bad[last] ^= 1;
     upload(&mut s, UploadKind::CheckpointWeights, &bad);
-    refused(upload(&mut s, UploadKind::CheckpointConfig, &w.config), ErrorCode::CheckpointHashMismatch);
+    refused(
+        upload(&mut s, UploadKind::CheckpointConfig, &w.config),
+        ErrorCode::CheckpointHashMismatch,
+    );
     // The session goes on: the genuine checkpoint is accepted afterwards.
-    assert!(matches!(upload(&mut s, UploadKind::CheckpointWeights, &w.weights), Response::Uploaded { .. }));
-    assert!(matches!(upload(&mut s, UploadKind::CheckpointConfig, &w.config), Response::Uploaded { complete: true, .. }));
+    assert!(matches!(
+        upload(&mut s, UploadKind::CheckpointWeights, &w.weights),
+        Response::Uploaded { .. }
+    ));
+    assert!(matches!(
+        upload(&mut s, UploadKind::CheckpointConfig, &w.config),
+        Response::Uploaded { complete: true, .. }
+    ));
 }
 
 #[test]
@@ -197,7 +305,10 @@ fn attack_02_tampered_gradient() {
     let mut bad = w.blob.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
-    refused(upload(&mut s, UploadKind::Gradient { uid: 1 }, &bad), ErrorCode::GradientHashMismatch);
+    refused(
+        upload(&mut s, UploadKind::Gradient { uid: 1 }, &bad),
+        ErrorCode::GradientHashMismatch,
+    );
 }
 
 #[test]
@@ -208,21 +319,61 @@ fn attack_03_wrong_manifest_and_wrong_page() {
     call(&mut s, &Request::OpenWindow(open(&w)));
     let mut bad = w.manifest.clone();
     bad[0] ^= 1;
-    refused(upload(&mut s, UploadKind::Manifest, &bad), ErrorCode::ManifestMismatch);
+    refused(
+        upload(&mut s, UploadKind::Manifest, &bad),
+        ErrorCode::ManifestMismatch,
+    );
     upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     upload(&mut s, UploadKind::Manifest, &w.manifest);
-    let Response::PagesNeeded(req) = call(&mut s, &Request::RequestPages { window: WINDOW }) else { panic!() };
+    let Response::PagesNeeded(req) = call(&mut s, &Request::RequestPages { window: WINDOW }) else {
+        panic!()
+    };
     let i = req.random[0];
     let mut tokens = w.pages[i as usize].clone();
     tokens[0] = (tokens[0] + 1) % 256;
-    refused(call(&mut s, &Request::Pages { window: WINDOW, pages: vec![Page { index: i, tokens: page_bytes(&tokens) }] }), ErrorCode::PageHashMismatch);
-    let unwanted = (0..16u64).find(|p| !req.random.contains(p) && !req.own.iter().any(|(_, o)| o.contains(p))).unwrap();
     refused(
-        call(&mut s, &Request::Pages { window: WINDOW, pages: vec![Page { index: unwanted, tokens: page_bytes(&w.pages[unwanted as usize]) }] }),
+        call(
+            &mut s,
+            &Request::Pages {
+                window: WINDOW,
+                pages: vec![Page {
+                    index: i,
+                    tokens: page_bytes(&tokens),
+                }],
+            },
+        ),
+        ErrorCode::PageHashMismatch,
+    );
+    let unwanted = (0..16u64)
+        .find(|p| !req.random.contains(p) && !req.own.iter().any(|(_, o)| o.contains(p)))
+        .unwrap();
+    refused(
+        call(
+            &mut s,
+            &Request::Pages {
+                window: WINDOW,
+                pages: vec![Page {
+                    index: unwanted,
+                    tokens: page_bytes(&w.pages[unwanted as usize]),
+                }],
+            },
+        ),
         ErrorCode::PageNotRequested,
     );
-    refused(call(&mut s, &Request::Pages { window: WINDOW, pages: vec![Page { index: i, tokens: vec![0; 8] }] }), ErrorCode::BadPage);
+    refused(
+        call(
+            &mut s,
+            &Request::Pages {
+                window: WINDOW,
+                pages: vec![Page {
+                    index: i,
+                    tokens: vec![0; 8],
+                }],
+            },
+        ),
+        ErrorCode::BadPage,
+    );
 }
 
 #[test]
@@ -233,9 +384,15 @@ fn attack_04_replayed_window_with_other_inputs() {
     call(&mut s, &Request::OpenWindow(open(&w)));
     let mut other = open(&w);
     other.miners.pop();
-    refused(call(&mut s, &Request::OpenWindow(other)), ErrorCode::WindowReplayMismatch);
+    refused(
+        call(&mut s, &Request::OpenWindow(other)),
+        ErrorCode::WindowReplayMismatch,
+    );
     // Identical inputs resume.
-    assert!(matches!(call(&mut s, &Request::OpenWindow(open(&w))), Response::WindowOpened { .. }));
+    assert!(matches!(
+        call(&mut s, &Request::OpenWindow(open(&w))),
+        Response::WindowOpened { .. }
+    ));
 }
 
 #[test]
@@ -245,11 +402,17 @@ fn attack_05_seed_grinding() {
     let mut s = srv.connect();
     prepare(&mut s, &w);
     let first = call(&mut s, &Request::RequestPages { window: WINDOW });
-    assert_eq!(call(&mut s, &Request::RequestPages { window: WINDOW }), first);
+    assert_eq!(
+        call(&mut s, &Request::RequestPages { window: WINDOW }),
+        first
+    );
     // A new session and a re-opened window get the same seed.
     let mut s2 = srv.connect();
     call(&mut s2, &Request::OpenWindow(open(&w)));
-    assert_eq!(call(&mut s2, &Request::RequestPages { window: WINDOW }), first);
+    assert_eq!(
+        call(&mut s2, &Request::RequestPages { window: WINDOW }),
+        first
+    );
 }
 
 #[test]
@@ -272,7 +435,10 @@ fn attack_07_truncated_frame_leaves_the_server_up() {
     s.write_all(&[0, 0, 1, 0, 1, 2, 3]).unwrap();
     drop(s);
     let mut s = srv.connect();
-    assert!(matches!(call(&mut s, &Request::Health), Response::Health { .. }));
+    assert!(matches!(
+        call(&mut s, &Request::Health),
+        Response::Health { .. }
+    ));
 }
 
 #[test]
@@ -280,27 +446,54 @@ fn attack_08_oversized_frame_is_refused_before_allocation() {
     let srv = server("a08");
     let mut s = srv.connect();
     s.write_all(&u32::MAX.to_be_bytes()).unwrap();
-    let body = read_frame(&mut s, 1 << 20, Some(Duration::from_secs(5)), Duration::from_secs(5)).unwrap();
+    let body = read_frame(
+        &mut s,
+        1 << 20,
+        Some(Duration::from_secs(5)),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     refused(Response::decode(&body).unwrap(), ErrorCode::BadMessage);
     let mut s = srv.connect();
-    assert!(matches!(call(&mut s, &Request::Health), Response::Health { .. }));
+    assert!(matches!(
+        call(&mut s, &Request::Health),
+        Response::Health { .. }
+    ));
 }
 
 #[test]
 fn attack_09_garbage_cbor_keeps_the_session() {
     let srv = server("a09");
     let mut s = srv.connect();
-    for garbage in [&b"\xff\xff\xff"[..], b"\xa1\x61x\x01", b"hello world", b"\x82\x01"] {
+    for garbage in [
+        &b"\xff\xff\xff"[..],
+        b"\xa1\x61x\x01",
+        b"hello world",
+        b"\x82\x01",
+    ] {
         write_frame(&mut s, garbage).unwrap();
-        let body = read_frame(&mut s, 1 << 20, Some(Duration::from_secs(5)), Duration::from_secs(5)).unwrap();
+        let body = read_frame(
+            &mut s,
+            1 << 20,
+            Some(Duration::from_secs(5)),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         refused(Response::decode(&body).unwrap(), ErrorCode::BadMessage);
     }
     // Valid CBOR with trailing bytes.
     let mut body = Request::Health.encode();
     body.push(0);
     write_frame(&mut s, &body).unwrap();
-    refused(Response::decode(&read_frame(&mut s, 1 << 20, None, Duration::from_secs(5)).unwrap()).unwrap(), ErrorCode::BadMessage);
-    assert!(matches!(call(&mut s, &Request::Health), Response::Health { .. }));
+    refused(
+        Response::decode(&read_frame(&mut s, 1 << 20, None, Duration::from_secs(5)).unwrap())
+            .unwrap(),
+        ErrorCode::BadMessage,
+    );
+    assert!(matches!(
+        call(&mut s, &Request::Health),
+        Response::Health { .. }
+    ));
 }
 
 #[test]
@@ -308,17 +501,41 @@ fn attack_10_wrong_message_order() {
     let w = world();
     let srv = server("a10");
     let mut s = srv.connect();
-    refused(call(&mut s, &Request::Finish { window: WINDOW }), ErrorCode::UnknownWindow);
+    refused(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        ErrorCode::UnknownWindow,
+    );
     call(&mut s, &Request::OpenWindow(open(&w)));
-    refused(call(&mut s, &Request::RequestPages { window: WINDOW }), ErrorCode::OutOfOrder);
-    refused(call(&mut s, &Request::Pages { window: WINDOW, pages: vec![] }), ErrorCode::OutOfOrder);
-    refused(upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob), ErrorCode::OutOfOrder);
-    refused(call(&mut s, &Request::Finish { window: WINDOW }), ErrorCode::OutOfOrder);
+    refused(
+        call(&mut s, &Request::RequestPages { window: WINDOW }),
+        ErrorCode::OutOfOrder,
+    );
+    refused(
+        call(
+            &mut s,
+            &Request::Pages {
+                window: WINDOW,
+                pages: vec![],
+            },
+        ),
+        ErrorCode::OutOfOrder,
+    );
+    refused(
+        upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob),
+        ErrorCode::OutOfOrder,
+    );
+    refused(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        ErrorCode::OutOfOrder,
+    );
     upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     upload(&mut s, UploadKind::Manifest, &w.manifest);
     call(&mut s, &Request::RequestPages { window: WINDOW });
-    refused(call(&mut s, &Request::Finish { window: WINDOW }), ErrorCode::PagesMissing);
+    refused(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        ErrorCode::PagesMissing,
+    );
 }
 
 #[test]
@@ -327,11 +544,20 @@ fn attack_11_duplicate_miners() {
     let srv = server("a11");
     let mut s = srv.connect();
     let mut dup = open(&w);
-    dup.miners.push(MinerCommitment { uid: 2, gradient_hash: None });
-    refused(call(&mut s, &Request::OpenWindow(dup)), ErrorCode::DuplicateMiner);
+    dup.miners.push(MinerCommitment {
+        uid: 2,
+        gradient_hash: None,
+    });
+    refused(
+        call(&mut s, &Request::OpenWindow(dup)),
+        ErrorCode::DuplicateMiner,
+    );
     let mut unsorted = open(&w);
     unsorted.miners.reverse();
-    refused(call(&mut s, &Request::OpenWindow(unsorted)), ErrorCode::DuplicateMiner);
+    refused(
+        call(&mut s, &Request::OpenWindow(unsorted)),
+        ErrorCode::DuplicateMiner,
+    );
 }
 
 #[test]
@@ -340,9 +566,18 @@ fn attack_12_duplicate_and_unknown_gradients() {
     let srv = server("a12");
     let mut s = srv.connect();
     prepare(&mut s, &w);
-    refused(upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob), ErrorCode::DuplicateUpload);
-    refused(upload(&mut s, UploadKind::Gradient { uid: 2 }, &w.blob), ErrorCode::UnknownMiner);
-    refused(upload(&mut s, UploadKind::Gradient { uid: 99 }, &w.blob), ErrorCode::UnknownMiner);
+    refused(
+        upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob),
+        ErrorCode::DuplicateUpload,
+    );
+    refused(
+        upload(&mut s, UploadKind::Gradient { uid: 2 }, &w.blob),
+        ErrorCode::UnknownMiner,
+    );
+    refused(
+        upload(&mut s, UploadKind::Gradient { uid: 99 }, &w.blob),
+        ErrorCode::UnknownMiner,
+    );
 }
 
 #[test]
@@ -351,14 +586,49 @@ fn attack_13_unbounded_and_disordered_chunk_streams() {
     let srv = server("a13");
     let mut s = srv.connect();
     call(&mut s, &Request::OpenWindow(open(&w)));
-    let chunk = |offset: u64, total: u64, len: usize| Request::Upload(Upload { window: WINDOW, kind: UploadKind::CheckpointConfig, offset, total, data: vec![b' '; len] });
-    refused(call(&mut s, &chunk(0, 1 << 40, 10)), ErrorCode::UploadTooLarge);
-    assert!(matches!(call(&mut s, &chunk(0, 100, 10)), Response::Uploaded { received: 10, .. }));
-    refused(call(&mut s, &chunk(50, 100, 10)), ErrorCode::UploadOutOfOrder);
-    refused(call(&mut s, &chunk(10, 200, 10)), ErrorCode::UploadOutOfOrder);
-    refused(call(&mut s, &chunk(10, 100, 200)), ErrorCode::UploadTooLarge);
+    let chunk = |offset: u64, total: u64, len: usize| {
+        Request::Upload(Upload {
+            window: WINDOW,
+            kind: UploadKind::CheckpointConfig,
+            offset,
+            total,
+            data: vec![b' '; len],
+        })
+    };
+    refused(
+        call(&mut s, &chunk(0, 1 << 40, 10)),
+        ErrorCode::UploadTooLarge,
+    );
+    assert!(matches!(
+        call(&mut s, &chunk(0, 100, 10)),
+        Response::Uploaded { received: 10, .. }
+    ));
+    refused(
+        call(&mut s, &chunk(50, 100, 10)),
+        ErrorCode::UploadOutOfOrder,
+    );
+    refused(
+        call(&mut s, &chunk(10, 200, 10)),
+        ErrorCode::UploadOutOfOrder,
+    );
+    refused(
+        call(&mut s, &chunk(10, 100, 200)),
+        ErrorCode::UploadTooLarge,
+    );
     // A manifest must be exactly page_count * 32 bytes.
-    refused(call(&mut s, &Request::Upload(Upload { window: WINDOW, kind: UploadKind::Manifest, offset: 0, total: 1 << 30, data: vec![0; 4] })), ErrorCode::BadRequest);
+    refused(
+        call(
+            &mut s,
+            &Request::Upload(Upload {
+                window: WINDOW,
+                kind: UploadKind::Manifest,
+                offset: 0,
+                total: 1 << 30,
+                data: vec![0; 4],
+            }),
+        ),
+        ErrorCode::BadRequest,
+    );
     // Gradients are capped by the model's blob budget (a fresh enclave,
     // since this one's config stream is half-way).
     let srv = server("a13b");
@@ -367,7 +637,16 @@ fn attack_13_unbounded_and_disordered_chunk_streams() {
     upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     refused(
-        call(&mut s, &Request::Upload(Upload { window: WINDOW, kind: UploadKind::Gradient { uid: 1 }, offset: 0, total: 1 << 32, data: vec![0; 4] })),
+        call(
+            &mut s,
+            &Request::Upload(Upload {
+                window: WINDOW,
+                kind: UploadKind::Gradient { uid: 1 },
+                offset: 0,
+                total: 1 << 32,
+                data: vec![0; 4],
+            }),
+        ),
         ErrorCode::UploadTooLarge,
     );
 }
@@ -378,13 +657,19 @@ fn attack_14_slow_loris_is_cut_off_and_others_are_served() {
     let mut slow = srv.connect();
     slow.write_all(&[0, 0]).unwrap();
     let mut other = srv.connect();
-    assert!(matches!(call(&mut other, &Request::Health), Response::Health { .. }));
+    assert!(matches!(
+        call(&mut other, &Request::Health),
+        Response::Health { .. }
+    ));
     std::thread::sleep(Duration::from_millis(800));
     // The stalled frame missed its 400 ms deadline: the enclave closed it.
     let mut buf = [0u8; 1];
     slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     assert_eq!(std::io::Read::read(&mut slow, &mut buf).unwrap_or(0), 0);
-    assert!(matches!(call(&mut other, &Request::Health), Response::Health { .. }));
+    assert!(matches!(
+        call(&mut other, &Request::Health),
+        Response::Health { .. }
+    ));
 }
 
 #[test]
@@ -392,21 +677,46 @@ fn attack_15_oversized_nonce_and_bad_parameters() {
     let w = world();
     let srv = server("a15");
     let mut s = srv.connect();
-    refused(call(&mut s, &Request::Describe { nonce: vec![0; 513] }), ErrorCode::BadRequest);
+    refused(
+        call(
+            &mut s,
+            &Request::Describe {
+                nonce: vec![0; 513],
+            },
+        ),
+        ErrorCode::BadRequest,
+    );
     let mut zero_pages = open(&w);
     zero_pages.page_count = 0;
-    refused(call(&mut s, &Request::OpenWindow(zero_pages)), ErrorCode::BadRequest);
+    refused(
+        call(&mut s, &Request::OpenWindow(zero_pages)),
+        ErrorCode::BadRequest,
+    );
     let mut bad_topk = open(&w);
     bad_topk.window += 1;
     bad_topk.eval_params.topk = 0;
-    refused(call(&mut s, &Request::OpenWindow(bad_topk)), ErrorCode::BadRequest);
+    refused(
+        call(&mut s, &Request::OpenWindow(bad_topk)),
+        ErrorCode::BadRequest,
+    );
     let mut long_pages = open(&w);
     long_pages.window += 2;
     long_pages.eval_params.page_len = 1000;
     call(&mut s, &Request::OpenWindow(long_pages));
-    let chunks = |kind, body: &[u8]| Request::Upload(Upload { window: WINDOW + 2, kind, offset: 0, total: body.len() as u64, data: body.to_vec() });
+    let chunks = |kind, body: &[u8]| {
+        Request::Upload(Upload {
+            window: WINDOW + 2,
+            kind,
+            offset: 0,
+            total: body.len() as u64,
+            data: body.to_vec(),
+        })
+    };
     call(&mut s, &chunks(UploadKind::CheckpointWeights, &w.weights));
-    refused(call(&mut s, &chunks(UploadKind::CheckpointConfig, &w.config)), ErrorCode::BadRequest);
+    refused(
+        call(&mut s, &chunks(UploadKind::CheckpointConfig, &w.config)),
+        ErrorCode::BadRequest,
+    );
 }
 
 #[test]
@@ -414,15 +724,34 @@ fn attack_16_uploads_for_unknown_windows() {
     let w = world();
     let srv = server("a16");
     let mut s = srv.connect();
-    refused(upload(&mut s, UploadKind::CheckpointWeights, &w.weights), ErrorCode::UnknownWindow);
-    refused(call(&mut s, &Request::RequestPages { window: 1 }), ErrorCode::UnknownWindow);
+    refused(
+        upload(&mut s, UploadKind::CheckpointWeights, &w.weights),
+        ErrorCode::UnknownWindow,
+    );
+    refused(
+        call(&mut s, &Request::RequestPages { window: 1 }),
+        ErrorCode::UnknownWindow,
+    );
 }
 
 #[test]
 fn describe_binds_key_and_nonce() {
     let srv = server("describe");
     let mut s = srv.connect();
-    let Response::Describe { public_key, attestation, simulated, .. } = call(&mut s, &Request::Describe { nonce: vec![1, 2, 3] }) else { panic!() };
+    let Response::Describe {
+        public_key,
+        attestation,
+        simulated,
+        ..
+    } = call(
+        &mut s,
+        &Request::Describe {
+            nonce: vec![1, 2, 3],
+        },
+    )
+    else {
+        panic!()
+    };
     assert!(simulated);
     assert_eq!(public_key.0, srv.enclave.public_key());
     let doc = vram_attestation::AttestationDocument::parse(&attestation).unwrap();

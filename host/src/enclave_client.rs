@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use vram_enclave::protocol::{
-    read_frame, write_frame, FrameError, OpenWindow, Page, PageRequest, Request, Response, TimedRead,
-    Upload, UploadKind, DEFAULT_MAX_FRAME,
+    read_frame, write_frame, FrameError, OpenWindow, Page, PageRequest, Request, Response,
+    TimedRead, Upload, UploadKind, DEFAULT_MAX_FRAME,
 };
 
 use crate::error::{Error, Result};
@@ -32,7 +32,11 @@ impl std::str::FromStr for Endpoint {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || Error::Config { reason: format!("enclave endpoint {s:?}: use tcp:HOST:PORT, unix:PATH or vsock:CID:PORT") };
+        let bad = || Error::Config {
+            reason: format!(
+                "enclave endpoint {s:?}: use tcp:HOST:PORT, unix:PATH or vsock:CID:PORT"
+            ),
+        };
         if let Some(addr) = s.strip_prefix("tcp:") {
             return Ok(Self::Tcp(addr.to_string()));
         }
@@ -103,7 +107,9 @@ pub struct EnclaveClient {
 }
 
 fn transport(e: impl std::fmt::Display) -> Error {
-    Error::Enclave { reason: e.to_string() }
+    Error::Enclave {
+        reason: e.to_string(),
+    }
 }
 
 /// Bytes per upload chunk: a quarter of the default frame.
@@ -114,19 +120,37 @@ impl EnclaveClient {
     pub fn connect(endpoint: &Endpoint, timeout: Duration) -> Result<Self> {
         let stream: Box<dyn Stream> = match endpoint {
             Endpoint::Tcp(addr) => Box::new(std::net::TcpStream::connect(addr).map_err(transport)?),
-            Endpoint::Unix(path) => Box::new(std::os::unix::net::UnixStream::connect(path).map_err(transport)?),
-            Endpoint::Vsock { cid, port } => Box::new(Vsock(vsock::VsockStream::connect_with_cid_port(*cid, *port).map_err(transport)?)),
+            Endpoint::Unix(path) => {
+                Box::new(std::os::unix::net::UnixStream::connect(path).map_err(transport)?)
+            }
+            Endpoint::Vsock { cid, port } => Box::new(Vsock(
+                vsock::VsockStream::connect_with_cid_port(*cid, *port).map_err(transport)?,
+            )),
         };
-        Ok(Self { stream, timeout, max_frame: DEFAULT_MAX_FRAME })
+        Ok(Self {
+            stream,
+            timeout,
+            max_frame: DEFAULT_MAX_FRAME,
+        })
     }
 
     /// Sends one request and reads its answer; an enclave refusal is
     /// [`Error::Refused`].
     pub fn call(&mut self, request: &Request) -> Result<Response> {
-        self.stream.set_write_deadline(Some(self.timeout)).map_err(transport)?;
+        self.stream
+            .set_write_deadline(Some(self.timeout))
+            .map_err(transport)?;
         write_frame(&mut self.stream, &request.encode()).map_err(transport)?;
-        let body = read_frame(&mut self.stream, self.max_frame, Some(self.timeout), self.timeout).map_err(|e| match e {
-            FrameError::Deadline => Error::Enclave { reason: format!("no answer within {:?}", self.timeout) },
+        let body = read_frame(
+            &mut self.stream,
+            self.max_frame,
+            Some(self.timeout),
+            self.timeout,
+        )
+        .map_err(|e| match e {
+            FrameError::Deadline => Error::Enclave {
+                reason: format!("no answer within {:?}", self.timeout),
+            },
             other => transport(other),
         })?;
         match Response::decode(&body).map_err(|e| transport(e.0))? {
@@ -137,13 +161,19 @@ impl EnclaveClient {
 
     /// Version, public key and an attestation document binding `nonce`.
     pub fn describe(&mut self, nonce: &[u8]) -> Result<Response> {
-        self.call(&Request::Describe { nonce: nonce.to_vec() })
+        self.call(&Request::Describe {
+            nonce: nonce.to_vec(),
+        })
     }
 
     /// Opens a window; returns (need_checkpoint, need_manifest).
     pub fn open_window(&mut self, open: &OpenWindow) -> Result<(bool, bool)> {
         match self.call(&Request::OpenWindow(open.clone()))? {
-            Response::WindowOpened { need_checkpoint, need_manifest, .. } => Ok((need_checkpoint, need_manifest)),
+            Response::WindowOpened {
+                need_checkpoint,
+                need_manifest,
+                ..
+            } => Ok((need_checkpoint, need_manifest)),
             other => Err(unexpected(&other)),
         }
     }
@@ -153,7 +183,13 @@ impl EnclaveClient {
         let total = body.len() as u64;
         let mut offset = 0usize;
         for chunk in body.chunks(UPLOAD_CHUNK) {
-            let request = Request::Upload(Upload { window, kind, offset: offset as u64, total, data: chunk.to_vec() });
+            let request = Request::Upload(Upload {
+                window,
+                kind,
+                offset: offset as u64,
+                total,
+                data: chunk.to_vec(),
+            });
             match self.call(&request)? {
                 Response::Uploaded { .. } => offset += chunk.len(),
                 other => return Err(unexpected(&other)),
@@ -188,5 +224,7 @@ impl EnclaveClient {
 }
 
 fn unexpected(response: &Response) -> Error {
-    Error::Enclave { reason: format!("unexpected answer {response:?}") }
+    Error::Enclave {
+        reason: format!("unexpected answer {response:?}"),
+    }
 }

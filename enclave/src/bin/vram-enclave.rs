@@ -38,15 +38,31 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--listen" => listen = Some(value()?),
             "--nsm" => nsm = Some(value()?),
-            "--max-frame-bytes" => max_frame = Some(value()?.parse().map_err(|_| "--max-frame-bytes takes a number".to_string())?),
-            "--threads" => threads = Some(value()?.parse().map_err(|_| "--threads takes a number".to_string())?),
+            "--max-frame-bytes" => {
+                max_frame = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--max-frame-bytes takes a number".to_string())?,
+                )
+            }
+            "--threads" => {
+                threads = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--threads takes a number".to_string())?,
+                )
+            }
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
         }
     }
+    let nsm: String = nsm.ok_or(format!("--nsm is required\n{USAGE}"))?;
+    if !(nsm == "nitro" || nsm == "simulated" || nsm.starts_with("simulated:")) {
+        return Err(format!("unknown NSM {nsm}\n{USAGE}"));
+    }
     Ok(Args {
         listen: listen.ok_or(format!("--listen is required\n{USAGE}"))?,
-        nsm: nsm.ok_or(format!("--nsm is required\n{USAGE}"))?,
+        nsm,
         max_frame,
         threads,
     })
@@ -55,15 +71,21 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
 fn listener(spec: &str) -> Result<Listener, String> {
     let bind = |e: std::io::Error| format!("cannot listen on {spec}: {e}");
     if let Some(addr) = spec.strip_prefix("tcp:") {
-        let addr: std::net::SocketAddr = addr.parse().map_err(|_| format!("bad TCP address {addr}"))?;
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .map_err(|_| format!("bad TCP address {addr}"))?;
         if !addr.ip().is_loopback() {
             return Err("test mode listens on loopback only".into());
         }
-        return std::net::TcpListener::bind(addr).map(Listener::Tcp).map_err(bind);
+        return std::net::TcpListener::bind(addr)
+            .map(Listener::Tcp)
+            .map_err(bind);
     }
     if let Some(path) = spec.strip_prefix("unix:") {
         let _ = std::fs::remove_file(path);
-        return std::os::unix::net::UnixListener::bind(path).map(Listener::Unix).map_err(bind);
+        return std::os::unix::net::UnixListener::bind(path)
+            .map(Listener::Unix)
+            .map_err(bind);
     }
     if let Some(port) = spec.strip_prefix("vsock:") {
         let port: u32 = port.parse().map_err(|_| format!("bad vsock port {port}"))?;
@@ -84,7 +106,9 @@ fn nsm(spec: &str) -> Result<Box<dyn Nsm>, String> {
         return Err("this build has no hardware NSM support (build with --features nitro)".into());
     }
     if spec == "simulated" {
-        return SimulatedNsm::ephemeral().map(|n| Box::new(n) as Box<dyn Nsm>).map_err(|e| e.to_string());
+        return SimulatedNsm::ephemeral()
+            .map(|n| Box::new(n) as Box<dyn Nsm>)
+            .map_err(|e| e.to_string());
     }
     if let Some(dir) = spec.strip_prefix("simulated:") {
         return SimulatedNsm::with_state_dir(&PathBuf::from(dir))
@@ -130,7 +154,11 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    eprintln!("vram-enclave: serving on {} with public key {}", args.listen, hex(&enclave.public_key()));
+    eprintln!(
+        "vram-enclave: serving on {} with public key {}",
+        args.listen,
+        hex(&enclave.public_key())
+    );
     match serve(enclave, listener) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

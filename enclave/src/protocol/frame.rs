@@ -78,8 +78,11 @@ fn read_exact_by<R: TimedRead>(
     let mut filled = 0;
     while filled < buf.len() {
         if let Some(deadline) = deadline {
-            let left = deadline.checked_duration_since(Instant::now()).ok_or(FrameError::Deadline)?;
-            r.set_read_deadline(Some(left.max(Duration::from_millis(1)))).map_err(FrameError::Io)?;
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .ok_or(FrameError::Deadline)?;
+            r.set_read_deadline(Some(left.max(Duration::from_millis(1))))
+                .map_err(FrameError::Io)?;
         }
         match r.read(&mut buf[filled..]) {
             Ok(0) if *got == 0 => return Err(FrameError::Closed),
@@ -125,7 +128,8 @@ pub fn read_frame<R: TimedRead>(
 
 /// Writes one frame.
 pub fn write_frame<W: Write>(w: &mut W, body: &[u8]) -> std::io::Result<()> {
-    let len = u32::try_from(body.len()).map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "frame over 4 GiB"))?;
+    let len = u32::try_from(body.len())
+        .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "frame over 4 GiB"))?;
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(body);

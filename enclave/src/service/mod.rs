@@ -173,7 +173,11 @@ impl Enclave {
             Request::Health => Ok(Response::Health {
                 protocol_version: PROTOCOL_VERSION,
                 windows: state.windows.keys().copied().collect(),
-                checkpoints: state.checkpoints.iter().map(|c| Bytes32(c.hash())).collect(),
+                checkpoints: state
+                    .checkpoints
+                    .iter()
+                    .map(|c| Bytes32(c.hash()))
+                    .collect(),
             }),
             Request::OpenWindow(open) => self.open_window(&mut state, open),
             Request::Upload(upload) => self.upload(&mut state, upload),
@@ -186,7 +190,10 @@ impl Enclave {
 
     fn describe(&self, nonce: &[u8]) -> Result<Response, Refusal> {
         if nonce.len() > vram_attestation::MAX_NSM_NONCE {
-            return refuse(ErrorCode::BadRequest, format!("nonce of {} bytes, at most 512", nonce.len()));
+            return refuse(
+                ErrorCode::BadRequest,
+                format!("nonce of {} bytes, at most 512", nonce.len()),
+            );
         }
         let attestation = self
             .nsm
@@ -207,13 +214,25 @@ impl Enclave {
 
     fn open_window(&self, state: &mut State, open: OpenWindow) -> Result<Response, Refusal> {
         if open.miners.len() > MAX_ENTRIES {
-            return refuse(ErrorCode::BadRequest, format!("{} miners, at most {MAX_ENTRIES}", open.miners.len()));
+            return refuse(
+                ErrorCode::BadRequest,
+                format!("{} miners, at most {MAX_ENTRIES}", open.miners.len()),
+            );
         }
         if open.miners.windows(2).any(|w| w[0].uid >= w[1].uid) {
-            return refuse(ErrorCode::DuplicateMiner, "miners must be ascending by uid without repeats");
+            return refuse(
+                ErrorCode::DuplicateMiner,
+                "miners must be ascending by uid without repeats",
+            );
         }
         if open.page_count == 0 || open.page_count > self.config.max_page_count {
-            return refuse(ErrorCode::BadRequest, format!("page_count {} outside 1..={}", open.page_count, self.config.max_page_count));
+            return refuse(
+                ErrorCode::BadRequest,
+                format!(
+                    "page_count {} outside 1..={}",
+                    open.page_count, self.config.max_page_count
+                ),
+            );
         }
         // The model's block size is not known yet; page_len is checked
         // against it once the checkpoint loads.
@@ -224,7 +243,10 @@ impl Enclave {
         let window = open.window;
         match state.records.get(&window) {
             Some(record) if record.inputs_digest != inputs_digest => {
-                return refuse(ErrorCode::WindowReplayMismatch, format!("window {window} was opened with other inputs"));
+                return refuse(
+                    ErrorCode::WindowReplayMismatch,
+                    format!("window {window} was opened with other inputs"),
+                );
             }
             Some(_) => {}
             None => {
@@ -232,14 +254,25 @@ impl Enclave {
                     // Oldest windows can no longer be submitted on chain.
                     state.records.pop_first();
                 }
-                state.records.insert(window, Record { inputs_digest, seed: None, statement: None });
+                state.records.insert(
+                    window,
+                    Record {
+                        inputs_digest,
+                        seed: None,
+                        statement: None,
+                    },
+                );
             }
         }
         if !state.windows.contains_key(&window) {
             while state.windows.len() >= self.config.max_open_windows {
                 state.windows.pop_first();
             }
-            let checkpoint = state.checkpoints.iter().find(|c| c.hash() == open.checkpoint_hash.0).cloned();
+            let checkpoint = state
+                .checkpoints
+                .iter()
+                .find(|c| c.hash() == open.checkpoint_hash.0)
+                .cloned();
             state.windows.insert(
                 window,
                 WindowState {
@@ -258,7 +291,10 @@ impl Enclave {
                 },
             );
         }
-        let w = state.windows.get(&window).ok_or((ErrorCode::Internal, "window vanished".to_string()))?;
+        let w = state
+            .windows
+            .get(&window)
+            .ok_or((ErrorCode::Internal, "window vanished".to_string()))?;
         Ok(Response::WindowOpened {
             window,
             need_checkpoint: w.checkpoint.is_none(),
@@ -268,10 +304,15 @@ impl Enclave {
 
     fn upload(&self, state: &mut State, upload: Upload) -> Result<Response, Refusal> {
         let max_checkpoint = self.config.max_checkpoint_bytes;
-        let State { windows, checkpoints, .. } = state;
-        let w = windows
-            .get_mut(&upload.window)
-            .ok_or((ErrorCode::UnknownWindow, format!("window {} is not open", upload.window)))?;
+        let State {
+            windows,
+            checkpoints,
+            ..
+        } = state;
+        let w = windows.get_mut(&upload.window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {} is not open", upload.window),
+        ))?;
         let progress = |s: &Stream, complete: bool| Response::Uploaded {
             received: s.received(),
             total: s.total(),
@@ -280,7 +321,10 @@ impl Enclave {
         match upload.kind {
             UploadKind::CheckpointWeights | UploadKind::CheckpointConfig => {
                 if w.checkpoint.is_some() {
-                    return refuse(ErrorCode::DuplicateUpload, "the checkpoint is already loaded");
+                    return refuse(
+                        ErrorCode::DuplicateUpload,
+                        "the checkpoint is already loaded",
+                    );
                 }
                 let is_weights = upload.kind == UploadKind::CheckpointWeights;
                 let (slot, finished, limit) = if is_weights {
@@ -307,11 +351,17 @@ impl Enclave {
             }
             UploadKind::Manifest => {
                 if w.manifest.is_some() {
-                    return refuse(ErrorCode::DuplicateUpload, "the manifest is already complete");
+                    return refuse(
+                        ErrorCode::DuplicateUpload,
+                        "the manifest is already complete",
+                    );
                 }
                 let size = w.open.page_count.saturating_mul(32);
                 if upload.total != size {
-                    return refuse(ErrorCode::BadRequest, format!("a manifest of {} pages is {size} bytes", w.open.page_count));
+                    return refuse(
+                        ErrorCode::BadRequest,
+                        format!("a manifest of {} pages is {size} bytes", w.open.page_count),
+                    );
                 }
                 let stream = match &mut w.manifest_upload {
                     Some(s) => s,
@@ -323,7 +373,10 @@ impl Enclave {
                     if let Some(s) = w.manifest_upload.take() {
                         let (bytes, hash) = s.finish();
                         if hash != w.open.dataset_root.0 {
-                            return refuse(ErrorCode::ManifestMismatch, "the manifest does not hash to the dataset root");
+                            return refuse(
+                                ErrorCode::ManifestMismatch,
+                                "the manifest does not hash to the dataset root",
+                            );
                         }
                         w.manifest = Some(
                             bytes
@@ -346,19 +399,28 @@ impl Enclave {
                     .iter()
                     .find(|m| m.uid == uid)
                     .and_then(|m| m.gradient_hash)
-                    .ok_or((ErrorCode::UnknownMiner, format!("miner {uid} has no commitment in this window")))?;
-                let checkpoint = w
-                    .checkpoint
-                    .as_ref()
-                    .ok_or((ErrorCode::OutOfOrder, "upload the checkpoint before gradients".to_string()))?;
+                    .ok_or((
+                        ErrorCode::UnknownMiner,
+                        format!("miner {uid} has no commitment in this window"),
+                    ))?;
+                let checkpoint = w.checkpoint.as_ref().ok_or((
+                    ErrorCode::OutOfOrder,
+                    "upload the checkpoint before gradients".to_string(),
+                ))?;
                 if w.gradients.contains_key(&uid) {
-                    return refuse(ErrorCode::DuplicateUpload, format!("miner {uid}'s gradient is already complete"));
+                    return refuse(
+                        ErrorCode::DuplicateUpload,
+                        format!("miner {uid}'s gradient is already complete"),
+                    );
                 }
                 let topk = usize::try_from(w.open.eval_params.topk).unwrap_or(usize::MAX);
                 let budget = checkpoint.shapes().blob_budget(topk) as u64;
                 let stream = match w.gradient_uploads.get_mut(&uid) {
                     Some(s) => s,
-                    None => w.gradient_uploads.entry(uid).or_insert(Stream::new(upload.total, budget)?),
+                    None => w
+                        .gradient_uploads
+                        .entry(uid)
+                        .or_insert(Stream::new(upload.total, budget)?),
                 };
                 let complete = stream.push(upload.offset, upload.total, &upload.data)?;
                 let response = progress(stream, complete);
@@ -366,7 +428,10 @@ impl Enclave {
                     if let Some(s) = w.gradient_uploads.remove(&uid) {
                         let (bytes, hash) = s.finish();
                         if hash != committed.0 {
-                            return refuse(ErrorCode::GradientHashMismatch, format!("miner {uid}'s blob does not match its commitment"));
+                            return refuse(
+                                ErrorCode::GradientHashMismatch,
+                                format!("miner {uid}'s blob does not match its commitment"),
+                            );
                         }
                         w.gradients.insert(uid, (bytes, hash));
                     }
@@ -377,8 +442,12 @@ impl Enclave {
     }
 
     /// Once both parts arrived: check the identity, load, cache.
-    fn load_checkpoint(w: &mut WindowState, cache: &mut Vec<Arc<Checkpoint>>) -> Result<(), Refusal> {
-        let (Some((weights, wh)), Some((config, ch))) = (&w.finished_weights, &w.finished_config) else {
+    fn load_checkpoint(
+        w: &mut WindowState,
+        cache: &mut Vec<Arc<Checkpoint>>,
+    ) -> Result<(), Refusal> {
+        let (Some((weights, wh)), Some((config, ch))) = (&w.finished_weights, &w.finished_config)
+        else {
             return Ok(());
         };
         let mut both = Vec::with_capacity(64);
@@ -387,7 +456,10 @@ impl Enclave {
         if sha256(&both) != w.open.checkpoint_hash.0 {
             w.finished_weights = None;
             w.finished_config = None;
-            return refuse(ErrorCode::CheckpointHashMismatch, "the checkpoint does not hash to the window's checkpoint hash");
+            return refuse(
+                ErrorCode::CheckpointHashMismatch,
+                "the checkpoint does not hash to the window's checkpoint hash",
+            );
         }
         let loaded = Checkpoint::load(weights, config);
         w.finished_weights = None;
@@ -407,24 +479,33 @@ impl Enclave {
     }
 
     fn request_pages(&self, state: &mut State, window: u64) -> Result<Response, Refusal> {
-        let State { windows, records, .. } = state;
-        let w = windows
-            .get_mut(&window)
-            .ok_or((ErrorCode::UnknownWindow, format!("window {window} is not open")))?;
+        let State {
+            windows, records, ..
+        } = state;
+        let w = windows.get_mut(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
         if w.checkpoint.is_none() || w.manifest.is_none() {
-            return refuse(ErrorCode::OutOfOrder, "upload the checkpoint and the manifest first");
+            return refuse(
+                ErrorCode::OutOfOrder,
+                "upload the checkpoint and the manifest first",
+            );
         }
         if let Some(request) = &w.request {
             return Ok(Response::PagesNeeded(request.clone()));
         }
-        let record = records
-            .get_mut(&window)
-            .ok_or((ErrorCode::Internal, "no record for an open window".to_string()))?;
+        let record = records.get_mut(&window).ok_or((
+            ErrorCode::Internal,
+            "no record for an open window".to_string(),
+        ))?;
         let seed = match record.seed {
             Some(seed) => seed,
             None => {
                 let mut seed = [0u8; 32];
-                self.nsm.fill_random(&mut seed).map_err(|e| (ErrorCode::Nsm, e.to_string()))?;
+                self.nsm
+                    .fill_random(&mut seed)
+                    .map_err(|e| (ErrorCode::Nsm, e.to_string()))?;
                 record.seed = Some(seed);
                 seed
             }
@@ -438,38 +519,83 @@ impl Enclave {
                 .miners
                 .iter()
                 .filter(|m| m.gradient_hash.is_some())
-                .map(|m| (m.uid, own_pages(&w.open.dataset_root.0, window, m.uid, p.own_pages, w.open.page_count)))
+                .map(|m| {
+                    (
+                        m.uid,
+                        own_pages(
+                            &w.open.dataset_root.0,
+                            window,
+                            m.uid,
+                            p.own_pages,
+                            w.open.page_count,
+                        ),
+                    )
+                })
                 .collect(),
         };
         w.request = Some(request.clone());
         Ok(Response::PagesNeeded(request))
     }
 
-    fn pages(state: &mut State, window: u64, pages: Vec<crate::protocol::Page>) -> Result<Response, Refusal> {
-        let w = state
-            .windows
-            .get_mut(&window)
-            .ok_or((ErrorCode::UnknownWindow, format!("window {window} is not open")))?;
-        let (Some(request), Some(manifest), Some(checkpoint)) = (&w.request, &w.manifest, &w.checkpoint) else {
+    fn pages(
+        state: &mut State,
+        window: u64,
+        pages: Vec<crate::protocol::Page>,
+    ) -> Result<Response, Refusal> {
+        let w = state.windows.get_mut(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
+        let (Some(request), Some(manifest), Some(checkpoint)) =
+            (&w.request, &w.manifest, &w.checkpoint)
+        else {
             return refuse(ErrorCode::OutOfOrder, "request pages first");
         };
-        let wanted: BTreeSet<u64> = request.random.iter().chain(request.own.iter().flat_map(|(_, p)| p)).copied().collect();
+        let wanted: BTreeSet<u64> = request
+            .random
+            .iter()
+            .chain(request.own.iter().flat_map(|(_, p)| p))
+            .copied()
+            .collect();
         let page_len = w.open.eval_params.page_len as usize;
         let vocab = checkpoint.config().vocab_size;
         for page in pages {
             if !wanted.contains(&page.index) {
-                return refuse(ErrorCode::PageNotRequested, format!("page {} was not requested", page.index));
+                return refuse(
+                    ErrorCode::PageNotRequested,
+                    format!("page {} was not requested", page.index),
+                );
             }
             if page.tokens.len() != page_len * 4 {
-                return refuse(ErrorCode::BadPage, format!("page {} has {} bytes, expected {}", page.index, page.tokens.len(), page_len * 4));
+                return refuse(
+                    ErrorCode::BadPage,
+                    format!(
+                        "page {} has {} bytes, expected {}",
+                        page.index,
+                        page.tokens.len(),
+                        page_len * 4
+                    ),
+                );
             }
-            let expected = manifest.get(page.index as usize).ok_or((ErrorCode::Internal, "index outside manifest".to_string()))?;
+            let expected = manifest
+                .get(page.index as usize)
+                .ok_or((ErrorCode::Internal, "index outside manifest".to_string()))?;
             if sha256(&page.tokens) != *expected {
-                return refuse(ErrorCode::PageHashMismatch, format!("page {} does not match the manifest", page.index));
+                return refuse(
+                    ErrorCode::PageHashMismatch,
+                    format!("page {} does not match the manifest", page.index),
+                );
             }
-            let tokens: Vec<u32> = page.tokens.chunks_exact(4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let tokens: Vec<u32> = page
+                .tokens
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             if let Some(t) = tokens.iter().find(|&&t| t as usize >= vocab) {
-                return refuse(ErrorCode::BadPage, format!("page {} has token {t} outside the vocabulary", page.index));
+                return refuse(
+                    ErrorCode::BadPage,
+                    format!("page {} has token {t} outside the vocabulary", page.index),
+                );
             }
             w.pages.insert(page.index, tokens);
         }
@@ -478,13 +604,15 @@ impl Enclave {
     }
 
     fn finish(&self, state: &mut State, window: u64) -> Result<Response, Refusal> {
-        if let Some((message, signature)) = state.records.get(&window).and_then(|r| r.statement.clone()) {
+        if let Some((message, signature)) =
+            state.records.get(&window).and_then(|r| r.statement.clone())
+        {
             return Ok(Response::Statement { message, signature });
         }
-        let w = state
-            .windows
-            .get(&window)
-            .ok_or((ErrorCode::UnknownWindow, format!("window {window} is not open")))?;
+        let w = state.windows.get(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
         let (Some(request), Some(checkpoint)) = (&w.request, &w.checkpoint) else {
             return refuse(ErrorCode::OutOfOrder, "request and send pages first");
         };
@@ -495,7 +623,10 @@ impl Enclave {
             .filter(|i| !w.pages.contains_key(i))
             .count();
         if missing > 0 {
-            return refuse(ErrorCode::PagesMissing, format!("{missing} requested pages have not arrived"));
+            return refuse(
+                ErrorCode::PagesMissing,
+                format!("{missing} requested pages have not arrived"),
+            );
         }
         let page = |i: &u64| w.pages.get(i).map(Vec::as_slice).unwrap_or_default();
         let random: Vec<&[u32]> = request.random.iter().map(page).collect();
@@ -518,7 +649,8 @@ impl Enclave {
             .evaluate_window(window, &w.open.eval_params, &random, &miners)
             .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
         let eval_params_hash = sha256(
-            &bcs::to_bytes(&w.open.eval_params).map_err(|e| (ErrorCode::Internal, e.to_string()))?,
+            &bcs::to_bytes(&w.open.eval_params)
+                .map_err(|e| (ErrorCode::Internal, e.to_string()))?,
         );
         let entries = evaluation
             .miners
@@ -532,7 +664,11 @@ impl Enclave {
                 };
                 let gradient_hash = match status {
                     EntryStatus::Missing => Vec::new(),
-                    _ => w.gradients.get(&r.uid).map(|(_, h)| h.to_vec()).unwrap_or_default(),
+                    _ => w
+                        .gradients
+                        .get(&r.uid)
+                        .map(|(_, h)| h.to_vec())
+                        .unwrap_or_default(),
                 };
                 ScoreEntry {
                     miner_uid: r.uid,
@@ -558,13 +694,17 @@ impl Enclave {
                 entries,
             },
         };
-        let signed = SignedStatement::sign(message, &self.key).map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        let signed = SignedStatement::sign(message, &self.key)
+            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
         let out = (signed.bcs, signed.signature.to_vec());
         if let Some(record) = state.records.get_mut(&window) {
             record.statement = Some(out.clone());
         }
         // The inputs are no longer needed: the statement is final.
         state.windows.remove(&window);
-        Ok(Response::Statement { message: out.0, signature: out.1 })
+        Ok(Response::Statement {
+            message: out.0,
+            signature: out.1,
+        })
     }
 }

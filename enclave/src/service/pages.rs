@@ -20,7 +20,13 @@ pub fn own_pages(root: &[u8; 32], window: u64, uid: u64, count: u64, page_count:
     (0..count)
         .map(|j| {
             index(
-                &[b"vram-own", root, &window.to_le_bytes(), &uid.to_le_bytes(), &j.to_le_bytes()],
+                &[
+                    b"vram-own",
+                    root,
+                    &window.to_le_bytes(),
+                    &uid.to_le_bytes(),
+                    &j.to_le_bytes(),
+                ],
                 page_count,
             )
         })

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::Enclave;
-use crate::protocol::{read_frame, write_frame, ErrorCode, FrameError, Request, Response, TimedRead};
+use crate::protocol::{
+    read_frame, write_frame, ErrorCode, FrameError, Request, Response, TimedRead,
+};
 
 /// A bound listening socket.
 pub enum Listener {
@@ -68,13 +70,21 @@ where
 pub fn session<S: TimedRead + Write>(enclave: &Enclave, mut stream: S) {
     let cfg = enclave.config();
     loop {
-        let response = match read_frame(&mut stream, cfg.max_frame, Some(cfg.idle_timeout), cfg.frame_timeout) {
+        let response = match read_frame(
+            &mut stream,
+            cfg.max_frame,
+            Some(cfg.idle_timeout),
+            cfg.frame_timeout,
+        ) {
             Ok(body) => match Request::decode(&body) {
                 Ok(request) => enclave.handle(request),
                 Err(e) => Response::error(ErrorCode::BadMessage, e.0),
             },
             Err(FrameError::BadLength { len, max }) => {
-                let refusal = Response::error(ErrorCode::BadMessage, format!("frame length {len} outside 1..={max}"));
+                let refusal = Response::error(
+                    ErrorCode::BadMessage,
+                    format!("frame length {len} outside 1..={max}"),
+                );
                 let _ = write_frame(&mut stream, &refusal.encode());
                 return;
             }

@@ -19,7 +19,10 @@ impl Stream {
             return Err((ErrorCode::BadRequest, "empty upload".into()));
         }
         if total > limit {
-            return Err((ErrorCode::UploadTooLarge, format!("{total} bytes, at most {limit} for this kind")));
+            return Err((
+                ErrorCode::UploadTooLarge,
+                format!("{total} bytes, at most {limit} for this kind"),
+            ));
         }
         Ok(Self {
             total,
@@ -34,11 +37,17 @@ impl Stream {
         if total != self.total || offset != received {
             return Err((
                 ErrorCode::UploadOutOfOrder,
-                format!("chunk at {offset} of {total}; expected offset {received} of {}", self.total),
+                format!(
+                    "chunk at {offset} of {total}; expected offset {received} of {}",
+                    self.total
+                ),
             ));
         }
         if chunk.is_empty() || received + chunk.len() as u64 > self.total {
-            return Err((ErrorCode::UploadTooLarge, format!("chunk of {} bytes overruns {}", chunk.len(), self.total)));
+            return Err((
+                ErrorCode::UploadTooLarge,
+                format!("chunk of {} bytes overruns {}", chunk.len(), self.total),
+            ));
         }
         self.data.extend_from_slice(chunk);
         self.hasher.update(chunk);
