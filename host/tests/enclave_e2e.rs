@@ -143,6 +143,38 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
     assert_eq!(statement.message.payload.window, window);
     assert_eq!(statement.message.payload.eval_seed, request.seed.0.to_vec());
     assert_eq!(statement.message.payload.entries[0].status, 0);
+
+    // And the auditor's tool agrees: `vram-attest statement verify --doc`.
+    let dir = std::env::temp_dir().join(format!("vram-e2e-files-{}-{window}-{}", std::process::id(), attestation.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("doc.cose"), &attestation).unwrap();
+    std::fs::write(dir.join("root.pem"), root_pem).unwrap();
+    std::fs::write(dir.join("statement.json"), serde_json::to_vec(&statement.to_file()).unwrap()).unwrap();
+    let out = std::process::Command::new(vram_attest())
+        .args(["statement", "verify", "--statement"])
+        .arg(dir.join("statement.json"))
+        .arg("--doc")
+        .arg(dir.join("doc.cose"))
+        .arg("--root")
+        .arg(dir.join("root.pem"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["statement"]["window"], window);
+}
+
+/// The `vram-attest` binary of this build. `scripts/test.sh` (cargo test
+/// --workspace) builds it before any test runs; alone, build it first with
+/// `cargo build -p vram-attestation --bin vram-attest`.
+fn vram_attest() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("vram-attest");
+    assert!(path.exists(), "{} is missing: run `cargo build -p vram-attestation --bin vram-attest` first", path.display());
+    path
 }
 
 fn enclave(tag: &str) -> (Arc<Enclave>, String) {
