@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use vram_enclave::codec::{compress, write_blob, Bases, BlobMetadata, SparseParam};
+use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::eval::{EvalParams, Evaluator, MinerInput, Outcome};
 use vram_enclave::model::{
     checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64,
@@ -61,19 +61,14 @@ fn blob(
     uid: u64,
     base: [u8; 32],
 ) -> Vec<u8> {
-    let mut bases = Bases::new();
-    let shapes = ckpt.shapes().params();
-    let sparse: Vec<SparseParam> = grads
-        .iter()
-        .map(|(name, g)| compress(name, &shapes[name].shape, g, 32, &mut bases).unwrap())
-        .collect();
     let meta = BlobMetadata {
         window,
         miner_uid: uid,
         topk: 32,
         base_checkpoint: base,
     };
-    write_blob(&sparse, true, &meta).unwrap()
+    let grads = grads.iter().map(|(n, g)| (n.as_str(), g.as_slice()));
+    encode_blob(ckpt.shapes(), grads, true, &meta).unwrap()
 }
 
 #[test]

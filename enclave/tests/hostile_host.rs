@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::SimulatedNsm;
-use vram_enclave::codec::{compress, write_blob, Bases, BlobMetadata};
+use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::dataset::{manifest, page_bytes};
 use vram_enclave::eval::EvalParams;
 use vram_enclave::model::{
@@ -59,14 +59,10 @@ fn world() -> World {
     let ckpt = Checkpoint::load(&weights, &config).unwrap();
     let refs: Vec<&[u32]> = pages.iter().take(4).map(Vec::as_slice).collect();
     let (_, grads) = ckpt.loss_gradients(&refs).unwrap();
-    let mut bases = Bases::new();
-    let shapes = ckpt.shapes().params();
-    let sparse: Vec<_> = grads
-        .iter()
-        .map(|(n, g)| compress(n, &shapes[n].shape, g, 32, &mut bases).unwrap())
-        .collect();
-    let blob = write_blob(
-        &sparse,
+    let grads = grads.iter().map(|(n, g)| (n.as_str(), g.as_slice()));
+    let blob = encode_blob(
+        ckpt.shapes(),
+        grads,
         true,
         &BlobMetadata {
             window: WINDOW,

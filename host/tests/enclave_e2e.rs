@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::{verify, Policy, SimulatedNsm, TrustRoot};
-use vram_enclave::codec::{compress, write_blob, Bases, BlobMetadata};
+use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::dataset::{manifest, page_bytes};
 use vram_enclave::eval::EvalParams;
 use vram_enclave::model::{
@@ -40,14 +40,10 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
     let ckpt = Checkpoint::load(&weights, &config).unwrap();
     let refs: Vec<&[u32]> = pages.iter().take(3).map(Vec::as_slice).collect();
     let (_, grads) = ckpt.loss_gradients(&refs).unwrap();
-    let mut bases = Bases::new();
-    let shapes = ckpt.shapes().params();
-    let sparse: Vec<_> = grads
-        .iter()
-        .map(|(n, g)| compress(n, &shapes[n].shape, g, 32, &mut bases).unwrap())
-        .collect();
-    let blob = write_blob(
-        &sparse,
+    let grads = grads.iter().map(|(n, g)| (n.as_str(), g.as_slice()));
+    let blob = encode_blob(
+        ckpt.shapes(),
+        grads,
         true,
         &BlobMetadata {
             window,
@@ -145,11 +141,19 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
     assert_eq!(statement.message.payload.entries[0].status, 0);
 
     // And the auditor's tool agrees: `vram-attest statement verify --doc`.
-    let dir = std::env::temp_dir().join(format!("vram-e2e-files-{}-{window}-{}", std::process::id(), attestation.len()));
+    let dir = std::env::temp_dir().join(format!(
+        "vram-e2e-files-{}-{window}-{}",
+        std::process::id(),
+        attestation.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("doc.cose"), &attestation).unwrap();
     std::fs::write(dir.join("root.pem"), root_pem).unwrap();
-    std::fs::write(dir.join("statement.json"), serde_json::to_vec(&statement.to_file()).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("statement.json"),
+        serde_json::to_vec(&statement.to_file()).unwrap(),
+    )
+    .unwrap();
     let out = std::process::Command::new(vram_attest())
         .args(["statement", "verify", "--statement"])
         .arg(dir.join("statement.json"))
@@ -160,7 +164,11 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
         .arg("--json")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["valid"], true);
     assert_eq!(json["statement"]["window"], window);
@@ -173,7 +181,11 @@ fn vram_attest() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let path = profile_dir.join("vram-attest");
-    assert!(path.exists(), "{} is missing: run `cargo build -p vram-attestation --bin vram-attest` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p vram-attestation --bin vram-attest` first",
+        path.display()
+    );
     path
 }
 

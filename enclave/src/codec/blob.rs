@@ -186,6 +186,43 @@ pub struct GradientBlob {
     pub params: Vec<SparseParam>,
 }
 
+/// What a miner does with a whole dense gradient: compresses every parameter
+/// of `shapes` (each must be present in `gradients`, nothing else may be)
+/// and writes the blob.
+pub fn encode_blob<'g, I>(
+    shapes: &ModelShapes,
+    gradients: I,
+    quantized: bool,
+    metadata: &BlobMetadata,
+) -> Result<Vec<u8>>
+where
+    I: IntoIterator<Item = (&'g str, &'g [f32])>,
+{
+    let mut given: BTreeMap<&str, &[f32]> = BTreeMap::new();
+    for (name, values) in gradients {
+        if !shapes.params.contains_key(name) {
+            return Err(Error::BadGradient {
+                name: name.to_string(),
+                reason: "not a checkpoint parameter".into(),
+            });
+        }
+        given.insert(name, values);
+    }
+    let mut bases = super::Bases::new();
+    let params = shapes
+        .params
+        .iter()
+        .map(|(name, layout)| {
+            let values = given.get(name.as_str()).ok_or_else(|| Error::BadGradient {
+                name: name.clone(),
+                reason: "missing from the gradient".into(),
+            })?;
+            super::compress(name, &layout.shape, values, metadata.topk, &mut bases)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    write_blob(&params, quantized, metadata)
+}
+
 /// Writes a blob; with `quantize`, values are stored as U8 with a table.
 pub fn write_blob(
     params: &[SparseParam],

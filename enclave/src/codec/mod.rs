@@ -11,7 +11,8 @@ mod pack;
 mod quant;
 
 pub use blob::{
-    float_values, read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes, FORMAT,
+    encode_blob, float_values, read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes,
+    FORMAT,
 };
 pub use compress::{compress, SparseParam};
 pub use dct::{Bases, Basis};

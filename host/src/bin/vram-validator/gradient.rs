@@ -6,7 +6,7 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Subcommand};
 use safetensors::SafeTensors;
 use serde_json::{json, Value};
-use vram_enclave::codec::{compress, decode_param, read_blob, write_blob, Bases, BlobMetadata};
+use vram_enclave::codec::{decode_param, encode_blob, read_blob, Bases, BlobMetadata};
 
 use crate::{files, Outcome};
 
@@ -101,37 +101,28 @@ fn encode(args: EncodeArgs) -> Result<Outcome> {
         "no config.json beside the checkpoint (pass --config): the blob must name the checkpoint identity",
     )?;
     let grads = files::dense_tensors(&args.grad)?;
-    if let Some(extra) = grads
-        .keys()
-        .find(|n| !info.shapes.params().contains_key(*n))
-    {
-        bail!("gradient has tensor {extra}, which is not a checkpoint parameter");
-    }
-    let mut bases = Bases::new();
-    let params = info
-        .shapes
-        .params()
-        .iter()
-        .map(|(name, layout)| {
-            let (shape, values) = grads
-                .get(name)
-                .with_context(|| format!("gradient lacks parameter {name}"))?;
+    for (name, layout) in info.shapes.params() {
+        if let Some((shape, _)) = grads.get(name) {
             if *shape != layout.shape {
                 bail!(
                     "gradient {name} has shape {shape:?}, the checkpoint {:?}",
                     layout.shape
                 );
             }
-            Ok(compress(name, shape, values, args.topk, &mut bases)?)
-        })
-        .collect::<Result<Vec<_>>>()?;
+        }
+    }
     let metadata = BlobMetadata {
         window: args.window,
         miner_uid: args.miner_uid,
         topk: args.topk,
         base_checkpoint: base,
     };
-    let blob = write_blob(&params, !args.raw, &metadata)?;
+    let blob = encode_blob(
+        &info.shapes,
+        grads.iter().map(|(n, (_, v))| (n.as_str(), v.as_slice())),
+        !args.raw,
+        &metadata,
+    )?;
     std::fs::write(&args.out, &blob)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let summary = json!({
