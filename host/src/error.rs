@@ -18,6 +18,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// Walrus could not deliver or store a blob.
+    #[error("walrus: {reason}")]
+    Walrus {
+        /// What happened, per aggregator.
+        reason: String,
+    },
     /// The enclave could not be reached or answered nonsense.
     #[error("enclave: {reason}")]
     Enclave {

@@ -7,10 +7,12 @@
 //!
 //! - [`enclave_client`]: the protocol client that drives the enclave.
 //! - [`ratings`]: OpenSkill Plackett-Luce, bit-compatible with openskill.py.
+//! - [`walrus`]: blobs from aggregators (failover, retries, caps, hashes) and to publishers.
 
 pub mod enclave_client;
 mod error;
 pub mod ratings;
+pub mod walrus;
 
 pub use error::{Error, Result};
 
