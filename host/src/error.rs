@@ -18,6 +18,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The journal database failed or refused a transition.
+    #[error("journal: {reason}")]
+    Journal {
+        /// What happened.
+        reason: String,
+    },
     /// Walrus could not deliver or store a blob.
     #[error("walrus: {reason}")]
     Walrus {

@@ -6,11 +6,13 @@
 //! computes for itself (ratings) is a pure function of public statements.
 //!
 //! - [`enclave_client`]: the protocol client that drives the enclave.
+//! - [`journal`]: crash-safe record of every window; never submits twice.
 //! - [`ratings`]: OpenSkill Plackett-Luce, bit-compatible with openskill.py.
 //! - [`walrus`]: blobs from aggregators (failover, retries, caps, hashes) and to publishers.
 
 pub mod enclave_client;
 mod error;
+pub mod journal;
 pub mod ratings;
 pub mod walrus;
 
