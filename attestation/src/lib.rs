@@ -33,6 +33,6 @@ pub use nsm::{
 pub use policy::{Policy, PINNABLE_PCRS};
 pub use simulator::{measure_current_exe, pcr_extend, SimulatedNsm};
 pub use verify::{
-    summarize_certificates, verify, CertificateSummary, TrustRoot, VerifiedAttestation, Verifier,
-    AWS_NITRO_ROOT_G1_SHA256,
+    sha256, summarize_certificates, verify, CertificateSummary, TrustRoot, VerifiedAttestation,
+    Verifier, AWS_NITRO_ROOT_G1_SHA256,
 };

@@ -259,10 +259,7 @@ impl SignedStatement {
 
     /// SHA-256 of the BCS bytes: the statement's identity in journals.
     pub fn sha256(&self) -> [u8; 32] {
-        let digest = ring::digest::digest(&ring::digest::SHA256, &self.bcs);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(digest.as_ref());
-        out
+        crate::sha256(&self.bcs)
     }
 
     /// The file form (hex in JSON).

@@ -87,9 +87,7 @@ impl TrustRoot {
         webpki::anchor_from_trusted_cert(&cert).map_err(|e| Error::BadTrustRoot {
             reason: format!("{e:?}"),
         })?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-        let mut fingerprint = [0u8; 32];
-        fingerprint.copy_from_slice(digest.as_ref());
+        let fingerprint = sha256(&der);
         Ok(Self {
             der,
             fingerprint,
@@ -225,7 +223,8 @@ fn bundle_digest(bundle: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
+/// SHA-256 of `bytes`: the digest every hash in the appliance uses.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
     out

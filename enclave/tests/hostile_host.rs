@@ -83,12 +83,6 @@ fn world() -> World {
     }
 }
 
-fn sha(b: &[u8]) -> [u8; 32] {
-    let mut o = [0u8; 32];
-    o.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, b).as_ref());
-    o
-}
-
 fn open(w: &World) -> OpenWindow {
     OpenWindow {
         window: WINDOW,
@@ -106,7 +100,7 @@ fn open(w: &World) -> OpenWindow {
         miners: vec![
             MinerCommitment {
                 uid: 1,
-                gradient_hash: Some(Bytes32(sha(&w.blob))),
+                gradient_hash: Some(Bytes32(vram_attestation::sha256(&w.blob))),
             },
             MinerCommitment {
                 uid: 2,

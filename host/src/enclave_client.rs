@@ -1,7 +1,7 @@
 //! The host's side of the enclave protocol: connect over TCP, a Unix socket
 //! or vsock, send a request, read the answer, all under a deadline.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,32 +70,9 @@ impl Stream for std::os::unix::net::UnixStream {
     }
 }
 
-struct Vsock(vsock::VsockStream);
-
-impl Read for Vsock {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.read(buf)
-    }
-}
-
-impl Write for Vsock {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl TimedRead for Vsock {
-    fn set_read_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.0.set_read_timeout(timeout)
-    }
-}
-
-impl Stream for Vsock {
+impl Stream for vsock::VsockStream {
     fn set_write_deadline(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        self.0.set_write_timeout(timeout)
+        self.set_write_timeout(timeout)
     }
 }
 
@@ -123,9 +100,9 @@ impl EnclaveClient {
             Endpoint::Unix(path) => {
                 Box::new(std::os::unix::net::UnixStream::connect(path).map_err(transport)?)
             }
-            Endpoint::Vsock { cid, port } => Box::new(Vsock(
-                vsock::VsockStream::connect_with_cid_port(*cid, *port).map_err(transport)?,
-            )),
+            Endpoint::Vsock { cid, port } => {
+                Box::new(vsock::VsockStream::connect_with_cid_port(*cid, *port).map_err(transport)?)
+            }
         };
         Ok(Self {
             stream,

@@ -201,9 +201,7 @@ impl Journal {
         now_ms: u64,
     ) -> Result<()> {
         let record = self.require(window)?;
-        let sha = ring::digest::digest(&ring::digest::SHA256, statement)
-            .as_ref()
-            .to_vec();
+        let sha = vram_attestation::sha256(statement).to_vec();
         match record.state {
             WindowState::Opened => {}
             _ if record.statement_sha256.as_deref() == Some(sha.as_slice()) => return Ok(()),

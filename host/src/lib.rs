@@ -17,6 +17,3 @@ pub mod ratings;
 pub mod walrus;
 
 pub use error::{Error, Result};
-
-/// The binary's name, as operators type it.
-pub const BINARY_NAME: &str = "vram-validator";

@@ -20,12 +20,6 @@ use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, Respons
 use vram_enclave::service::{serve, Enclave, Listener, ServiceConfig};
 use vram_host::enclave_client::{EnclaveClient, Endpoint};
 
-fn sha(b: &[u8]) -> [u8; 32] {
-    let mut o = [0u8; 32];
-    o.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, b).as_ref());
-    o
-}
-
 fn run_window(endpoint: &Endpoint, root_pem: &str) {
     let window = 21;
     let cfg = GptConfig::tiny();
@@ -82,7 +76,7 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
         page_count: pages.len() as u64,
         miners: vec![MinerCommitment {
             uid: 4,
-            gradient_hash: Some(Bytes32(sha(&blob))),
+            gradient_hash: Some(Bytes32(vram_attestation::sha256(&blob))),
         }],
     };
     assert_eq!(client.open_window(&open).unwrap(), (true, true));

@@ -88,7 +88,7 @@ fn encode_decode_inspect_round_trip() {
     let weights = std::fs::read(&ckpt).unwrap();
     let config = std::fs::read(dir.join("config.json")).unwrap();
     let checkpoint = Checkpoint::load(&weights, &config).unwrap();
-    assert_eq!(json["base_checkpoint"], hex(&checkpoint.hash()));
+    assert_eq!(json["base_checkpoint"], hex::encode(checkpoint.hash()));
 
     let (code, json, _) = run(&[
         "gradient",
@@ -228,8 +228,4 @@ fn bench_commands_print_their_keys() {
     }
     let (code, _, _) = run(&["bench", "eval", "--preset", "huge", "--json"]);
     assert_eq!(code, 2);
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

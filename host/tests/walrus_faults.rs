@@ -28,12 +28,6 @@ enum Behaviour {
 
 const BLOB: &[u8] = b"a gradient blob, or something just like it";
 
-fn sha(b: &[u8]) -> [u8; 32] {
-    let mut o = [0u8; 32];
-    o.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, b).as_ref());
-    o
-}
-
 /// A one-behaviour HTTP/1.1 server on 127.0.0.1; returns its base URL and
 /// a request counter.
 fn server(behaviour: Behaviour) -> (String, Arc<AtomicUsize>) {
@@ -114,7 +108,7 @@ fn handle(mut stream: TcpStream, behaviour: Behaviour, n: usize) {
             }
         }
         Behaviour::Publish => {
-            let id = BlobId(sha(&body)).to_string();
+            let id = BlobId(vram_attestation::sha256(&body)).to_string();
             let answer = if n == 0 {
                 format!(
                     r#"{{"newlyCreated":{{"blobObject":{{"blobId":"{id}","size":{}}}}}}}"#,
@@ -138,7 +132,7 @@ fn client(aggregators: &[String]) -> WalrusClient {
 }
 
 fn fetch(aggregators: &[String]) -> vram_host::Result<Vec<u8>> {
-    client(aggregators).fetch(&BlobId([5; 32]), &sha(BLOB), 4096)
+    client(aggregators).fetch(&BlobId([5; 32]), &vram_attestation::sha256(BLOB), 4096)
 }
 
 #[test]
@@ -207,10 +201,13 @@ fn publishers_return_the_blob_id_in_either_form() {
         request_timeout: Duration::from_secs(5),
     };
     let c = WalrusClient::new(&["http://127.0.0.1:9".to_string()], &[publisher], policy).unwrap();
-    assert_eq!(c.store(BLOB, 3).unwrap(), BlobId(sha(BLOB)));
     assert_eq!(
         c.store(BLOB, 3).unwrap(),
-        BlobId(sha(BLOB)),
+        BlobId(vram_attestation::sha256(BLOB))
+    );
+    assert_eq!(
+        c.store(BLOB, 3).unwrap(),
+        BlobId(vram_attestation::sha256(BLOB)),
         "alreadyCertified"
     );
     let (broken, _) = server(Behaviour::Status(500));

@@ -9,4 +9,6 @@ mod weights;
 pub use config::GptConfig;
 pub use gpt::Gpt;
 pub use init::{init_weights, SplitMix64};
-pub use weights::{checkpoint_hash, save_weights, Checkpoint, NamedValues};
+pub use weights::{
+    checkpoint_hash, combine_checkpoint_hashes, save_weights, Checkpoint, NamedValues,
+};

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use candle_core::{DType, Device, Tensor, Var};
+use vram_attestation::sha256;
 
 use super::config::GptConfig;
 use super::gpt::Gpt;
@@ -15,13 +16,16 @@ use crate::error::{Error, Result};
 /// checkpoint identity anchored on chain. Hashing the parts separately lets
 /// them be streamed and cached independently.
 pub fn checkpoint_hash(weights: &[u8], config_json: &[u8]) -> [u8; 32] {
-    let sha = |b: &[u8]| ring::digest::digest(&ring::digest::SHA256, b);
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(sha(weights).as_ref());
-    ctx.update(sha(config_json).as_ref());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
-    out
+    combine_checkpoint_hashes(&sha256(weights), &sha256(config_json))
+}
+
+/// The checkpoint identity from the two parts' SHA-256, for callers that
+/// hashed them while streaming.
+pub fn combine_checkpoint_hashes(weights: &[u8; 32], config_json: &[u8; 32]) -> [u8; 32] {
+    let mut both = [0u8; 64];
+    both[..32].copy_from_slice(weights);
+    both[32..].copy_from_slice(config_json);
+    sha256(&both)
 }
 
 /// Parameter names with flat f32 values, in name order.

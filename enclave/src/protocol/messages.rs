@@ -279,7 +279,8 @@ fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, DecodeError> {
     Ok(value)
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+/// CBOR of any message part (also what the service hashes inputs over).
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     let mut out = Vec::new();
     // Writing into a Vec cannot fail, and every message serialises.
     if ciborium::into_writer(value, &mut out).is_err() {

@@ -6,6 +6,6 @@ mod messages;
 
 pub use frame::{read_frame, write_frame, FrameError, TimedRead, DEFAULT_MAX_FRAME};
 pub use messages::{
-    Bytes32, DecodeError, ErrorCode, MinerCommitment, OpenWindow, Page, PageRequest, Request,
-    Response, Upload, UploadKind, PROTOCOL_VERSION,
+    encode, Bytes32, DecodeError, ErrorCode, MinerCommitment, OpenWindow, Page, PageRequest,
+    Request, Response, Upload, UploadKind, PROTOCOL_VERSION,
 };

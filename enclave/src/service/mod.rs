@@ -12,13 +12,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ring::digest::{digest, SHA256};
 use ring::signature::Ed25519KeyPair;
 use vram_attestation::statement::{
     ed25519_public_key, EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores,
     INTENT_WINDOW_SCORES, MAX_ENTRIES,
 };
-use vram_attestation::{AttestRequest, Nsm};
+use vram_attestation::{sha256, AttestRequest, Nsm};
 
 use crate::eval::{loss_to_u64, Evaluator, MinerInput, Outcome};
 use crate::model::Checkpoint;
@@ -120,12 +119,6 @@ pub struct Enclave {
 
 fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> {
     Err((code, message.into()))
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
-    out
 }
 
 fn now_ms() -> u64 {
@@ -239,7 +232,7 @@ impl Enclave {
         open.eval_params
             .validate(usize::MAX - 1)
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
-        let inputs_digest = sha256(&Request::OpenWindow(open.clone()).encode());
+        let inputs_digest = sha256(&crate::protocol::encode(&open));
         let window = open.window;
         match state.records.get(&window) {
             Some(record) if record.inputs_digest != inputs_digest => {
@@ -450,10 +443,7 @@ impl Enclave {
         else {
             return Ok(());
         };
-        let mut both = Vec::with_capacity(64);
-        both.extend_from_slice(wh);
-        both.extend_from_slice(ch);
-        if sha256(&both) != w.open.checkpoint_hash.0 {
+        if crate::model::combine_checkpoint_hashes(wh, ch) != w.open.checkpoint_hash.0 {
             w.finished_weights = None;
             w.finished_config = None;
             return refuse(

@@ -91,10 +91,6 @@ pub(crate) fn run(cmd: GradientCommand) -> Result<Outcome> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn encode(args: EncodeArgs) -> Result<Outcome> {
     let info = files::checkpoint_info(&args.checkpoint, args.config.as_deref())?;
     let base = info.hash.context(
@@ -131,7 +127,7 @@ fn encode(args: EncodeArgs) -> Result<Outcome> {
         "params": info.shapes.numel(),
         "quantized": !args.raw,
         "topk": args.topk,
-        "base_checkpoint": hex(&base),
+        "base_checkpoint": hex::encode(base),
     });
     if args.json {
         println!("{summary}");
