@@ -5,11 +5,13 @@
 //! accept a score the enclave did not sign over committed inputs; what it
 //! computes for itself (ratings) is a pure function of public statements.
 //!
+//! - [`chain`]: Rust twins of the Move structs and entry-function arguments.
 //! - [`enclave_client`]: the protocol client that drives the enclave.
 //! - [`journal`]: crash-safe record of every window; never submits twice.
 //! - [`ratings`]: OpenSkill Plackett-Luce, bit-compatible with openskill.py.
 //! - [`walrus`]: blobs from aggregators (failover, retries, caps, hashes) and to publishers.
 
+pub mod chain;
 pub mod enclave_client;
 mod error;
 pub mod journal;

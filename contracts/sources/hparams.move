@@ -1,0 +1,361 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+/// Network hyperparameters, set by governance through `HparamsAdminCap`.
+///
+/// An update never changes the window in progress: it takes effect at the next
+/// window boundary. Values live in schedule segments so that a change of
+/// `window_duration_ms` keeps earlier window numbers where they were: window `w`
+/// of a segment starts at `start_ms + (w - start_window) * window_duration_ms`.
+/// With the defaults (one segment from 0) that is `w * window_duration_ms`.
+///
+/// Fixed point: every fractional parameter is stored times 1e9 (`_e9`).
+module vramhub::hparams;
+
+use std::bcs;
+use std::hash;
+use sui::clock::Clock;
+use sui::event;
+
+// === Errors ===
+
+/// A parameter is outside its allowed range (see `validate`).
+const EInvalidValue: u64 = 0;
+/// The dataset root is not a 32-byte SHA-256.
+const EBadDatasetRoot: u64 = 1;
+/// The window precedes the oldest schedule segment still held.
+const EWindowBeforeSchedule: u64 = 2;
+
+// === Constants ===
+
+const SCALE_E9: u64 = 1_000_000_000;
+const MAX_TOPK: u64 = 4096;
+
+// === Structs ===
+
+/// Authority to change hyperparameters.
+public struct HparamsAdminCap has key, store {
+    id: UID,
+}
+
+/// Every parameter. Field order is part of the BCS layout the host decodes
+/// (`docs/contracts.md`, Rust twin `vram_host::chain::types::HparamValues`).
+public struct Values has copy, drop, store {
+    window_duration_ms: u64,
+    put_window_open_ms: u64,
+    topk_compression: u64,
+    top_g: u64,
+    openskill_beta_e9: u64,
+    openskill_tau_e9: u64,
+    emission_per_window: u64,
+    checkpoint_frequency: u64,
+    min_miner_stake: u64,
+    min_validator_stake: u64,
+    validator_offset: u64,
+    gauntlet_gamma_e9: u64,
+    sync_threshold: u64,
+    learning_rate_e9: u64,
+    page_len: u64,
+    own_pages: u64,
+    random_pages: u64,
+    dataset_root: vector<u8>,
+    dataset_pages: u64,
+}
+
+/// Values in force from `start_window`, which starts at `start_ms`.
+public struct Segment has copy, drop, store {
+    start_window: u64,
+    start_ms: u64,
+    values: Values,
+}
+
+/// The shared parameters object.
+public struct Hparams has key {
+    id: UID,
+    /// Bumped by every update.
+    version: u64,
+    current: Segment,
+    /// An update waiting for its window boundary.
+    next: Option<Segment>,
+}
+
+/// The evaluation parameters the enclave uses. Its BCS hash goes in every
+/// statement; field order equals the Rust `vram_enclave::eval::EvalParams`.
+public struct EvalParams has copy, drop {
+    learning_rate_e9: u64,
+    topk: u64,
+    page_len: u64,
+    own_pages: u64,
+    random_pages: u64,
+}
+
+// === Events ===
+
+/// Hyperparameters changed; they apply from `effective_window`.
+public struct HparamsUpdated has copy, drop {
+    version: u64,
+    effective_window: u64,
+    effective_ms: u64,
+    values: Values,
+}
+
+// === Init ===
+
+fun init(ctx: &mut TxContext) {
+    share(ctx);
+    transfer::public_transfer(HparamsAdminCap { id: object::new(ctx) }, ctx.sender());
+}
+
+fun share(ctx: &mut TxContext) {
+    transfer::share_object(Hparams {
+        id: object::new(ctx),
+        version: 0,
+        current: Segment { start_window: 0, start_ms: 0, values: defaults() },
+        next: option::none(),
+    });
+}
+
+// === Public Functions ===
+
+/// The network's published defaults. The dataset is unset (empty root) until
+/// governance sets one; statements cannot be accepted before that.
+public fun defaults(): Values {
+    Values {
+        window_duration_ms: 600_000,
+        put_window_open_ms: 480_000,
+        topk_compression: 32,
+        top_g: 15,
+        openskill_beta_e9: 4_166_666_667, // 25/6
+        openskill_tau_e9: 83_333_333, // 25/300
+        emission_per_window: 70_000_000_000,
+        checkpoint_frequency: 100,
+        min_miner_stake: 1_000_000_000,
+        min_validator_stake: 10_000_000_000,
+        validator_offset: 2,
+        gauntlet_gamma_e9: 990_000_000,
+        sync_threshold: 3,
+        learning_rate_e9: 1_000_000, // 1e-3
+        page_len: 1025,
+        own_pages: 4,
+        random_pages: 8,
+        dataset_root: vector[],
+        dataset_pages: 0,
+    }
+}
+
+/// Builds a full set of values (for `update_hparams` in a programmable
+/// transaction).
+public fun new_values(
+    window_duration_ms: u64,
+    put_window_open_ms: u64,
+    topk_compression: u64,
+    top_g: u64,
+    openskill_beta_e9: u64,
+    openskill_tau_e9: u64,
+    emission_per_window: u64,
+    checkpoint_frequency: u64,
+    min_miner_stake: u64,
+    min_validator_stake: u64,
+    validator_offset: u64,
+    gauntlet_gamma_e9: u64,
+    sync_threshold: u64,
+    learning_rate_e9: u64,
+    page_len: u64,
+    own_pages: u64,
+    random_pages: u64,
+    dataset_root: vector<u8>,
+    dataset_pages: u64,
+): Values {
+    let values = Values {
+        window_duration_ms,
+        put_window_open_ms,
+        topk_compression,
+        top_g,
+        openskill_beta_e9,
+        openskill_tau_e9,
+        emission_per_window,
+        checkpoint_frequency,
+        min_miner_stake,
+        min_validator_stake,
+        validator_offset,
+        gauntlet_gamma_e9,
+        sync_threshold,
+        learning_rate_e9,
+        page_len,
+        own_pages,
+        random_pages,
+        dataset_root,
+        dataset_pages,
+    };
+    validate(&values);
+    values
+}
+
+/// Schedules `values` for the next window boundary. A pending update that has
+/// not taken effect yet is replaced.
+public fun update_hparams(
+    self: &mut Hparams,
+    _cap: &HparamsAdminCap,
+    values: Values,
+    clock: &Clock,
+) {
+    validate(&values);
+    let now = clock.timestamp_ms();
+    self.settle(now);
+    let window = self.window_at(now) + 1;
+    let start_ms = self.window_start_ms(window);
+    self.next = option::some(Segment { start_window: window, start_ms, values });
+    self.version = self.version + 1;
+    event::emit(HparamsUpdated {
+        version: self.version,
+        effective_window: window,
+        effective_ms: start_ms,
+        values,
+    });
+}
+
+/// The window that contains chain time `now_ms`.
+public fun window_at(self: &Hparams, now_ms: u64): u64 {
+    let segment = self.segment_at_ms(now_ms);
+    let duration = segment.values.window_duration_ms;
+    segment.start_window + (now_ms - segment.start_ms) / duration
+}
+
+/// When `window` starts.
+public fun window_start_ms(self: &Hparams, window: u64): u64 {
+    let segment = self.segment_for_window(window);
+    segment.start_ms + (window - segment.start_window) * segment.values.window_duration_ms
+}
+
+/// The values in force during `window`.
+public fun for_window(self: &Hparams, window: u64): &Values {
+    &self.segment_for_window(window).values
+}
+
+/// The evaluation parameters for `window`.
+public fun eval_params(self: &Hparams, window: u64): EvalParams {
+    let v = self.for_window(window);
+    EvalParams {
+        learning_rate_e9: v.learning_rate_e9,
+        topk: v.topk_compression,
+        page_len: v.page_len,
+        own_pages: v.own_pages,
+        random_pages: v.random_pages,
+    }
+}
+
+/// `sha256(bcs(EvalParams))`, as statements carry it.
+public fun eval_params_hash(self: &Hparams, window: u64): vector<u8> {
+    hash::sha2_256(bcs::to_bytes(&self.eval_params(window)))
+}
+
+/// Bumped by every update.
+public fun version(self: &Hparams): u64 { self.version }
+
+// === Getters on Values ===
+
+public fun window_duration_ms(v: &Values): u64 { v.window_duration_ms }
+
+public fun put_window_open_ms(v: &Values): u64 { v.put_window_open_ms }
+
+public fun topk_compression(v: &Values): u64 { v.topk_compression }
+
+public fun top_g(v: &Values): u64 { v.top_g }
+
+public fun openskill_beta_e9(v: &Values): u64 { v.openskill_beta_e9 }
+
+public fun openskill_tau_e9(v: &Values): u64 { v.openskill_tau_e9 }
+
+public fun emission_per_window(v: &Values): u64 { v.emission_per_window }
+
+public fun checkpoint_frequency(v: &Values): u64 { v.checkpoint_frequency }
+
+public fun min_miner_stake(v: &Values): u64 { v.min_miner_stake }
+
+public fun min_validator_stake(v: &Values): u64 { v.min_validator_stake }
+
+public fun validator_offset(v: &Values): u64 { v.validator_offset }
+
+public fun gauntlet_gamma_e9(v: &Values): u64 { v.gauntlet_gamma_e9 }
+
+public fun sync_threshold(v: &Values): u64 { v.sync_threshold }
+
+public fun learning_rate_e9(v: &Values): u64 { v.learning_rate_e9 }
+
+public fun page_len(v: &Values): u64 { v.page_len }
+
+public fun own_pages(v: &Values): u64 { v.own_pages }
+
+public fun random_pages(v: &Values): u64 { v.random_pages }
+
+public fun dataset_root(v: &Values): &vector<u8> { &v.dataset_root }
+
+public fun dataset_pages(v: &Values): u64 { v.dataset_pages }
+
+// === Private Functions ===
+
+/// Folds a pending update in once its boundary has passed.
+fun settle(self: &mut Hparams, now_ms: u64) {
+    if (self.next.is_some() && now_ms >= self.next.borrow().start_ms) {
+        self.current = self.next.extract();
+    }
+}
+
+fun segment_at_ms(self: &Hparams, now_ms: u64): &Segment {
+    if (self.next.is_some() && now_ms >= self.next.borrow().start_ms) {
+        self.next.borrow()
+    } else {
+        &self.current
+    }
+}
+
+fun segment_for_window(self: &Hparams, window: u64): &Segment {
+    if (self.next.is_some() && window >= self.next.borrow().start_window) {
+        self.next.borrow()
+    } else {
+        assert!(window >= self.current.start_window, EWindowBeforeSchedule);
+        &self.current
+    }
+}
+
+fun validate(v: &Values) {
+    assert!(v.window_duration_ms > 0, EInvalidValue);
+    assert!(v.put_window_open_ms > 0, EInvalidValue);
+    assert!(v.put_window_open_ms < v.window_duration_ms, EInvalidValue);
+    assert!(v.topk_compression > 0 && v.topk_compression <= MAX_TOPK, EInvalidValue);
+    assert!(v.top_g > 0, EInvalidValue);
+    assert!(v.openskill_beta_e9 > 0, EInvalidValue);
+    assert!(v.checkpoint_frequency > 0, EInvalidValue);
+    assert!(v.gauntlet_gamma_e9 <= SCALE_E9, EInvalidValue);
+    assert!(v.learning_rate_e9 > 0, EInvalidValue);
+    assert!(v.page_len >= 2, EInvalidValue);
+    assert!(v.own_pages > 0 && v.random_pages > 0, EInvalidValue);
+    assert!(v.dataset_root.length() == 32, EBadDatasetRoot);
+    assert!(v.dataset_pages > 0, EInvalidValue);
+}
+
+// === Test Only ===
+
+#[test_only]
+/// Shares a default `Hparams` and returns its admin capability.
+public fun init_for_testing(ctx: &mut TxContext): HparamsAdminCap {
+    share(ctx);
+    HparamsAdminCap { id: object::new(ctx) }
+}
+
+#[test_only]
+/// Overrides one value in a set (tests build variants from the defaults).
+public fun with_dataset(v: Values, dataset_root: vector<u8>, dataset_pages: u64): Values {
+    let mut v = v;
+    v.dataset_root = dataset_root;
+    v.dataset_pages = dataset_pages;
+    v
+}
+
+#[test_only]
+public fun with_window(v: Values, window_duration_ms: u64, put_window_open_ms: u64): Values {
+    let mut v = v;
+    v.window_duration_ms = window_duration_ms;
+    v.put_window_open_ms = put_window_open_ms;
+    v
+}

@@ -1,0 +1,171 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+/// Window arithmetic from the chain clock, and the checkpoint anchors: the
+/// SHA-256 identity of each aggregated checkpoint (weights and config), anchored
+/// every `checkpoint_frequency` windows. A window is scored against the latest
+/// anchor at or before it.
+module vramhub::round_state;
+
+use sui::clock::Clock;
+use sui::event;
+use sui::table::{Self, Table};
+use vramhub::hparams::Hparams;
+
+// === Errors ===
+
+/// A checkpoint hash is not 32 bytes.
+const EBadHash: u64 = 0;
+/// Anchors must be added in ascending window order.
+const ENotAscending: u64 = 1;
+/// The window is not a multiple of `checkpoint_frequency`.
+const ENotCheckpointWindow: u64 = 2;
+/// No checkpoint is anchored at or before the window.
+const ENoAnchor: u64 = 3;
+/// Anchors may be set for the current or the next window only.
+const EAnchorTooFarAhead: u64 = 4;
+
+// === Constants ===
+
+/// The window has not started.
+const PHASE_FUTURE: u8 = 0;
+/// Miners upload and commit.
+const PHASE_UPLOAD: u8 = 1;
+/// Validators score and submit.
+const PHASE_SCORING: u8 = 2;
+/// Over.
+const PHASE_CLOSED: u8 = 3;
+
+// === Structs ===
+
+/// Authority to anchor checkpoints (the aggregator's role).
+public struct AnchorCap has key, store {
+    id: UID,
+}
+
+/// The shared anchor list.
+public struct RoundState has key {
+    id: UID,
+    /// window -> checkpoint SHA-256.
+    anchors: Table<u64, vector<u8>>,
+    /// Anchored windows, ascending (binary-searched).
+    windows: vector<u64>,
+}
+
+// === Events ===
+
+/// A checkpoint became the base for `window` and later windows.
+public struct CheckpointAnchored has copy, drop {
+    window: u64,
+    checkpoint_hash: vector<u8>,
+}
+
+// === Init ===
+
+fun init(ctx: &mut TxContext) {
+    share(ctx);
+    transfer::public_transfer(AnchorCap { id: object::new(ctx) }, ctx.sender());
+}
+
+fun share(ctx: &mut TxContext) {
+    transfer::share_object(RoundState {
+        id: object::new(ctx),
+        anchors: table::new(ctx),
+        windows: vector[],
+    });
+}
+
+// === Public Functions ===
+
+/// Anchors `checkpoint_hash` as the base of `window`.
+public fun anchor_checkpoint(
+    self: &mut RoundState,
+    _cap: &AnchorCap,
+    hparams: &Hparams,
+    window: u64,
+    checkpoint_hash: vector<u8>,
+    clock: &Clock,
+) {
+    assert!(checkpoint_hash.length() == 32, EBadHash);
+    assert!(window <= current_window(hparams, clock) + 1, EAnchorTooFarAhead);
+    let frequency = hparams.for_window(window).checkpoint_frequency();
+    assert!(window % frequency == 0, ENotCheckpointWindow);
+    let count = self.windows.length();
+    assert!(count == 0 || self.windows[count - 1] < window, ENotAscending);
+    self.windows.push_back(window);
+    self.anchors.add(window, checkpoint_hash);
+    event::emit(CheckpointAnchored { window, checkpoint_hash });
+}
+
+/// The latest anchor at or before `window`: (its window, its hash).
+public fun latest_anchor(self: &RoundState, window: u64): (u64, vector<u8>) {
+    let lo = search(&self.windows, window);
+    assert!(lo > 0, ENoAnchor);
+    let anchored = self.windows[lo - 1];
+    (anchored, *self.anchors.borrow(anchored))
+}
+
+/// Whether any anchor exists at or before `window`.
+public fun has_anchor(self: &RoundState, window: u64): bool {
+    let lo = search(&self.windows, window);
+    lo > 0
+}
+
+/// The window containing the clock's time.
+public fun current_window(hparams: &Hparams, clock: &Clock): u64 {
+    hparams.window_at(clock.timestamp_ms())
+}
+
+/// When uploads for `window` close.
+public fun upload_deadline_ms(hparams: &Hparams, window: u64): u64 {
+    hparams.window_start_ms(window) + hparams.for_window(window).put_window_open_ms()
+}
+
+/// When `window` ends.
+public fun window_end_ms(hparams: &Hparams, window: u64): u64 {
+    hparams.window_start_ms(window) + hparams.for_window(window).window_duration_ms()
+}
+
+/// The phase of `window` at the clock's time.
+public fun phase(hparams: &Hparams, window: u64, clock: &Clock): u8 {
+    let now = clock.timestamp_ms();
+    if (now < hparams.window_start_ms(window)) PHASE_FUTURE
+    else if (now < upload_deadline_ms(hparams, window)) PHASE_UPLOAD
+    else if (now < window_end_ms(hparams, window)) PHASE_SCORING
+    else PHASE_CLOSED
+}
+
+/// Miners may commit for `window` now.
+public fun is_upload_open(hparams: &Hparams, window: u64, clock: &Clock): bool {
+    phase(hparams, window, clock) == PHASE_UPLOAD
+}
+
+/// Validators may submit for `window` now.
+public fun is_scoring(hparams: &Hparams, window: u64, clock: &Clock): bool {
+    phase(hparams, window, clock) == PHASE_SCORING
+}
+
+// === Private Functions ===
+
+/// How many anchored windows are <= `window`.
+fun search(windows: &vector<u64>, window: u64): u64 {
+    let mut lo = 0;
+    let mut hi = windows.length();
+    while (lo < hi) {
+        let mid = (lo + hi) / 2;
+        if (windows[mid] <= window) {
+            lo = mid + 1
+        } else {
+            hi = mid
+        };
+    };
+    lo
+}
+
+// === Test Only ===
+
+#[test_only]
+public fun init_for_testing(ctx: &mut TxContext): AnchorCap {
+    share(ctx);
+    AnchorCap { id: object::new(ctx) }
+}

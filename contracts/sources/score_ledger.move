@@ -1,0 +1,435 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+/// The score ledger: accepts one signed statement per (window, validator).
+///
+/// `submit_scores` rebuilds `IntentMessage<WindowScores>` from its arguments and
+/// from chain state (the eval-params hash is recomputed from Hparams, never
+/// taken from the caller), checks it against what miners and the network
+/// committed, and verifies the enclave's Ed25519 signature over its BCS bytes.
+/// Entries travel as parallel vectors because one pure argument is capped at
+/// 16 KiB: `MAX_ENTRIES` u64s fit one argument; the concatenated gradient
+/// hashes of the non-missing entries fit up to 512 entries.
+///
+/// Golden vector: `tests/score_ledger_tests.move` asserts the same BCS hex and
+/// signature as the Rust test `attestation/tests/statement.rs`
+/// (`golden_window_scores_vector`).
+module vramhub::score_ledger;
+
+use std::bcs;
+use std::hash;
+use sui::clock::Clock;
+use sui::ed25519;
+use sui::event;
+use sui::table::{Self, Table};
+use vramhub::enclave_registry::EnclaveConfig;
+use vramhub::gradient_registry::GradientRegistry;
+use vramhub::hparams::Hparams;
+use vramhub::peer_registry::PeerRegistry;
+use vramhub::round_state::{Self, RoundState};
+use vramhub::validator_registry::ValidatorRegistry;
+
+// === Errors ===
+
+/// The entry vectors have different lengths.
+const ELengthMismatch: u64 = 0;
+/// More than `MAX_ENTRIES` entries.
+const ETooManyEntries: u64 = 1;
+/// The sender may not score this window (not a validator, inside its
+/// `validator_offset`, or under-staked).
+const ENotValidator: u64 = 2;
+/// The window is not in its scoring phase.
+const EWindowNotScoring: u64 = 3;
+/// This validator already submitted for this window.
+const EAlreadySubmitted: u64 = 4;
+/// The checkpoint is not the latest anchor at or before the window.
+const ECheckpointMismatch: u64 = 5;
+/// The dataset root is not the one in Hparams.
+const EDatasetRootMismatch: u64 = 6;
+/// The evaluation seed is not 32 bytes.
+const EBadSeed: u64 = 7;
+/// Entries are not in strictly ascending miner_uid order.
+const EEntriesNotSorted: u64 = 8;
+/// A status is not 0..=3.
+const EBadStatus: u64 = 9;
+/// An entry names a uid no miner holds.
+const EUnknownMiner: u64 = 10;
+/// A non-missing entry has no gradient commitment for the window.
+const ENoCommitment: u64 = 11;
+/// A gradient hash differs from the miner's commitment.
+const EGradientHashMismatch: u64 = 12;
+/// `gradient_hashes` is not 32 bytes per non-missing entry.
+const EBadGradientHashes: u64 = 13;
+/// A committed miner is absent from the statement.
+const ECommitmentNotScored: u64 = 14;
+/// The signature does not verify under the validator's enclave key.
+const EBadSignature: u64 = 15;
+
+// === Constants ===
+
+/// The intent byte of a window-scores statement.
+const INTENT_WINDOW_SCORES: u8 = 1;
+/// Entry statuses.
+const STATUS_SCORED: u8 = 0;
+const STATUS_MISSING: u8 = 1;
+const STATUS_STALE: u8 = 3;
+/// u64 vectors of this length stay under the 16 KiB pure-argument limit.
+const MAX_ENTRIES: u64 = 2000;
+const HASH_LEN: u64 = 32;
+
+// === Structs ===
+
+/// `IntentMessage<T>` as Nautilus defines it; the BCS of this is signed.
+public struct IntentMessage<T: drop> has copy, drop {
+    intent: u8,
+    timestamp_ms: u64,
+    payload: T,
+}
+
+/// The statement's payload (DESIGN 4.4). Field order is normative.
+public struct WindowScores has copy, drop {
+    window: u64,
+    validator: address,
+    checkpoint_hash: vector<u8>,
+    dataset_root: vector<u8>,
+    eval_params_hash: vector<u8>,
+    eval_seed: vector<u8>,
+    loss_before_random: u64,
+    entries: vector<ScoreEntry>,
+}
+
+/// One miner's result. Losses are mean token cross-entropy times 1e9.
+public struct ScoreEntry has copy, drop, store {
+    miner_uid: u64,
+    gradient_hash: vector<u8>,
+    status: u8,
+    loss_before_own: u64,
+    loss_after_own: u64,
+    loss_after_random: u64,
+}
+
+/// (window, validator) key.
+public struct SubmissionKey has copy, drop, store {
+    window: u64,
+    validator: address,
+}
+
+/// An accepted statement, with the raw losses.
+public struct Submission has copy, drop, store {
+    enclave_public_key: vector<u8>,
+    timestamp_ms: u64,
+    checkpoint_hash: vector<u8>,
+    eval_seed: vector<u8>,
+    loss_before_random: u64,
+    entries: vector<ScoreEntry>,
+    signature: vector<u8>,
+    submitted_ms: u64,
+}
+
+/// The shared ledger.
+public struct ScoreLedger has key {
+    id: UID,
+    submissions: Table<SubmissionKey, Submission>,
+    /// window -> validators that submitted, in order.
+    by_window: Table<u64, vector<address>>,
+}
+
+// === Events ===
+
+/// A statement was accepted.
+public struct ScoresSubmitted has copy, drop {
+    window: u64,
+    validator: address,
+    enclave_public_key: vector<u8>,
+    /// SHA-256 of the signed BCS bytes (what `vram-attest statement show` prints).
+    statement_sha256: vector<u8>,
+    entries: u64,
+    scored: u64,
+}
+
+// === Init ===
+
+fun init(ctx: &mut TxContext) {
+    transfer::share_object(ScoreLedger {
+        id: object::new(ctx),
+        submissions: table::new(ctx),
+        by_window: table::new(ctx),
+    });
+}
+
+// === Public Functions ===
+
+/// Verifies and stores one statement. See the module header and
+/// `docs/contracts.md` for the checks, in the order they run.
+public fun submit_scores(
+    self: &mut ScoreLedger,
+    enclaves: &EnclaveConfig,
+    validators: &ValidatorRegistry,
+    peers: &PeerRegistry,
+    gradients: &GradientRegistry,
+    rounds: &RoundState,
+    hparams: &Hparams,
+    window: u64,
+    timestamp_ms: u64,
+    checkpoint_hash: vector<u8>,
+    dataset_root: vector<u8>,
+    eval_seed: vector<u8>,
+    loss_before_random: u64,
+    miner_uids: vector<u64>,
+    statuses: vector<u8>,
+    gradient_hashes: vector<u8>,
+    losses_before_own: vector<u64>,
+    losses_after_own: vector<u64>,
+    losses_after_random: vector<u64>,
+    signature: vector<u8>,
+    clock: &Clock,
+    ctx: &TxContext,
+) {
+    let n = miner_uids.length();
+    assert!(
+        statuses.length() == n && losses_before_own.length() == n
+            && losses_after_own.length() == n && losses_after_random.length() == n,
+        ELengthMismatch,
+    );
+    assert!(n <= MAX_ENTRIES, ETooManyEntries);
+
+    let validator = ctx.sender();
+    assert!(validators.can_score(hparams, validator, window), ENotValidator);
+    let public_key = enclaves.current_key(validator);
+    assert!(round_state::is_scoring(hparams, window, clock), EWindowNotScoring);
+    let key = SubmissionKey { window, validator };
+    assert!(!self.submissions.contains(key), EAlreadySubmitted);
+
+    let (_, anchored) = rounds.latest_anchor(window);
+    assert!(checkpoint_hash == anchored, ECheckpointMismatch);
+    assert!(&dataset_root == hparams.for_window(window).dataset_root(), EDatasetRootMismatch);
+    assert!(eval_seed.length() == HASH_LEN, EBadSeed);
+
+    let entries = build_entries(
+        peers,
+        gradients,
+        window,
+        &miner_uids,
+        &statuses,
+        &gradient_hashes,
+        &losses_before_own,
+        &losses_after_own,
+        &losses_after_random,
+    );
+
+    let message = IntentMessage {
+        intent: INTENT_WINDOW_SCORES,
+        timestamp_ms,
+        payload: WindowScores {
+            window,
+            validator,
+            checkpoint_hash,
+            dataset_root,
+            eval_params_hash: hparams.eval_params_hash(window),
+            eval_seed,
+            loss_before_random,
+            entries,
+        },
+    };
+    let bytes = bcs::to_bytes(&message);
+    assert!(ed25519::ed25519_verify(&signature, &public_key, &bytes), EBadSignature);
+
+    let scored = count_scored(&entries);
+    self
+        .submissions
+        .add(
+            key,
+            Submission {
+                enclave_public_key: public_key,
+                timestamp_ms,
+                checkpoint_hash,
+                eval_seed,
+                loss_before_random,
+                entries,
+                signature,
+                submitted_ms: clock.timestamp_ms(),
+            },
+        );
+    if (!self.by_window.contains(window)) self.by_window.add(window, vector[]);
+    self.by_window.borrow_mut(window).push_back(validator);
+    event::emit(ScoresSubmitted {
+        window,
+        validator,
+        enclave_public_key: public_key,
+        statement_sha256: hash::sha2_256(bytes),
+        entries: n,
+        scored,
+    });
+}
+
+/// Whether `validator` submitted for `window`.
+public fun has_submitted(self: &ScoreLedger, window: u64, validator: address): bool {
+    self.submissions.contains(SubmissionKey { window, validator })
+}
+
+/// The accepted submission of `validator` for `window`.
+public fun submission(self: &ScoreLedger, window: u64, validator: address): &Submission {
+    self.submissions.borrow(SubmissionKey { window, validator })
+}
+
+/// The validators that submitted for `window`, in order.
+public fun submitters(self: &ScoreLedger, window: u64): vector<address> {
+    if (self.by_window.contains(window)) *self.by_window.borrow(window)
+    else vector[]
+}
+
+/// The stored entries.
+public fun entries(s: &Submission): &vector<ScoreEntry> { &s.entries }
+
+/// The key that signed the submission.
+public fun enclave_public_key(s: &Submission): &vector<u8> { &s.enclave_public_key }
+
+/// Base loss on the shared random pages.
+public fun loss_before_random(s: &Submission): u64 { s.loss_before_random }
+
+public fun miner_uid(e: &ScoreEntry): u64 { e.miner_uid }
+
+public fun status(e: &ScoreEntry): u8 { e.status }
+
+public fun gradient_hash(e: &ScoreEntry): &vector<u8> { &e.gradient_hash }
+
+public fun loss_before_own(e: &ScoreEntry): u64 { e.loss_before_own }
+
+public fun loss_after_own(e: &ScoreEntry): u64 { e.loss_after_own }
+
+public fun loss_after_random(e: &ScoreEntry): u64 { e.loss_after_random }
+
+// === Private Functions ===
+
+/// Checks the entries against the registries and builds them, taking each
+/// non-missing entry's gradient hash from `gradient_hashes` and requiring it to
+/// equal the commitment. Every committed miner must appear.
+fun build_entries(
+    peers: &PeerRegistry,
+    gradients: &GradientRegistry,
+    window: u64,
+    miner_uids: &vector<u64>,
+    statuses: &vector<u8>,
+    gradient_hashes: &vector<u8>,
+    losses_before_own: &vector<u64>,
+    losses_after_own: &vector<u64>,
+    losses_after_random: &vector<u64>,
+): vector<ScoreEntry> {
+    let n = miner_uids.length();
+    let mut entries = vector[];
+    let mut committed_seen = 0;
+    let mut offset = 0;
+    let mut i = 0;
+    while (i < n) {
+        let uid = miner_uids[i];
+        assert!(i == 0 || miner_uids[i - 1] < uid, EEntriesNotSorted);
+        let status = statuses[i];
+        assert!(status <= STATUS_STALE, EBadStatus);
+        assert!(peers.is_registered(uid), EUnknownMiner);
+        let commitment = gradients.commitment(window, uid);
+        if (commitment.is_some()) {
+            committed_seen = committed_seen + 1;
+        };
+        let gradient_hash = if (status == STATUS_MISSING) {
+            vector[]
+        } else {
+            assert!(commitment.is_some(), ENoCommitment);
+            assert!(offset + HASH_LEN <= gradient_hashes.length(), EBadGradientHashes);
+            let claimed = slice(gradient_hashes, offset, HASH_LEN);
+            offset = offset + HASH_LEN;
+            assert!(&claimed == commitment.borrow().sha256(), EGradientHashMismatch);
+            claimed
+        };
+        entries.push_back(ScoreEntry {
+            miner_uid: uid,
+            gradient_hash,
+            status,
+            loss_before_own: losses_before_own[i],
+            loss_after_own: losses_after_own[i],
+            loss_after_random: losses_after_random[i],
+        });
+        i = i + 1;
+    };
+    assert!(offset == gradient_hashes.length(), EBadGradientHashes);
+    assert!(committed_seen == gradients.commitment_count(window), ECommitmentNotScored);
+    entries
+}
+
+fun slice(bytes: &vector<u8>, start: u64, len: u64): vector<u8> {
+    let mut out = vector[];
+    let mut i = start;
+    while (i < start + len) {
+        out.push_back(bytes[i]);
+        i = i + 1;
+    };
+    out
+}
+
+fun count_scored(entries: &vector<ScoreEntry>): u64 {
+    let mut scored = 0;
+    let mut i = 0;
+    while (i < entries.length()) {
+        if (entries[i].status == STATUS_SCORED) {
+            scored = scored + 1;
+        };
+        i = i + 1;
+    };
+    scored
+}
+
+// === Test Only ===
+
+#[test_only]
+public fun init_for_testing(ctx: &mut TxContext) {
+    init(ctx)
+}
+
+#[test_only]
+/// The BCS bytes a statement with these fields signs (golden-vector tests).
+public fun statement_bytes_for_testing(
+    timestamp_ms: u64,
+    window: u64,
+    validator: address,
+    checkpoint_hash: vector<u8>,
+    dataset_root: vector<u8>,
+    eval_params_hash: vector<u8>,
+    eval_seed: vector<u8>,
+    loss_before_random: u64,
+    entries: vector<ScoreEntry>,
+): vector<u8> {
+    bcs::to_bytes(
+        &IntentMessage {
+            intent: INTENT_WINDOW_SCORES,
+            timestamp_ms,
+            payload: WindowScores {
+                window,
+                validator,
+                checkpoint_hash,
+                dataset_root,
+                eval_params_hash,
+                eval_seed,
+                loss_before_random,
+                entries,
+            },
+        },
+    )
+}
+
+#[test_only]
+public fun new_entry_for_testing(
+    miner_uid: u64,
+    gradient_hash: vector<u8>,
+    status: u8,
+    loss_before_own: u64,
+    loss_after_own: u64,
+    loss_after_random: u64,
+): ScoreEntry {
+    ScoreEntry {
+        miner_uid,
+        gradient_hash,
+        status,
+        loss_before_own,
+        loss_after_own,
+        loss_after_random,
+    }
+}

@@ -1,0 +1,150 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+/// Validators: the accounts that may submit statements. A validator's account
+/// is the address that registered it, and it is the `validator` field of every
+/// statement it submits. Stake is held here as a real `Balance<SUI>`, never as a
+/// number the caller reports.
+module vramhub::validator_registry;
+
+use sui::balance::Balance;
+use sui::clock::Clock;
+use sui::coin::{Self, Coin};
+use sui::event;
+use sui::sui::SUI;
+use sui::table::{Self, Table};
+use vramhub::hparams::Hparams;
+use vramhub::round_state;
+
+// === Errors ===
+
+/// The account is already a validator.
+const EAlreadyRegistered: u64 = 0;
+/// The stake is below `min_validator_stake`.
+const EInsufficientStake: u64 = 1;
+/// The account is not a validator.
+const ENotValidator: u64 = 2;
+
+// === Structs ===
+
+/// One validator.
+public struct Validator has store {
+    stake: Balance<SUI>,
+    /// The first window it may score: registration window + `validator_offset`.
+    first_window: u64,
+}
+
+/// The shared registry.
+public struct ValidatorRegistry has key {
+    id: UID,
+    validators: Table<address, Validator>,
+}
+
+// === Events ===
+
+/// A validator joined.
+public struct ValidatorRegistered has copy, drop {
+    validator: address,
+    stake: u64,
+    first_window: u64,
+}
+
+/// A validator added stake.
+public struct ValidatorStakeAdded has copy, drop {
+    validator: address,
+    amount: u64,
+    total: u64,
+}
+
+/// A validator left and took its stake back.
+public struct ValidatorDeregistered has copy, drop {
+    validator: address,
+    stake: u64,
+}
+
+// === Init ===
+
+fun init(ctx: &mut TxContext) {
+    transfer::share_object(ValidatorRegistry {
+        id: object::new(ctx),
+        validators: table::new(ctx),
+    });
+}
+
+// === Public Functions ===
+
+/// Registers the sender as a validator with `stake`.
+public fun register_validator(
+    self: &mut ValidatorRegistry,
+    hparams: &Hparams,
+    stake: Coin<SUI>,
+    clock: &Clock,
+    ctx: &TxContext,
+) {
+    let validator = ctx.sender();
+    assert!(!self.validators.contains(validator), EAlreadyRegistered);
+    let window = round_state::current_window(hparams, clock);
+    let values = hparams.for_window(window);
+    let amount = stake.value();
+    assert!(amount >= values.min_validator_stake(), EInsufficientStake);
+    let first_window = window + values.validator_offset();
+    self.validators.add(validator, Validator { stake: stake.into_balance(), first_window });
+    event::emit(ValidatorRegistered { validator, stake: amount, first_window });
+}
+
+/// Adds stake to the sender's validator.
+public fun add_stake(self: &mut ValidatorRegistry, stake: Coin<SUI>, ctx: &TxContext) {
+    let validator = ctx.sender();
+    assert!(self.validators.contains(validator), ENotValidator);
+    let amount = stake.value();
+    let record = self.validators.borrow_mut(validator);
+    record.stake.join(stake.into_balance());
+    event::emit(ValidatorStakeAdded { validator, amount, total: record.stake.value() });
+}
+
+/// Removes the sender's validator and returns its stake.
+public fun deregister_validator(self: &mut ValidatorRegistry, ctx: &mut TxContext): Coin<SUI> {
+    let validator = ctx.sender();
+    assert!(self.validators.contains(validator), ENotValidator);
+    let Validator { stake, first_window: _ } = self.validators.remove(validator);
+    event::emit(ValidatorDeregistered { validator, stake: stake.value() });
+    coin::from_balance(stake, ctx)
+}
+
+/// Whether `validator` is registered.
+public fun is_validator(self: &ValidatorRegistry, validator: address): bool {
+    self.validators.contains(validator)
+}
+
+/// Whether `validator` may score `window`: registered, past its offset, and
+/// staked at least the window's `min_validator_stake`.
+public fun can_score(
+    self: &ValidatorRegistry,
+    hparams: &Hparams,
+    validator: address,
+    window: u64,
+): bool {
+    if (!self.validators.contains(validator)) return false;
+    let record = self.validators.borrow(validator);
+    window >= record.first_window
+        && record.stake.value() >= hparams.for_window(window).min_validator_stake()
+}
+
+/// The validator's stake.
+public fun stake(self: &ValidatorRegistry, validator: address): u64 {
+    assert!(self.validators.contains(validator), ENotValidator);
+    self.validators.borrow(validator).stake.value()
+}
+
+/// The first window the validator may score.
+public fun first_window(self: &ValidatorRegistry, validator: address): u64 {
+    assert!(self.validators.contains(validator), ENotValidator);
+    self.validators.borrow(validator).first_window
+}
+
+// === Test Only ===
+
+#[test_only]
+public fun init_for_testing(ctx: &mut TxContext) {
+    init(ctx)
+}

@@ -1,0 +1,109 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+#[test_only]
+module vramhub::hparams_tests;
+
+use sui::test_scenario as ts;
+use vramhub::hparams::{Self, Hparams};
+use vramhub::test_world;
+
+/// Same bytes as `EVAL_PARAMS_HASH` in `host/tests/contract_layouts.rs`.
+const EVAL_PARAMS_HASH: vector<u8> =
+    x"5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8";
+
+#[test]
+fun defaults_match_the_published_parameters() {
+    let v = hparams::defaults();
+    assert!(v.window_duration_ms() == 600_000);
+    assert!(v.put_window_open_ms() == 480_000);
+    assert!(v.topk_compression() == 32);
+    assert!(v.top_g() == 15);
+    assert!(v.openskill_beta_e9() == 4_166_666_667);
+    assert!(v.openskill_tau_e9() == 83_333_333);
+    assert!(v.emission_per_window() == 70_000_000_000);
+    assert!(v.checkpoint_frequency() == 100);
+    assert!(v.min_miner_stake() == 1_000_000_000);
+    assert!(v.min_validator_stake() == 10_000_000_000);
+    assert!(v.validator_offset() == 2);
+    assert!(v.gauntlet_gamma_e9() == 990_000_000);
+    assert!(v.sync_threshold() == 3);
+    assert!(v.dataset_root().is_empty());
+}
+
+#[test]
+fun eval_params_hash_matches_rust() {
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let hp = world.scenario().take_shared<Hparams>();
+    assert!(hp.eval_params_hash(0) == EVAL_PARAMS_HASH);
+    assert!(hp.eval_params_hash(42) == EVAL_PARAMS_HASH);
+    ts::return_shared(hp);
+    world.finish();
+}
+
+#[test]
+fun updates_take_effect_at_the_next_window_boundary() {
+    // begin() set the dataset at time 0: it applies from window 1.
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut hp = world.scenario().take_shared<Hparams>();
+    assert!(hp.version() == 1);
+    assert!(hp.for_window(0).dataset_root().is_empty());
+    assert!(*hp.for_window(1).dataset_root() == test_world::fill(0x22, 32));
+
+    // Halve the window during window 5: window 6 starts where it would have.
+    world.set_time(5 * 600_000 + 10);
+    let values = hparams::defaults()
+        .with_dataset(test_world::fill(0x22, 32), 1000)
+        .with_window(300_000, 200_000);
+    hp.update_hparams(world.hparams_cap(), values, world.clock());
+    assert!(hp.version() == 2);
+    assert!(hp.window_at(5 * 600_000 + 10) == 5);
+    assert!(hp.window_at(3_599_999) == 5);
+    assert!(hp.window_at(3_600_000) == 6);
+    assert!(hp.window_at(3_900_000) == 7);
+    assert!(hp.window_start_ms(6) == 3_600_000);
+    assert!(hp.window_start_ms(7) == 3_900_000);
+    assert!(hp.for_window(5).window_duration_ms() == 600_000);
+    assert!(hp.for_window(6).window_duration_ms() == 300_000);
+    ts::return_shared(hp);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = hparams::EInvalidValue)]
+fun upload_deadline_must_fall_inside_the_window() {
+    let values = hparams::defaults()
+        .with_dataset(test_world::fill(0x22, 32), 1000)
+        .with_window(600_000, 600_000);
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut hp = world.scenario().take_shared<Hparams>();
+    hp.update_hparams(world.hparams_cap(), values, world.clock());
+    ts::return_shared(hp);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = hparams::EBadDatasetRoot)]
+fun dataset_root_must_be_a_hash() {
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut hp = world.scenario().take_shared<Hparams>();
+    hp.update_hparams(world.hparams_cap(), hparams::defaults(), world.clock());
+    ts::return_shared(hp);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = hparams::EWindowBeforeSchedule)]
+fun windows_before_the_held_schedule_are_refused() {
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut hp = world.scenario().take_shared<Hparams>();
+    // A second update folds the first (from window 1) into `current`.
+    world.set_time(5 * 600_000);
+    let values = hparams::defaults().with_dataset(test_world::fill(0x23, 32), 1000);
+    hp.update_hparams(world.hparams_cap(), values, world.clock());
+    hp.window_start_ms(0);
+    ts::return_shared(hp);
+    world.finish();
+}

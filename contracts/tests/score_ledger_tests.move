@@ -1,0 +1,242 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+/// The statement golden vector and `submit_scores`, one test per abort.
+///
+/// `GOLDEN_BCS` and `GOLDEN_SIGNATURE` are the bytes the Rust test
+/// `attestation/tests/statement.rs` (`golden_window_scores_vector`) asserts:
+/// change both or neither.
+#[test_only]
+module vramhub::score_ledger_tests;
+
+use sui::ed25519;
+use sui::test_scenario as ts;
+use vramhub::enclave_registry;
+use vramhub::round_state;
+use vramhub::score_ledger::{Self, ScoreLedger};
+use vramhub::test_world::{Self, fill, golden_submit};
+
+const GOLDEN_BCS: vector<u8> =
+    x"010045b6a49a0100002a00000000000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2011111111111111111111111111111111111111111111111111111111111111112022222222222222222222222222222222222222222222222222222222222222203333333333333333333333333333333333333333333333333333333333333333204444444444444444444444444444444444444444444444444444444444444444400ea56fa0000000003010000000000000020010101010101010101010101010101010101010101010101010101010101010100000961f40000000000286bee0000000080f95bf70000000002000000000000000001000000000000000000000000000000000000000000000000050000000000000020050505050505050505050505050505050505050505050505050505050505050502000000000000000000000000000000000000000000000000";
+const GOLDEN_SIGNATURE: vector<u8> =
+    x"35705187d7c78f9a7efa0e2c7e9dc5e9b2754ef2d7007870f029d2def93df7ca3760fb1170890d03fcb4c33365861ae7eff71ed680b805fe3dbc3415d87ffb03";
+
+#[test]
+fun golden_statement_verifies() {
+    let entries = vector[
+        score_ledger::new_entry_for_testing(
+            1,
+            fill(1, 32),
+            0,
+            4_100_000_000,
+            4_000_000_000,
+            4_150_000_000,
+        ),
+        score_ledger::new_entry_for_testing(2, vector[], 1, 0, 0, 0),
+        score_ledger::new_entry_for_testing(5, fill(5, 32), 2, 0, 0, 0),
+    ];
+    let bytes = score_ledger::statement_bytes_for_testing(
+        1_763_700_000_000,
+        42,
+        test_world::validator(),
+        fill(0x11, 32),
+        fill(0x22, 32),
+        fill(0x33, 32),
+        fill(0x44, 32),
+        4_200_000_000,
+        entries,
+    );
+    assert!(bytes == GOLDEN_BCS);
+    assert!(ed25519::ed25519_verify(&GOLDEN_SIGNATURE, &test_world::golden_key(), &bytes));
+    let mut tampered = bytes;
+    *tampered.borrow_mut(20) = 0xab;
+    assert!(!ed25519::ed25519_verify(&GOLDEN_SIGNATURE, &test_world::golden_key(), &tampered));
+}
+
+#[test]
+fun a_signed_statement_is_accepted_and_stored() {
+    let mut world = test_world::golden();
+    world.submit(golden_submit());
+    world.next(test_world::admin());
+    let ledger = world.scenario().take_shared<ScoreLedger>();
+    assert!(ledger.has_submitted(42, test_world::validator()));
+    assert!(!ledger.has_submitted(41, test_world::validator()));
+    assert!(ledger.submitters(42) == vector[test_world::validator()]);
+    let submission = ledger.submission(42, test_world::validator());
+    assert!(*submission.enclave_public_key() == test_world::golden_key());
+    assert!(submission.loss_before_random() == 4_200_000_000);
+    let entries = submission.entries();
+    assert!(entries.length() == 3);
+    assert!(entries[0].miner_uid() == 1 && entries[0].status() == 0);
+    assert!(*entries[0].gradient_hash() == fill(1, 32));
+    assert!(entries[0].loss_after_own() == 4_000_000_000);
+    assert!(entries[1].gradient_hash().is_empty());
+    assert!(entries[2].loss_after_random() == 0);
+    ts::return_shared(ledger);
+    world.finish();
+}
+
+fun refused(s: test_world::Submit) {
+    let mut world = test_world::golden();
+    world.submit(s);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::ELengthMismatch)]
+fun parallel_vectors_have_one_length() {
+    refused(golden_submit().with_statuses(vector[0, 1]));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ETooManyEntries)]
+fun at_most_max_entries() {
+    let uids = vector::tabulate!(2001, |i| i);
+    let statuses = vector::tabulate!(2001, |_| 1);
+    refused(golden_submit().with_entries(uids, statuses, vector[]));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ENotValidator)]
+fun only_validators_submit() {
+    refused(golden_submit().with_sender(@0xbeef));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ENotValidator)]
+fun a_new_validator_waits_its_offset() {
+    // Registered during window 42: it may score from window 44.
+    let mut world = test_world::golden();
+    world.register_validator(@0xbeef, 10_000_000_000);
+    world.register_test_key(@0xbeef, test_world::golden_key());
+    world.submit(golden_submit().with_sender(@0xbeef));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::ENoEnclave)]
+fun an_unregistered_key_is_refused() {
+    let mut world = test_world::golden_with_key(false);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EStaleEnclave)]
+fun a_stale_enclave_is_refused() {
+    let mut world = test_world::golden();
+    world.next(test_world::admin());
+    let mut config = world.scenario().take_shared<enclave_registry::EnclaveConfig>();
+    config.update_pcrs(world.enclave_cap(), fill(1, 48), fill(2, 48), fill(3, 48));
+    ts::return_shared(config);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EWindowNotScoring)]
+fun no_submission_during_uploads() {
+    let mut world = test_world::golden();
+    world.set_time(42 * 600_000 + 479_999);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EWindowNotScoring)]
+fun no_late_submission() {
+    let mut world = test_world::golden();
+    world.set_time(43 * 600_000);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EAlreadySubmitted)]
+fun one_submission_per_window() {
+    let mut world = test_world::golden();
+    world.submit(golden_submit());
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::ECheckpointMismatch)]
+fun the_checkpoint_is_the_anchor() {
+    refused(golden_submit().with_checkpoint(fill(0x12, 32)));
+}
+
+#[test, expected_failure(abort_code = round_state::ENoAnchor)]
+fun a_window_without_anchor_cannot_be_scored() {
+    let mut world = test_world::begin();
+    world.register_validator(test_world::validator(), 10_000_000_000);
+    world.register_miners(6);
+    world.register_test_key(test_world::validator(), test_world::golden_key());
+    world.set_time(42 * 600_000 + 500_000);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EDatasetRootMismatch)]
+fun the_dataset_is_the_network_s() {
+    refused(golden_submit().with_dataset_root(fill(0x23, 32)));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBadSeed)]
+fun the_seed_is_32_bytes() {
+    refused(golden_submit().with_seed(fill(0x44, 31)));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EEntriesNotSorted)]
+fun entries_ascend() {
+    let mut hashes = fill(5, 32);
+    hashes.append(fill(1, 32));
+    refused(golden_submit().with_entries(vector[5, 1, 2], vector[2, 0, 1], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EEntriesNotSorted)]
+fun entries_are_unique() {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(1, 32));
+    refused(golden_submit().with_entries(vector[1, 1, 5], vector[0, 0, 2], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBadStatus)]
+fun statuses_are_known() {
+    refused(golden_submit().with_statuses(vector[0, 4, 2]));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EUnknownMiner)]
+fun entries_name_registered_miners() {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(5, 32));
+    refused(golden_submit().with_entries(vector[1, 5, 9], vector[0, 2, 1], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ENoCommitment)]
+fun scored_entries_need_a_commitment() {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(2, 32));
+    hashes.append(fill(5, 32));
+    refused(golden_submit().with_entries(vector[1, 2, 5], vector[0, 0, 2], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EGradientHashMismatch)]
+fun gradient_hashes_are_the_commitments() {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(6, 32));
+    refused(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 2], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBadGradientHashes)]
+fun one_hash_per_non_missing_entry() {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(5, 32));
+    hashes.append(fill(5, 32));
+    refused(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 2], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ECommitmentNotScored)]
+fun every_committed_miner_is_scored() {
+    refused(golden_submit().with_entries(vector[1, 2], vector[0, 1], fill(1, 32)));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBadSignature)]
+fun a_tampered_loss_breaks_the_signature() {
+    refused(golden_submit().with_loss_after_own(0, 3_000_000_000));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBadSignature)]
+fun a_signature_by_another_key_is_refused() {
+    refused(golden_submit().with_signature(GOLDEN_SIGNATURE));
+}

@@ -1,0 +1,381 @@
+// Copyright (c) The VRAM hub authors
+// SPDX-License-Identifier: Apache-2.0
+
+/// A whole network for tests: every shared object, the capabilities, a clock,
+/// and the scenario of the golden statement (window 42, validator 0xaa..aa,
+/// miners 0..=5, miners 1 and 5 committed, checkpoint 0x11.. anchored at 0,
+/// dataset 0x22.., enclave key from seed 0x07..07).
+#[test_only]
+module vramhub::test_world;
+
+use sui::address;
+use sui::clock::Clock;
+use sui::coin;
+use sui::nitro_attestation;
+use sui::sui::SUI;
+use sui::test_scenario::{Self as ts, Scenario};
+use sui::test_utils;
+use vramhub::enclave_registry::{Self, EnclaveConfig, EnclaveAdminCap, TestModeCap};
+use vramhub::gradient_registry::{Self, GradientRegistry};
+use vramhub::hparams::{Self, Hparams, HparamsAdminCap};
+use vramhub::peer_registry::{Self, PeerRegistry};
+use vramhub::round_state::{Self, RoundState, AnchorCap};
+use vramhub::score_ledger::{Self, ScoreLedger};
+use vramhub::validator_registry::{Self, ValidatorRegistry};
+
+const ADMIN: address = @0xad;
+const VALIDATOR: address = @0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;
+const WINDOW_MS: u64 = 600_000;
+const GOLDEN_WINDOW: u64 = 42;
+/// Ed25519 public key of seed 0x07 * 32 (the Rust golden key).
+const GOLDEN_KEY: vector<u8> = x"ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+/// The golden statement with the real eval-params hash of the default Hparams,
+/// signed by the golden key (`host/tests/contract_layouts.rs`,
+/// `submit_vector_for_move`).
+const SUBMIT_SIGNATURE: vector<u8> =
+    x"ce089baf4b0082adc4ec26d0cdcd898c4eafb71d8a9c606458a76d4b7bfcf6986ec62cab15446191ebb65384f73a637f3468ea3f937315c9add1c696a1ff790d";
+
+public struct World {
+    scenario: Scenario,
+    clock: Clock,
+    hparams_cap: HparamsAdminCap,
+    anchor_cap: AnchorCap,
+    enclave_cap: EnclaveAdminCap,
+    test_cap: TestModeCap,
+}
+
+/// The arguments of one `submit_scores` call.
+public struct Submit has copy, drop {
+    sender: address,
+    window: u64,
+    timestamp_ms: u64,
+    checkpoint_hash: vector<u8>,
+    dataset_root: vector<u8>,
+    eval_seed: vector<u8>,
+    loss_before_random: u64,
+    miner_uids: vector<u64>,
+    statuses: vector<u8>,
+    gradient_hashes: vector<u8>,
+    losses_before_own: vector<u64>,
+    losses_after_own: vector<u64>,
+    losses_after_random: vector<u64>,
+    signature: vector<u8>,
+}
+
+// === Setup ===
+
+public fun admin(): address { ADMIN }
+
+public fun validator(): address { VALIDATOR }
+
+public fun miner(i: u64): address { address::from_u256(0xb0 + (i as u256)) }
+
+public fun golden_key(): vector<u8> { GOLDEN_KEY }
+
+public fun golden_window(): u64 { GOLDEN_WINDOW }
+
+public fun window_ms(): u64 { WINDOW_MS }
+
+public fun fill(byte: u8, len: u64): vector<u8> {
+    let mut v = vector[];
+    let mut i = 0;
+    while (i < len) {
+        v.push_back(byte);
+        i = i + 1;
+    };
+    v
+}
+
+/// Every object shared, the dataset set from window 1, the clock at 0.
+public fun begin(): World {
+    let mut scenario = ts::begin(ADMIN);
+    let hparams_cap = hparams::init_for_testing(scenario.ctx());
+    let anchor_cap = round_state::init_for_testing(scenario.ctx());
+    let (enclave_cap, test_cap) = enclave_registry::init_for_testing(scenario.ctx());
+    validator_registry::init_for_testing(scenario.ctx());
+    peer_registry::init_for_testing(scenario.ctx());
+    gradient_registry::init_for_testing(scenario.ctx());
+    score_ledger::init_for_testing(scenario.ctx());
+    let clock = sui::clock::create_for_testing(scenario.ctx());
+    let mut world = World { scenario, clock, hparams_cap, anchor_cap, enclave_cap, test_cap };
+    world.next(ADMIN);
+    let mut hp = world.scenario.take_shared<Hparams>();
+    hp.update_hparams(
+        &world.hparams_cap,
+        hparams::defaults().with_dataset(fill(0x22, 32), 1000),
+        &world.clock,
+    );
+    ts::return_shared(hp);
+    world
+}
+
+/// The golden scenario, with the clock in window 42's scoring phase.
+public fun golden(): World {
+    golden_with_key(true)
+}
+
+/// The golden scenario, the validator's enclave registered or not.
+public fun golden_with_key(register_key: bool): World {
+    let mut world = begin();
+    world.register_validator(VALIDATOR, 10_000_000_000);
+    world.register_miners(6);
+    world.anchor(0, fill(0x11, 32));
+    if (register_key) world.register_test_key(VALIDATOR, GOLDEN_KEY);
+    world.set_time(GOLDEN_WINDOW * WINDOW_MS + 1_000);
+    world.commit(1, GOLDEN_WINDOW, fill(1, 32));
+    world.commit(5, GOLDEN_WINDOW, fill(5, 32));
+    world.set_time(GOLDEN_WINDOW * WINDOW_MS + 500_000);
+    world
+}
+
+public fun finish(world: World) {
+    let World { scenario, clock, hparams_cap, anchor_cap, enclave_cap, test_cap } = world;
+    clock.destroy_for_testing();
+    test_utils::destroy(hparams_cap);
+    test_utils::destroy(anchor_cap);
+    test_utils::destroy(enclave_cap);
+    test_utils::destroy(test_cap);
+    scenario.end();
+}
+
+// === Actions ===
+
+public fun next(world: &mut World, sender: address) {
+    world.scenario.next_tx(sender);
+}
+
+public fun set_time(world: &mut World, ms: u64) {
+    world.clock.set_for_testing(ms);
+}
+
+public fun clock(world: &World): &Clock { &world.clock }
+
+public fun scenario(world: &mut World): &mut Scenario { &mut world.scenario }
+
+public fun hparams_cap(world: &World): &HparamsAdminCap { &world.hparams_cap }
+
+public fun anchor_cap(world: &World): &AnchorCap { &world.anchor_cap }
+
+public fun enclave_cap(world: &World): &EnclaveAdminCap { &world.enclave_cap }
+
+public fun test_cap(world: &World): &TestModeCap { &world.test_cap }
+
+public fun register_validator(world: &mut World, who: address, stake: u64) {
+    world.next(who);
+    let mut validators = world.scenario.take_shared<ValidatorRegistry>();
+    let hp = world.scenario.take_shared<Hparams>();
+    let coin = coin::mint_for_testing<SUI>(stake, world.scenario.ctx());
+    validators.register_validator(&hp, coin, &world.clock, world.scenario.ctx());
+    ts::return_shared(validators);
+    ts::return_shared(hp);
+}
+
+/// Miners 0..count-1 at addresses `miner(i)`, each with the minimum stake.
+public fun register_miners(world: &mut World, count: u64) {
+    let mut i = 0;
+    while (i < count) {
+        world.register_miner(miner(i), 1_000_000_000);
+        i = i + 1;
+    };
+}
+
+public fun register_miner(world: &mut World, who: address, stake: u64): u64 {
+    world.next(who);
+    let mut peers = world.scenario.take_shared<PeerRegistry>();
+    let hp = world.scenario.take_shared<Hparams>();
+    let coin = coin::mint_for_testing<SUI>(stake, world.scenario.ctx());
+    let uid = peers.register_miner(&hp, coin, &world.clock, world.scenario.ctx());
+    ts::return_shared(peers);
+    ts::return_shared(hp);
+    uid
+}
+
+public fun anchor(world: &mut World, window: u64, hash: vector<u8>) {
+    world.next(ADMIN);
+    let mut rounds = world.scenario.take_shared<RoundState>();
+    let hp = world.scenario.take_shared<Hparams>();
+    rounds.anchor_checkpoint(&world.anchor_cap, &hp, window, hash, &world.clock);
+    ts::return_shared(rounds);
+    ts::return_shared(hp);
+}
+
+public fun register_test_key(world: &mut World, who: address, key: vector<u8>) {
+    world.next(who);
+    let mut config = world.scenario.take_shared<EnclaveConfig>();
+    let validators = world.scenario.take_shared<ValidatorRegistry>();
+    config.register_test_enclave(
+        &world.test_cap,
+        &validators,
+        key,
+        &world.clock,
+        world.scenario.ctx(),
+    );
+    ts::return_shared(config);
+    ts::return_shared(validators);
+}
+
+/// Miner `uid` (at `miner(uid)`) commits `sha256` for `window`.
+public fun commit(world: &mut World, uid: u64, window: u64, sha256: vector<u8>) {
+    world.commit_as(miner(uid), uid, window, fill(0xb0 + (uid as u8), 32), sha256);
+}
+
+public fun commit_as(
+    world: &mut World,
+    who: address,
+    uid: u64,
+    window: u64,
+    blob_id: vector<u8>,
+    sha256: vector<u8>,
+) {
+    world.next(who);
+    let mut gradients = world.scenario.take_shared<GradientRegistry>();
+    let peers = world.scenario.take_shared<PeerRegistry>();
+    let hp = world.scenario.take_shared<Hparams>();
+    gradients.commit_gradient(
+        &peers,
+        &hp,
+        window,
+        uid,
+        blob_id,
+        sha256,
+        &world.clock,
+        world.scenario.ctx(),
+    );
+    ts::return_shared(gradients);
+    ts::return_shared(peers);
+    ts::return_shared(hp);
+}
+
+/// At `at_ms`, loads `doc` with the framework's verifier and registers it as
+/// `who`'s enclave.
+public fun register_document(world: &mut World, who: address, doc: vector<u8>, at_ms: u64) {
+    world.set_time(at_ms);
+    world.next(who);
+    let mut config = world.scenario.take_shared<EnclaveConfig>();
+    let validators = world.scenario.take_shared<ValidatorRegistry>();
+    let document = nitro_attestation::load_nitro_attestation(doc, &world.clock);
+    config.register_enclave(&validators, document, &world.clock, world.scenario.ctx());
+    ts::return_shared(config);
+    ts::return_shared(validators);
+}
+
+// === Submissions ===
+
+/// The golden statement's arguments with its valid submit signature.
+public fun golden_submit(): Submit {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(5, 32));
+    Submit {
+        sender: VALIDATOR,
+        window: GOLDEN_WINDOW,
+        timestamp_ms: 1_763_700_000_000,
+        checkpoint_hash: fill(0x11, 32),
+        dataset_root: fill(0x22, 32),
+        eval_seed: fill(0x44, 32),
+        loss_before_random: 4_200_000_000,
+        miner_uids: vector[1, 2, 5],
+        statuses: vector[0, 1, 2],
+        gradient_hashes: hashes,
+        losses_before_own: vector[4_100_000_000, 0, 0],
+        losses_after_own: vector[4_000_000_000, 0, 0],
+        losses_after_random: vector[4_150_000_000, 0, 0],
+        signature: SUBMIT_SIGNATURE,
+    }
+}
+
+public fun with_sender(mut s: Submit, sender: address): Submit {
+    s.sender = sender;
+    s
+}
+
+public fun with_window(mut s: Submit, window: u64): Submit {
+    s.window = window;
+    s
+}
+
+public fun with_checkpoint(mut s: Submit, hash: vector<u8>): Submit {
+    s.checkpoint_hash = hash;
+    s
+}
+
+public fun with_dataset_root(mut s: Submit, root: vector<u8>): Submit {
+    s.dataset_root = root;
+    s
+}
+
+public fun with_seed(mut s: Submit, seed: vector<u8>): Submit {
+    s.eval_seed = seed;
+    s
+}
+
+public fun with_entries(
+    mut s: Submit,
+    miner_uids: vector<u64>,
+    statuses: vector<u8>,
+    gradient_hashes: vector<u8>,
+): Submit {
+    let n = miner_uids.length();
+    s.miner_uids = miner_uids;
+    s.statuses = statuses;
+    s.gradient_hashes = gradient_hashes;
+    s.losses_before_own = vector::tabulate!(n, |_| 0);
+    s.losses_after_own = vector::tabulate!(n, |_| 0);
+    s.losses_after_random = vector::tabulate!(n, |_| 0);
+    s
+}
+
+public fun with_loss_after_own(mut s: Submit, index: u64, loss: u64): Submit {
+    *s.losses_after_own.borrow_mut(index) = loss;
+    s
+}
+
+public fun with_statuses(mut s: Submit, statuses: vector<u8>): Submit {
+    s.statuses = statuses;
+    s
+}
+
+public fun with_signature(mut s: Submit, signature: vector<u8>): Submit {
+    s.signature = signature;
+    s
+}
+
+public fun submit(world: &mut World, s: Submit) {
+    world.next(s.sender);
+    let mut ledger = world.scenario.take_shared<ScoreLedger>();
+    let config = world.scenario.take_shared<EnclaveConfig>();
+    let validators = world.scenario.take_shared<ValidatorRegistry>();
+    let peers = world.scenario.take_shared<PeerRegistry>();
+    let gradients = world.scenario.take_shared<GradientRegistry>();
+    let rounds = world.scenario.take_shared<RoundState>();
+    let hp = world.scenario.take_shared<Hparams>();
+    ledger.submit_scores(
+        &config,
+        &validators,
+        &peers,
+        &gradients,
+        &rounds,
+        &hp,
+        s.window,
+        s.timestamp_ms,
+        s.checkpoint_hash,
+        s.dataset_root,
+        s.eval_seed,
+        s.loss_before_random,
+        s.miner_uids,
+        s.statuses,
+        s.gradient_hashes,
+        s.losses_before_own,
+        s.losses_after_own,
+        s.losses_after_random,
+        s.signature,
+        &world.clock,
+        world.scenario.ctx(),
+    );
+    ts::return_shared(ledger);
+    ts::return_shared(config);
+    ts::return_shared(validators);
+    ts::return_shared(peers);
+    ts::return_shared(gradients);
+    ts::return_shared(rounds);
+    ts::return_shared(hp);
+}
