@@ -36,6 +36,25 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// The embedded ledger refused a call, with the abort the Move contract
+    /// would raise for it (`docs/contracts.md`).
+    #[error("ledger abort {module}::{name} ({code}): {detail}")]
+    Abort {
+        /// The Move module.
+        module: &'static str,
+        /// The abort constant's name.
+        name: &'static str,
+        /// Its code.
+        code: u64,
+        /// What was checked.
+        detail: String,
+    },
+    /// The local blob store failed.
+    #[error("blob store: {reason}")]
+    BlobStore {
+        /// What happened.
+        reason: String,
+    },
     /// The enclave refused a request.
     #[error("enclave refused ({code:?}): {message}")]
     Refused {

@@ -1,5 +1,49 @@
-//! The chain side of the host: the Rust twins of the Move package's structs
-//! (BCS layouts checked field by field in `tests/contract_layouts.rs`, table
-//! in `docs/contracts.md`) and the argument lists of its entry functions.
+//! The chain side of the host: what the window loop needs from the network
+//! (`Chain`), the Rust twins of the Move package's structs (`types`, BCS
+//! layouts checked field by field in `tests/contract_layouts.rs`, table in
+//! `docs/contracts.md`), and the local implementation on the embedded ledger.
 
+pub mod local;
 pub mod types;
+
+use crate::error::Result;
+use types::{Commitment, HparamsObject, SubmitArgs};
+
+/// A submission prepared for sending: its bytes are journaled before the
+/// first send, and after a restart only these bytes are re-sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedSubmission {
+    /// The transaction digest (what confirms it).
+    pub digest: String,
+    /// The signed transaction bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What the window loop reads from and sends to the network. Implemented on
+/// Sui (production, test mode) and on the embedded ledger (local mode).
+pub trait Chain: Send {
+    /// A label for logs ("local ledger", "sui testnet").
+    fn name(&self) -> String;
+    /// The account that submits (the statement's `validator`).
+    fn validator(&self) -> [u8; 32];
+    /// Chain time, milliseconds.
+    fn now_ms(&self) -> Result<u64>;
+    /// The Hparams object.
+    fn hparams(&self) -> Result<HparamsObject>;
+    /// The latest checkpoint anchor at or before `window`.
+    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])>;
+    /// The gradient commitments of `window`, ascending uid.
+    fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>>;
+    /// Registered miner uids, ascending.
+    fn miners(&self) -> Result<Vec<u64>>;
+    /// The key that currently signs for this validator, if any.
+    fn enclave_key(&self) -> Result<Option<Vec<u8>>>;
+    /// Registers a simulated enclave's key (test-mode path).
+    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()>;
+    /// Builds and signs the `submit_scores` transaction.
+    fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission>;
+    /// Sends prepared bytes; sending the same bytes twice executes them once.
+    fn send(&mut self, submission: &PreparedSubmission) -> Result<()>;
+    /// Whether the chain holds this validator's submission for `window`.
+    fn has_submitted(&self, window: u64) -> Result<bool>;
+}

@@ -273,7 +273,7 @@ pub const MAX_SUBMIT_HASHED_ENTRIES: usize = 512;
 
 /// The statement-dependent arguments of `score_ledger::submit_scores`, in
 /// call order after the shared objects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubmitArgs {
     /// `window: u64`.
     pub window: u64,

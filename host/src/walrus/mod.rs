@@ -60,7 +60,8 @@ impl Default for RetryPolicy {
     }
 }
 
-/// A Walrus HTTP client.
+/// A Walrus HTTP client (cheap to clone: the connection pool is shared).
+#[derive(Clone)]
 pub struct WalrusClient {
     aggregators: Vec<String>,
     publishers: Vec<String>,

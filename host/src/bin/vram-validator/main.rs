@@ -4,6 +4,7 @@
 //! blob, say; the reason on stderr), 2 usage or I/O error.
 
 mod bench;
+mod demo;
 mod files;
 mod gradient;
 mod openskill;
@@ -30,6 +31,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// One OpenSkill Plackett-Luce update (what-if tool).
     Openskill(openskill::OpenskillArgs),
+    /// Run the whole appliance locally: miners, enclave, ledger, ratings.
+    Demo(demo::DemoArgs),
 }
 
 /// How a command ended, for the exit code.
@@ -42,10 +45,12 @@ pub(crate) enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs();
     let result = match cli.command {
         Command::Gradient(cmd) => gradient::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Openskill(args) => openskill::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
@@ -54,5 +59,20 @@ fn main() -> ExitCode {
             eprintln!("vram-validator: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default: warnings), `VRAMHUB_LOG_FORMAT=json`
+/// switches to JSON lines.
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("VRAMHUB_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
     }
 }
