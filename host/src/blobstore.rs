@@ -41,7 +41,9 @@ impl BlobStore {
     pub fn start(dir: &Path, bind: &str, max_blob_bytes: u64) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| store_err(format!("{}: {e}", dir.display())))?;
         let listener = TcpListener::bind(bind).map_err(|e| store_err(format!("{bind}: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| store_err(e.to_string()))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| store_err(e.to_string()))?;
         if !addr.ip().is_loopback() {
             return Err(store_err("the local blob store listens on loopback only"));
         }
@@ -157,7 +159,12 @@ fn handle(stream: &TcpStream, dir: &Path, max_blob: u64) -> std::io::Result<()> 
                     "blobId": id.to_string(), "size": len,
                     "encodingType": "local-sha256 (stand-in, not Walrus)"}}})
             };
-            respond(stream, 200, "application/json", answer.to_string().as_bytes())
+            respond(
+                stream,
+                200,
+                "application/json",
+                answer.to_string().as_bytes(),
+            )
         }
         _ => respond(stream, 404, "text/plain", b"not found"),
     }

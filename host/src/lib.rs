@@ -16,12 +16,13 @@
 pub mod blobstore;
 pub mod chain;
 pub mod demo;
-pub mod ledger;
-pub mod metrics;
 pub mod enclave_client;
 mod error;
 pub mod journal;
+pub mod ledger;
+pub mod metrics;
 pub mod ratings;
+pub mod replay;
 pub mod sources;
 pub mod supervisor;
 pub mod validator;

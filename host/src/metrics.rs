@@ -99,10 +99,26 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for (name, help, counter) in [
-            ("vram_windows_scored_total", "Windows whose statement the chain accepted.", &self.windows_scored),
-            ("vram_windows_late_total", "Windows not submitted before their end.", &self.windows_late),
-            ("vram_windows_failed_total", "Windows whose statement the chain refused.", &self.windows_failed),
-            ("vram_enclave_restarts_total", "Enclave restarts (each registers a new key).", &self.enclave_restarts),
+            (
+                "vram_windows_scored_total",
+                "Windows whose statement the chain accepted.",
+                &self.windows_scored,
+            ),
+            (
+                "vram_windows_late_total",
+                "Windows not submitted before their end.",
+                &self.windows_late,
+            ),
+            (
+                "vram_windows_failed_total",
+                "Windows whose statement the chain refused.",
+                &self.windows_failed,
+            ),
+            (
+                "vram_enclave_restarts_total",
+                "Enclave restarts (each registers a new key).",
+                &self.enclave_restarts,
+            ),
         ] {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",

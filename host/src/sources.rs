@@ -168,6 +168,8 @@ impl Dataset {
 
     /// Page `index`, if it exists.
     pub fn page(&self, index: u64) -> Option<&[u32]> {
-        self.pages.get(usize::try_from(index).ok()?).map(Vec::as_slice)
+        self.pages
+            .get(usize::try_from(index).ok()?)
+            .map(Vec::as_slice)
     }
 }

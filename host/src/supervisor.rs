@@ -206,7 +206,9 @@ impl Supervisor {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    return Err(enclave_err(format!("the enclave exited at start ({status})")));
+                    return Err(enclave_err(format!(
+                        "the enclave exited at start ({status})"
+                    )));
                 }
             }
         }

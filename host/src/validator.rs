@@ -241,11 +241,9 @@ impl<C: Chain> Validator<C> {
         if self.chain.enclave_key()?.as_deref() != Some(&key[..]) {
             match self.config.trust {
                 Trust::TestRoot(_) => self.chain.register_test_enclave(&key)?,
-                Trust::AwsNitro => {
-                    return Err(enclave_err(
-                        "the enclave's key is not registered: run `vram-validator register-enclave`",
-                    ))
-                }
+                Trust::AwsNitro => return Err(enclave_err(
+                    "the enclave's key is not registered: run `vram-validator register-enclave`",
+                )),
             }
             tracing::info!(key = %hex::encode(key), "enclave key registered");
         }
@@ -294,7 +292,12 @@ impl<C: Chain> Validator<C> {
                 }
                 NextStep::Score => {
                     if now + self.config.submit_margin_ms >= times.end_ms {
-                        return self.give_up(window, &mut report, "late: no time left to score", now);
+                        return self.give_up(
+                            window,
+                            &mut report,
+                            "late: no time left to score",
+                            now,
+                        );
                     }
                     match self.score(window, &values, &times, &mut report) {
                         Ok(()) => {}
@@ -314,7 +317,12 @@ impl<C: Chain> Validator<C> {
                         .map_err(|e| enclave_err(format!("journaled statement: {e}")))?;
                     report.statement = Some(signed.clone());
                     if now >= times.end_ms {
-                        return self.give_up(window, &mut report, "late: window over before submission", now);
+                        return self.give_up(
+                            window,
+                            &mut report,
+                            "late: window over before submission",
+                            now,
+                        );
                     }
                     let key = self.chain.enclave_key()?;
                     if signed.verify(key.as_deref().unwrap_or_default()).is_err() {
@@ -333,8 +341,12 @@ impl<C: Chain> Validator<C> {
                         &signed.signature,
                     )?;
                     let prepared = self.chain.prepare_submission(&args)?;
-                    self.journal
-                        .begin_submission(window, &prepared.digest, &prepared.bytes, now)?;
+                    self.journal.begin_submission(
+                        window,
+                        &prepared.digest,
+                        &prepared.bytes,
+                        now,
+                    )?;
                     self.checkpoint(Step::Prepared)?;
                     self.send(window, &prepared.digest, &prepared.bytes, &mut report)?;
                 }
@@ -347,8 +359,11 @@ impl<C: Chain> Validator<C> {
                         continue;
                     }
                     if now >= times.end_ms {
-                        self.journal
-                            .finish(window, Err("late: the sent transaction did not land in time"), now)?;
+                        self.journal.finish(
+                            window,
+                            Err("late: the sent transaction did not land in time"),
+                            now,
+                        )?;
                         self.metrics.windows_late.inc();
                         continue;
                     }
@@ -460,9 +475,10 @@ impl<C: Chain> Validator<C> {
             page_count: self.dataset.len(),
             miners,
         };
-        let inputs = vram_attestation::sha256(&bcs::to_bytes(&open).map_err(|e| Error::Config {
-            reason: format!("encoding the window's inputs: {e}"),
-        })?);
+        let inputs =
+            vram_attestation::sha256(&bcs::to_bytes(&open).map_err(|e| Error::Config {
+                reason: format!("encoding the window's inputs: {e}"),
+            })?);
         let now = self.chain.now_ms()?;
         self.journal.open_window(window, &inputs, now)?;
         self.checkpoint(Step::Opened)?;
@@ -537,7 +553,12 @@ impl<C: Chain> Validator<C> {
             .iter()
             .filter(|e| e.status == EntryStatus::Scored as u8)
             .count();
-        tracing::info!(window, entries = p.entries.len(), scored, "statement signed");
+        tracing::info!(
+            window,
+            entries = p.entries.len(),
+            scored,
+            "statement signed"
+        );
         let now = self.chain.now_ms()?;
         self.journal
             .record_statement(window, &message, &signature, now)?;
@@ -576,10 +597,7 @@ impl<C: Chain> Validator<C> {
                         })
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .filter_map(|h| h.join().ok())
-                    .collect()
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
             });
             for (uid, result) in results {
                 match result {

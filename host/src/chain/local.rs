@@ -57,7 +57,12 @@ impl Chain for LocalChain {
     }
 
     fn miners(&self) -> Result<Vec<u64>> {
-        Ok(self.ledger.miners()?.into_iter().map(|(uid, _)| uid).collect())
+        Ok(self
+            .ledger
+            .miners()?
+            .into_iter()
+            .map(|(uid, _)| uid)
+            .collect())
     }
 
     fn enclave_key(&self) -> Result<Option<Vec<u8>>> {

@@ -46,7 +46,9 @@ mod tests {
         let a = synthetic_pages(7, 256, 65, 20);
         assert_eq!(a, synthetic_pages(7, 256, 65, 20));
         assert_ne!(a, synthetic_pages(8, 256, 65, 20));
-        assert!(a.iter().all(|p| p.len() == 65 && p.iter().all(|&t| t < 256)));
+        assert!(a
+            .iter()
+            .all(|p| p.len() == 65 && p.iter().all(|&t| t < 256)));
         // Structure: every token is followed by at most four others.
         let mut next: std::collections::HashMap<u32, std::collections::HashSet<u32>> =
             std::collections::HashMap::new();

@@ -138,10 +138,12 @@ impl Miner {
                     None => self.on_fresh_weights(world, window)?,
                 }
             }
-            MinerKind::Copycat => match self.copy(world, &ledger, window, times.upload_deadline_ms)? {
-                Some(blob) => blob,
-                None => return Ok(None),
-            },
+            MinerKind::Copycat => {
+                match self.copy(world, &ledger, window, times.upload_deadline_ms)? {
+                    Some(blob) => blob,
+                    None => return Ok(None),
+                }
+            }
         };
         let id: BlobId = world.walrus.store(&blob, 1)?;
         let hash = sha256(&blob);
@@ -214,7 +216,10 @@ impl Miner {
             .iter()
             .map(|(name, layout)| {
                 let n = layout.numel();
-                (name.clone(), (0..n).map(|_| rng.next_normal() as f32 * 0.01).collect())
+                (
+                    name.clone(),
+                    (0..n).map(|_| rng.next_normal() as f32 * 0.01).collect(),
+                )
             })
             .collect();
         self.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)
@@ -235,14 +240,24 @@ impl Miner {
                 .into_iter()
                 .find(|(uid, _)| *uid == self.copy_from)
             {
-                let id = BlobId(c.blob_id.as_slice().try_into().map_err(|_| demo_err("blob id"))?);
-                let sha: [u8; 32] = c.sha256.as_slice().try_into().map_err(|_| demo_err("sha"))?;
+                let id = BlobId(
+                    c.blob_id
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| demo_err("blob id"))?,
+                );
+                let sha: [u8; 32] = c
+                    .sha256
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| demo_err("sha"))?;
                 let bytes = world.walrus.fetch(&id, &sha, 1 << 30)?;
                 let cfg = GptConfig::tiny();
                 let shapes = vram_enclave::codec::ModelShapes::new(cfg.parameter_shapes())
                     .map_err(|e| demo_err(e.to_string()))?;
                 let topk = world.values.topk_compression as usize;
-                let mut blob = read_blob(&bytes, &shapes, topk).map_err(|e| demo_err(e.to_string()))?;
+                let mut blob =
+                    read_blob(&bytes, &shapes, topk).map_err(|e| demo_err(e.to_string()))?;
                 blob.metadata.miner_uid = self.uid;
                 return write_blob(&blob.params, true, &blob.metadata)
                     .map(Some)

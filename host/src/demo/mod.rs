@@ -225,13 +225,19 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
     let model = GptConfig::tiny();
 
     // The network's data and first checkpoint.
-    let pages = corpus::synthetic_pages(cfg.seed, model.vocab_size as u32, model.block_size + 1, cfg.pages);
+    let pages = corpus::synthetic_pages(
+        cfg.seed,
+        model.vocab_size as u32,
+        model.block_size + 1,
+        cfg.pages,
+    );
     let dataset = Arc::new(Dataset::new(pages)?);
     dataset.save(&out.join("dataset"))?;
     let checkpoints = CheckpointStore::new(&out.join("checkpoints"));
     let config_json = serde_json::to_vec(&model).map_err(|e| demo_err(e.to_string()))?;
-    let weights = save_weights(&init_weights(&model, cfg.seed).map_err(|e| demo_err(e.to_string()))?)
-        .map_err(|e| demo_err(e.to_string()))?;
+    let weights =
+        save_weights(&init_weights(&model, cfg.seed).map_err(|e| demo_err(e.to_string()))?)
+            .map_err(|e| demo_err(e.to_string()))?;
     let mut checkpoint = checkpoints.put(&weights, &config_json)?;
     let values = demo_values(cfg, &dataset);
 
@@ -320,8 +326,10 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
     let progress = cfg.progress.then(|| {
         let bar = indicatif::ProgressBar::new(cfg.windows);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} window {pos}/{len} {wide_bar} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} window {pos}/{len} {wide_bar} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -342,7 +350,9 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
             if cfg.kill_enclave_in_window == Some(window) {
                 if let Some(pid) = host.supervisor().pid() {
                     tracing::warn!(pid, window, "demo: killing the enclave mid-window");
-                    let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", &pid.to_string()])
+                        .status();
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -479,7 +489,11 @@ fn blobs_of(
                     .try_into()
                     .map_err(|_| demo_err("blob id"))?,
             );
-            let sha: [u8; 32] = c.sha256.as_slice().try_into().map_err(|_| demo_err("sha"))?;
+            let sha: [u8; 32] = c
+                .sha256
+                .as_slice()
+                .try_into()
+                .map_err(|_| demo_err("sha"))?;
             walrus.fetch(&id, &sha, 1 << 30)
         })
         .collect()
@@ -511,7 +525,9 @@ fn mine(
             if stop.load(std::sync::atomic::Ordering::SeqCst) {
                 return;
             }
-            let now = Ledger::open(&world.ledger).and_then(|l| l.now_ms()).unwrap_or(0);
+            let now = Ledger::open(&world.ledger)
+                .and_then(|l| l.now_ms())
+                .unwrap_or(0);
             if now >= start {
                 break;
             }

@@ -99,8 +99,10 @@ impl Ledger {
     pub fn open(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(db)?;
         conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(Self { conn })
     }
@@ -139,7 +141,12 @@ impl Ledger {
             };
             put_meta(tx, "hparams", &bcs_bytes(&object)?)?;
             put_meta(tx, "config_version", &0u64.to_le_bytes())?;
-            event(tx, 0, "Published", &serde_json::json!({"local_stand_in": true}))
+            event(
+                tx,
+                0,
+                "Published",
+                &serde_json::json!({"local_stand_in": true}),
+            )
         })
     }
 
@@ -149,9 +156,10 @@ impl Ledger {
         let bytes = get_meta(&self.conn, "clock_origin_unix_ms")?.ok_or_else(|| Error::Config {
             reason: "the ledger has no genesis".into(),
         })?;
-        let origin = u64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| Error::Journal {
-            reason: "clock origin is not 8 bytes".into(),
-        })?);
+        let origin =
+            u64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| Error::Journal {
+                reason: "clock origin is not 8 bytes".into(),
+            })?);
         Ok(unix_ms().saturating_sub(origin))
     }
 
@@ -245,8 +253,9 @@ impl Ledger {
             let window = hp.window_at(now_ms);
             let min = values_for(&hp, window)?.min_miner_stake;
             if stake < min {
-                return Err(e::peer_registry::EInsufficientStake
-                    .err(format!("stake {stake} below {min}")));
+                return Err(
+                    e::peer_registry::EInsufficientStake.err(format!("stake {stake} below {min}"))
+                );
             }
             let next: i64 = tx
                 .query_row("SELECT COALESCE(MAX(uid) + 1, 0) FROM peers", [], |r| {
@@ -275,7 +284,9 @@ impl Ledger {
             .prepare("SELECT uid, owner FROM peers ORDER BY uid")
             .map_err(db)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })
             .map_err(db)?;
         rows.map(|row| {
             let (uid, owner) = row.map_err(db)?;
@@ -342,7 +353,9 @@ impl Ledger {
                 return Err(e::gradient_registry::ENotOwner.err(format!("uid {uid}")));
             }
             if blob_id.len() != 32 {
-                return Err(e::gradient_registry::EBadBlobId.err(format!("{} bytes", blob_id.len())));
+                return Err(
+                    e::gradient_registry::EBadBlobId.err(format!("{} bytes", blob_id.len()))
+                );
             }
             if sha.len() != 32 {
                 return Err(e::gradient_registry::EBadHash.err(format!("{} bytes", sha.len())));
@@ -418,8 +431,9 @@ impl Ledger {
                 return Err(e::enclave_registry::ENotValidator.err("sender is not a validator"));
             }
             if public_key.len() != 32 {
-                return Err(e::enclave_registry::EBadPublicKey
-                    .err(format!("{} bytes", public_key.len())));
+                return Err(
+                    e::enclave_registry::EBadPublicKey.err(format!("{} bytes", public_key.len()))
+                );
             }
             let version = config_version(tx)?;
             tx.execute(
@@ -535,7 +549,11 @@ impl Ledger {
             .map_err(db)?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(db)?;
         for row in rows {
@@ -556,7 +574,8 @@ impl Ledger {
             .map_err(db)?;
         for row in rows {
             let (window, hash) = row.map_err(db)?;
-            anchors.push(serde_json::json!({"window": window, "checkpoint_hash": hex::encode(hash)}));
+            anchors
+                .push(serde_json::json!({"window": window, "checkpoint_hash": hex::encode(hash)}));
         }
         let mut commitments = Vec::new();
         let mut stmt = self
@@ -631,7 +650,8 @@ fn submit(
         .optional()
         .map_err(db)?;
     match validator {
-        Some((stake, first)) if window >= first as u64 && stake as u64 >= values.min_validator_stake => {}
+        Some((stake, first))
+            if window >= first as u64 && stake as u64 >= values.min_validator_stake => {}
         Some((_, first)) => {
             return Err(s::ENotValidator.err(format!("may score from window {first}")));
         }
@@ -749,7 +769,14 @@ fn submit(
     let digest = sha256(&bytes);
     tx.execute(
         "INSERT INTO submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![window as i64, &sender[..], &bytes, &args.signature, &digest[..], now_ms as i64],
+        params![
+            window as i64,
+            &sender[..],
+            &bytes,
+            &args.signature,
+            &digest[..],
+            now_ms as i64
+        ],
     )
     .map_err(db)?;
     let submitted = ScoresSubmitted {
@@ -888,9 +915,9 @@ fn current_key(conn: &Connection, validator: &Address) -> Result<Vec<u8>> {
     let (key, version) =
         record.ok_or_else(|| e::enclave_registry::ENoEnclave.err("no enclave registered"))?;
     if version as u64 != config_version(conn)? {
-        return Err(e::enclave_registry::EStaleEnclave.err(format!(
-            "registered under version {version}"
-        )));
+        return Err(
+            e::enclave_registry::EStaleEnclave.err(format!("registered under version {version}"))
+        );
     }
     Ok(key)
 }

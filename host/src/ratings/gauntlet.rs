@@ -189,9 +189,33 @@ mod tests {
     #[test]
     fn the_indicator_orders_honest_above_copies_and_noise() {
         let base = 5_000_000_000;
-        let honest = entry_score(&entry(0, EntryStatus::Scored, (5_000_000_000, 4_700_000_000), 4_900_000_000), base);
-        let copy = entry_score(&entry(1, EntryStatus::Scored, (5_000_000_000, 4_880_000_000), 4_900_000_000), base);
-        let noise = entry_score(&entry(2, EntryStatus::Scored, (5_000_000_000, 5_200_000_000), 5_300_000_000), base);
+        let honest = entry_score(
+            &entry(
+                0,
+                EntryStatus::Scored,
+                (5_000_000_000, 4_700_000_000),
+                4_900_000_000,
+            ),
+            base,
+        );
+        let copy = entry_score(
+            &entry(
+                1,
+                EntryStatus::Scored,
+                (5_000_000_000, 4_880_000_000),
+                4_900_000_000,
+            ),
+            base,
+        );
+        let noise = entry_score(
+            &entry(
+                2,
+                EntryStatus::Scored,
+                (5_000_000_000, 5_200_000_000),
+                5_300_000_000,
+            ),
+            base,
+        );
         let missing = entry_score(&entry(3, EntryStatus::Missing, (0, 0), 0), base);
         assert!(honest.own_beats_random && !copy.own_beats_random);
         assert!(honest.score > 0.0 && copy.score < 0.0);
@@ -213,9 +237,19 @@ mod tests {
             eval_seed: vec![0; 32],
             loss_before_random: 5_000_000_000,
             entries: vec![
-                entry(0, EntryStatus::Scored, (5_000_000_000, 4_700_000_000), 4_900_000_000),
+                entry(
+                    0,
+                    EntryStatus::Scored,
+                    (5_000_000_000, 4_700_000_000),
+                    4_900_000_000,
+                ),
                 entry(1, EntryStatus::Missing, (0, 0), 0),
-                entry(2, EntryStatus::Scored, (5_000_000_000, 4_800_000_000), 4_950_000_000),
+                entry(
+                    2,
+                    EntryStatus::Scored,
+                    (5_000_000_000, 4_800_000_000),
+                    4_950_000_000,
+                ),
             ],
         };
         for _ in 0..3 {

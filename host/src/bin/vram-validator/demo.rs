@@ -109,7 +109,11 @@ fn print_window(w: &WindowSummary) {
             e.loss_before_own,
             e.loss_after_own,
             e.loss_after_random,
-            if e.status == "scored" { e.score } else { f64::NAN },
+            if e.status == "scored" {
+                e.score
+            } else {
+                f64::NAN
+            },
             if e.own_beats_random { "yes" } else { "no" }
         );
     }
@@ -120,7 +124,10 @@ fn print_window(w: &WindowSummary) {
 
 fn print_leaderboard(s: &DemoSummary) {
     println!("\nleaderboard (OpenSkill ordinal = mu - 3 sigma)");
-    println!("  {:>4}  {:<9} {:>8} {:>7} {:>8}", "uid", "kind", "mu", "sigma", "ordinal");
+    println!(
+        "  {:>4}  {:<9} {:>8} {:>7} {:>8}",
+        "uid", "kind", "mu", "sigma", "ordinal"
+    );
     for m in &s.miners {
         println!(
             "  {:>4}  {:<9} {:>8.3} {:>7.3} {:>8.3}",
@@ -135,5 +142,8 @@ fn print_leaderboard(s: &DemoSummary) {
         "\nhonest miners on top: {}   enclave restarts: {}",
         s.honest_on_top, s.enclave_restarts
     );
-    println!("audit bundle: {}  (check it: vram-validator replay --bundle {})", s.bundle, s.bundle);
+    println!(
+        "audit bundle: {}  (check it: vram-validator replay --bundle {})",
+        s.bundle, s.bundle
+    );
 }

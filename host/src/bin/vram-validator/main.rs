@@ -8,6 +8,7 @@ mod demo;
 mod files;
 mod gradient;
 mod openskill;
+mod replay;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Openskill(openskill::OpenskillArgs),
     /// Run the whole appliance locally: miners, enclave, ledger, ratings.
     Demo(demo::DemoArgs),
+    /// Recompute every statement of an audit bundle outside the enclave.
+    Replay(replay::ReplayArgs),
 }
 
 /// How a command ended, for the exit code.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Openskill(args) => openskill::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -1,0 +1,323 @@
+//! Replay (auditors): recomputes every entry of every statement in a bundle
+//! from the public inputs, outside any enclave, with the enclave's own
+//! evaluator code, and reports agreement entry by entry.
+//!
+//! Inputs come from the bundle and are each checked against what the
+//! statement and the ledger say: the checkpoint by its identity and the
+//! ledger's anchor, the blobs by the miners' commitments, the pages by the
+//! dataset root, the evaluation parameters by their hash, the random pages
+//! by the seed in the statement. On the machine that ran the enclave the
+//! result is bit-identical; across CPUs see `docs/evaluator.md`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vram_attestation::statement::{SignedStatement, StatementFile};
+use vram_attestation::{sha256, verify, AttestationDocument, TrustRoot};
+use vram_enclave::eval::{loss_to_u64, Evaluator, MinerInput, Outcome};
+use vram_enclave::model::Checkpoint;
+use vram_enclave::service::{own_pages, random_pages, ServiceConfig};
+
+use crate::chain::types::HparamValues;
+use crate::error::{Error, Result};
+use crate::sources::{CheckpointStore, Dataset};
+use crate::walrus::BlobId;
+
+fn bad(reason: impl Into<String>) -> Error {
+    Error::Config {
+        reason: reason.into(),
+    }
+}
+
+/// One entry, as signed and as recomputed.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryReplay {
+    /// The miner.
+    pub miner_uid: u64,
+    /// Status in the statement.
+    pub status: u8,
+    /// Status recomputed.
+    pub replayed_status: u8,
+    /// (before_own, after_own, after_random) in the statement, loss × 1e9.
+    pub signed: [u64; 3],
+    /// The same, recomputed.
+    pub replayed: [u64; 3],
+    /// Largest difference, in nats.
+    pub max_abs_diff: f64,
+    /// Status and all three losses identical.
+    pub identical: bool,
+}
+
+/// One statement's replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowReplay {
+    /// The window.
+    pub window: u64,
+    /// SHA-256 of the signed bytes.
+    pub statement_sha256: String,
+    /// The signature verifies under a key bound by a document that verifies
+    /// under the bundle's root.
+    pub signature_valid: bool,
+    /// Checkpoint, dataset, eval params and blobs match the ledger.
+    pub inputs_match: bool,
+    /// Base loss on the random pages: (signed, replayed).
+    pub loss_before_random: [u64; 2],
+    /// Every entry.
+    pub entries: Vec<EntryReplay>,
+    /// Everything identical.
+    pub agrees: bool,
+    /// What did not match, if anything.
+    pub problems: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct LedgerExport {
+    hparams: HparamsExport,
+    anchors: Vec<AnchorExport>,
+    commitments: Vec<CommitmentExport>,
+}
+
+#[derive(Deserialize)]
+struct HparamsExport {
+    current: HparamValues,
+}
+
+#[derive(Deserialize)]
+struct AnchorExport {
+    window: u64,
+    checkpoint_hash: String,
+}
+
+#[derive(Deserialize)]
+struct CommitmentExport {
+    window: u64,
+    miner_uid: u64,
+    blob_id: String,
+    sha256: String,
+}
+
+#[derive(Deserialize)]
+struct Index {
+    test_root: String,
+    attestations: Vec<AttestationRef>,
+    statements: Vec<StatementRef>,
+}
+
+#[derive(Deserialize)]
+struct AttestationRef {
+    file: String,
+}
+
+#[derive(Deserialize)]
+struct StatementRef {
+    window: u64,
+    file: String,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("{}: {e}", path.display())))
+}
+
+/// Replays the bundle in `dir` (every window, or only `only`).
+pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>> {
+    let index: Index = read_json(&dir.join(crate::demo::bundle::INDEX))?;
+    let ledger: LedgerExport = read_json(&dir.join("ledger.json"))?;
+    let root_pem = std::fs::read_to_string(dir.join(&index.test_root))
+        .map_err(|e| bad(format!("{}: {e}", index.test_root)))?;
+    let root = TrustRoot::from_pem(&root_pem).map_err(|e| bad(format!("test root: {e}")))?;
+    let mut keys = Vec::new();
+    for a in &index.attestations {
+        let doc = std::fs::read(dir.join(&a.file)).map_err(|e| bad(format!("{}: {e}", a.file)))?;
+        let parsed =
+            AttestationDocument::parse(&doc).map_err(|e| bad(format!("{}: {e}", a.file)))?;
+        let att = verify(&doc, &root, parsed.timestamp_ms)
+            .map_err(|e| bad(format!("{} does not verify: {e}", a.file)))?;
+        if let Some(key) = att.public_key {
+            keys.push(key);
+        }
+    }
+    let values = &ledger.hparams.current;
+    let dataset = Dataset::load(&dir.join("dataset"), None)?;
+    let checkpoints = CheckpointStore::new(&dir.join("checkpoints"));
+    let mut out = Vec::new();
+    for s in &index.statements {
+        if only.is_some_and(|w| w != s.window) {
+            continue;
+        }
+        let file: StatementFile = read_json(&dir.join(&s.file))?;
+        let signed =
+            SignedStatement::from_file(&file).map_err(|e| bad(format!("{}: {e}", s.file)))?;
+        out.push(replay_one(
+            &signed,
+            &keys,
+            values,
+            &ledger,
+            &dataset,
+            &checkpoints,
+            &dir.join("blobs"),
+        )?);
+    }
+    if let Some(w) = only {
+        if out.is_empty() {
+            return Err(bad(format!("the bundle has no statement for window {w}")));
+        }
+    }
+    Ok(out)
+}
+
+fn replay_one(
+    signed: &SignedStatement,
+    keys: &[Vec<u8>],
+    values: &HparamValues,
+    ledger: &LedgerExport,
+    dataset: &Dataset,
+    checkpoints: &CheckpointStore,
+    blobs: &PathBuf,
+) -> Result<WindowReplay> {
+    let p = &signed.message.payload;
+    let window = p.window;
+    let mut problems = Vec::new();
+    let signature_valid = keys.iter().any(|k| signed.verify(k).is_ok());
+    if !signature_valid {
+        problems.push("no attested key verifies the signature".into());
+    }
+    // Inputs against the ledger.
+    let anchor = ledger
+        .anchors
+        .iter()
+        .filter(|a| a.window <= window)
+        .max_by_key(|a| a.window)
+        .map(|a| a.checkpoint_hash.clone());
+    if anchor.as_deref() != Some(hex::encode(&p.checkpoint_hash).as_str()) {
+        problems.push("checkpoint is not the ledger's anchor".into());
+    }
+    if p.dataset_root != dataset.root() || p.dataset_root != values.dataset_root {
+        problems.push("dataset root differs".into());
+    }
+    let params = values.eval_params();
+    let params_hash = sha256(&bcs::to_bytes(&params).map_err(|e| bad(e.to_string()))?);
+    if p.eval_params_hash != params_hash {
+        problems.push("eval params hash differs from the ledger's Hparams".into());
+    }
+    let ckpt_hash: [u8; 32] = p
+        .checkpoint_hash
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad("checkpoint hash length"))?;
+    let (weights, config) = checkpoints.get(&ckpt_hash)?;
+    let ckpt = Checkpoint::load(&weights, &config).map_err(|e| bad(e.to_string()))?;
+
+    let mut blob_bytes: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    for c in ledger.commitments.iter().filter(|c| c.window == window) {
+        let id: BlobId = c.blob_id_parsed()?;
+        let path = crate::blobstore::blob_path(blobs, &id);
+        match std::fs::read(&path) {
+            Ok(bytes) if hex::encode(sha256(&bytes)) == c.sha256 => {
+                blob_bytes.insert(c.miner_uid, bytes);
+            }
+            Ok(_) => problems.push(format!(
+                "blob of miner {} differs from its commitment",
+                c.miner_uid
+            )),
+            Err(_) => problems.push(format!(
+                "blob of miner {} is not in the bundle",
+                c.miner_uid
+            )),
+        }
+    }
+
+    let seed: [u8; 32] = p
+        .eval_seed
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad("seed length"))?;
+    let root = dataset.root();
+    let page = |i: u64| dataset.page(i).unwrap_or_default();
+    let random: Vec<&[u32]> = random_pages(&seed, params.random_pages, dataset.len())
+        .into_iter()
+        .map(page)
+        .collect();
+    let miners: Vec<MinerInput<'_>> = p
+        .entries
+        .iter()
+        .map(|e| MinerInput {
+            uid: e.miner_uid,
+            own_pages: own_pages(&root, window, e.miner_uid, params.own_pages, dataset.len())
+                .into_iter()
+                .map(page)
+                .collect(),
+            // A blob the host could not fetch was scored as missing.
+            blob: if e.status == 1 {
+                None
+            } else {
+                blob_bytes.get(&e.miner_uid).map(Vec::as_slice)
+            },
+        })
+        .collect();
+    let evaluation = Evaluator::new(&ckpt, ServiceConfig::default().batch_pages)
+        .evaluate_window(window, &params, &random, &miners)
+        .map_err(|e| bad(format!("evaluation: {e}")))?;
+    let replayed_base = loss_to_u64(evaluation.loss_before_random);
+    let mut entries = Vec::new();
+    for (signed_entry, r) in p.entries.iter().zip(&evaluation.miners) {
+        let status = match r.outcome {
+            Outcome::Scored => 0,
+            Outcome::Missing => 1,
+            Outcome::Malformed(_) => 2,
+            Outcome::Stale(_) => 3,
+        };
+        let replayed = [
+            loss_to_u64(r.loss_before_own),
+            loss_to_u64(r.loss_after_own),
+            loss_to_u64(r.loss_after_random),
+        ];
+        let signed_losses = [
+            signed_entry.loss_before_own,
+            signed_entry.loss_after_own,
+            signed_entry.loss_after_random,
+        ];
+        let max_abs_diff = signed_losses
+            .iter()
+            .zip(&replayed)
+            .map(|(a, b)| (*a as f64 - *b as f64).abs() / 1e9)
+            .fold(0.0, f64::max);
+        entries.push(EntryReplay {
+            miner_uid: signed_entry.miner_uid,
+            status: signed_entry.status,
+            replayed_status: status,
+            signed: signed_losses,
+            replayed,
+            max_abs_diff,
+            identical: status == signed_entry.status && signed_losses == replayed,
+        });
+    }
+    let inputs_match = problems.is_empty() || (problems.len() == 1 && !signature_valid);
+    let agrees = signature_valid
+        && inputs_match
+        && replayed_base == p.loss_before_random
+        && entries.iter().all(|e| e.identical);
+    Ok(WindowReplay {
+        window,
+        statement_sha256: hex::encode(sha256(&signed.bcs)),
+        signature_valid,
+        inputs_match,
+        loss_before_random: [p.loss_before_random, replayed_base],
+        entries,
+        agrees,
+        problems,
+    })
+}
+
+impl CommitmentExport {
+    fn blob_id_parsed(&self) -> Result<BlobId> {
+        let bytes = hex::decode(&self.blob_id).map_err(|e| bad(format!("blob id: {e}")))?;
+        Ok(BlobId(
+            bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("blob id length"))?,
+        ))
+    }
+}
