@@ -1,51 +1,47 @@
 #!/usr/bin/env bash
-# The main job of the README, at this stage of the appliance: the chain of
-# trust end to end with the auditor's tool. It verifies a real AWS Nitro
-# attestation document against the pinned AWS root, makes a test-mode
-# (simulated NSM) document, and shows that it verifies only under its own
-# test root. The full local network demo (`vram-validator demo`) replaces
-# this script once the enclave and host exist.
+# The README's main job: the whole appliance on one machine, nothing to
+# configure. Builds the release binaries, then runs `vram-validator demo`:
+# a local blob store (Walrus HTTP API over a directory), the embedded ledger
+# (the Move package's checks in SQLite), a vram-enclave process with the
+# simulated NSM, eight miners (three honest, lazy, copycat, stale, malformed,
+# absent) training the tiny model for real, six windows on a compressed
+# clock, ratings, and an audit bundle. Then the auditor's checks on the
+# bundle: every statement with vram-attest, every score with replay.
+#
+# Usage: scripts/demo.sh [--out DIR] [any other `vram-validator demo` flag]
+#   e.g. scripts/demo.sh --windows 8 --kill-enclave-in-window 2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() {
-    echo "usage: scripts/demo.sh [--out-dir DIR]"
-    echo "  Builds vram-attest and walks the chain of trust; writes into DIR (default: a temp dir)."
-}
-out=""
+out="vram-demo"
+args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --out-dir) out="${2:?--out-dir needs a value}"; shift 2 ;;
-        -h|--help) usage; exit 0 ;;
-        *) usage >&2; exit 2 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --out) out="${2:?--out needs a value}"; shift 2 ;;
+        *) args+=("$1"); shift ;;
     esac
 done
-[ -n "$out" ] || out="$(mktemp -d)"
-mkdir -p "$out"
 
-cargo build --release --locked -q -p vram-attestation --bin vram-attest
-attest=target/release/vram-attest
-doc=attestation/tests/fixtures/nautilus_2025-04-15.cose
+echo "== building (release; the first build takes several minutes)"
+cargo build --release --locked -q -p vram-host -p vram-enclave -p vram-attestation
+bin=target/release
 
-echo "== 1. A real AWS Nitro document, verified against the pinned AWS root at its own timestamp"
-"$attest" verify "$doc" --pcr 0=cbe1afb6ed0ff89f10295af0b802247ec5670da8f886e71a4226373b032c322f4e42c9c98288e7211682b258684505a2
+echo "== the local network"
+"$bin/vram-validator" demo --out "$out" "${args[@]}"
 
-echo "== 2. The same document four hours later: its leaf certificate has expired"
-if "$attest" verify "$doc" --at 1744698323696; then echo "unexpectedly valid" >&2; exit 1; fi
+echo
+echo "== auditor: every statement verifies under the key its attestation document binds"
+for statement in "$out"/statements/window-*.json; do
+    key_doc=""
+    for d in "$out"/attestation/*.cose; do
+        if "$bin/vram-attest" statement verify --statement "$statement" --doc "$d" \
+            --root "$out/test-root.pem" >/dev/null 2>&1; then key_doc="$d"; break; fi
+    done
+    if [ -z "$key_doc" ]; then echo "$statement: no attested key verifies it" >&2; exit 1; fi
+    echo "  $(basename "$statement"): valid (key in $(basename "$key_doc"))"
+done
 
-echo "== 3. A debug-mode enclave's document: refused by default"
-if "$attest" verify attestation/tests/fixtures/debug_mode_2022-10-12.cose; then echo "unexpectedly valid" >&2; exit 1; fi
-
-echo "== 4. A simulated (test-mode) document binding an enclave key"
-"$attest" simulate --out-dir "$out" --public-key ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c
-
-echo "== 5. ... refused under the AWS root"
-if "$attest" verify "$out/document.cose"; then echo "unexpectedly valid" >&2; exit 1; fi
-
-echo "== 6. ... valid only under the test root, with the key bound"
-"$attest" verify "$out/document.cose" --root "$out/test-root.pem" --now --max-age-ms 60000 \
-    --public-key ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c
-
-echo "== 7. Verification cost"
-"$attest" bench "$doc" --iterations 200
-echo "done: files in $out"
+echo
+echo "== auditor: replay every score outside the enclave"
+"$bin/vram-validator" replay --bundle "$out"

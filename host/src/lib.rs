@@ -15,6 +15,7 @@
 
 pub mod blobstore;
 pub mod chain;
+pub mod config;
 pub mod demo;
 pub mod enclave_client;
 mod error;

@@ -10,7 +10,7 @@
 //! result is bit-identical; across CPUs see `docs/evaluator.md`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{SignedStatement, StatementFile};
@@ -174,7 +174,7 @@ fn replay_one(
     ledger: &LedgerExport,
     dataset: &Dataset,
     checkpoints: &CheckpointStore,
-    blobs: &PathBuf,
+    blobs: &Path,
 ) -> Result<WindowReplay> {
     let p = &signed.message.payload;
     let window = p.window;

@@ -99,9 +99,11 @@ impl Gauntlet {
     /// Ratings with the network's `openskill_beta`, `openskill_tau` and
     /// `gauntlet_gamma`.
     pub fn new(values: &HparamValues) -> Self {
-        let mut model = PlackettLuce::default();
-        model.beta = values.openskill_beta_e9 as f64 / 1e9;
-        model.tau = values.openskill_tau_e9 as f64 / 1e9;
+        let model = PlackettLuce {
+            beta: values.openskill_beta_e9 as f64 / 1e9,
+            tau: values.openskill_tau_e9 as f64 / 1e9,
+            ..PlackettLuce::default()
+        };
         Self {
             model,
             gamma: values.gauntlet_gamma_e9 as f64 / 1e9,
