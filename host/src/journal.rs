@@ -29,7 +29,8 @@ pub enum WindowState {
 }
 
 impl WindowState {
-    fn as_str(self) -> &'static str {
+    /// The state's name, as stored and printed.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Opened => "opened",
             Self::Scored => "scored",

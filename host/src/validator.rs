@@ -492,7 +492,7 @@ impl<C: Chain> Validator<C> {
         })?;
         let budget = shapes.blob_budget(values.topk_compression as usize) as u64;
         let started = Instant::now();
-        let blobs = self.fetch_all(&commitments, budget, times, report);
+        let blobs = self.fetch_all(&commitments, budget, times, report)?;
         self.metrics.fetch_latency.observe(started.elapsed());
         self.checkpoint(Step::Fetched)?;
 
@@ -567,52 +567,75 @@ impl<C: Chain> Validator<C> {
         Ok(())
     }
 
-    /// Fetches every committed blob concurrently; a blob that cannot be
-    /// fetched is left out (the enclave scores it as missing).
+    /// Fetches every committed blob, `fetch_parallelism` at a time, until
+    /// every fetch is done or half the time left before the submission
+    /// margin has passed; a blob that did not arrive by then is left out
+    /// (the enclave scores it as missing) so that the window still makes its
+    /// deadline.
     fn fetch_all(
         &self,
         commitments: &[(u64, crate::chain::types::Commitment)],
         budget: u64,
         times: &WindowTimes,
         report: &mut WindowReport,
-    ) -> BTreeMap<u64, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        let parallel = self.config.fetch_parallelism.max(1);
-        for batch in commitments.chunks(parallel) {
-            let results: Vec<(u64, Result<Vec<u8>>)> = std::thread::scope(|scope| {
-                let handles: Vec<_> = batch
-                    .iter()
-                    .map(|(uid, c)| {
-                        let walrus = &self.walrus;
-                        scope.spawn(move || {
-                            let id = <[u8; 32]>::try_from(c.blob_id.as_slice()).map(BlobId);
-                            let sha = <[u8; 32]>::try_from(c.sha256.as_slice());
-                            let result = match (id, sha) {
-                                (Ok(id), Ok(sha)) => walrus.fetch(&id, &sha, budget),
-                                _ => Err(Error::Walrus {
-                                    reason: "malformed commitment".into(),
-                                }),
-                            };
-                            (*uid, result)
-                        })
-                    })
-                    .collect();
-                handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    ) -> Result<BTreeMap<u64, Vec<u8>>> {
+        let now = self.chain.now_ms()?;
+        let usable = times
+            .end_ms
+            .saturating_sub(self.config.submit_margin_ms)
+            .saturating_sub(now);
+        let give_up = Instant::now() + Duration::from_millis(usable / 2);
+        let jobs: Arc<std::sync::Mutex<Vec<(u64, crate::chain::types::Commitment)>>> = Arc::new(
+            std::sync::Mutex::new(commitments.iter().rev().cloned().collect()),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..self.config.fetch_parallelism.max(1).min(commitments.len()) {
+            let (jobs, tx, walrus) = (Arc::clone(&jobs), tx.clone(), self.walrus.clone());
+            std::thread::spawn(move || loop {
+                let job = jobs.lock().ok().and_then(|mut j| j.pop());
+                let Some((uid, c)) = job else { return };
+                let id = <[u8; 32]>::try_from(c.blob_id.as_slice()).map(BlobId);
+                let sha = <[u8; 32]>::try_from(c.sha256.as_slice());
+                let result = match (id, sha) {
+                    (Ok(id), Ok(sha)) => walrus.fetch(&id, &sha, budget),
+                    _ => Err(Error::Walrus {
+                        reason: "malformed commitment".into(),
+                    }),
+                };
+                if tx.send((uid, result)).is_err() {
+                    return;
+                }
             });
-            for (uid, result) in results {
-                match result {
-                    Ok(bytes) => {
-                        out.insert(uid, bytes);
-                    }
-                    Err(e) => {
-                        tracing::warn!(uid, error = %e, "blob not fetched: scored as missing");
-                        report.fetch_failures.insert(uid, e.to_string());
+        }
+        drop(tx);
+        let mut out = BTreeMap::new();
+        let mut pending: std::collections::BTreeSet<u64> =
+            commitments.iter().map(|(uid, _)| *uid).collect();
+        while !pending.is_empty() {
+            let left = give_up.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((uid, result)) => {
+                    pending.remove(&uid);
+                    match result {
+                        Ok(bytes) => {
+                            out.insert(uid, bytes);
+                        }
+                        Err(e) => {
+                            tracing::warn!(uid, error = %e, "blob not fetched: scored as missing");
+                            report.fetch_failures.insert(uid, e.to_string());
+                        }
                     }
                 }
+                Err(_) => break,
             }
         }
-        let _ = times;
-        out
+        for uid in pending {
+            tracing::warn!(uid, "blob fetch ran out of time: scored as missing");
+            report
+                .fetch_failures
+                .insert(uid, "fetch ran out of time for this window".into());
+        }
+        Ok(out)
     }
 
     /// Runs windows as the chain clock reaches their upload deadlines, until

@@ -110,4 +110,11 @@ impl Chain for LocalChain {
     fn has_submitted(&self, window: u64) -> Result<bool> {
         Ok(self.ledger.submission(window, &self.sender)?.is_some())
     }
+
+    fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        Ok(self
+            .ledger
+            .submission(window, &self.sender)?
+            .map(|s| (s.statement, s.signature)))
+    }
 }

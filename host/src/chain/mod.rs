@@ -46,4 +46,6 @@ pub trait Chain: Send {
     fn send(&mut self, submission: &PreparedSubmission) -> Result<()>;
     /// Whether the chain holds this validator's submission for `window`.
     fn has_submitted(&self, window: u64) -> Result<bool>;
+    /// This validator's accepted statement for `window`: (BCS, signature).
+    fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
 }

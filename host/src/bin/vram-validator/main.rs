@@ -8,6 +8,7 @@ mod demo;
 mod files;
 mod gradient;
 mod openskill;
+mod operator;
 mod replay;
 
 use std::process::ExitCode;
@@ -36,6 +37,21 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Recompute every statement of an audit bundle outside the enclave.
     Replay(replay::ReplayArgs),
+    /// Run the window loop (supervises the enclave, scores, submits).
+    Run(operator::RunArgs),
+    /// Start the enclave, verify its attestation and register its key.
+    RegisterEnclave(operator::RegisterArgs),
+    /// Chain time, window, phase, enclave key, recent windows.
+    Status(operator::ConfigArg),
+    /// This validator's accepted statement for one window, with scores.
+    Scores(operator::ScoresArgs),
+    /// OpenSkill standings over this validator's accepted statements.
+    Ratings(operator::ConfigArg),
+    /// The journal's recent windows.
+    Journal(operator::JournalArgs),
+    /// Example and check of `vram-validator.toml`.
+    #[command(subcommand)]
+    Config(operator::ConfigCommand),
 }
 
 /// How a command ended, for the exit code.
@@ -55,6 +71,13 @@ fn main() -> ExitCode {
         Command::Openskill(args) => openskill::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Run(args) => operator::run(args),
+        Command::RegisterEnclave(args) => operator::register_enclave(args),
+        Command::Status(args) => operator::status(args),
+        Command::Scores(args) => operator::scores(args),
+        Command::Ratings(args) => operator::ratings(args),
+        Command::Journal(args) => operator::journal(args),
+        Command::Config(cmd) => operator::config(cmd),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
