@@ -4,6 +4,7 @@
 //! `docs/contracts.md`), and the local implementation on the embedded ledger.
 
 pub mod local;
+pub mod sui_tx;
 pub mod types;
 
 use crate::error::Result;

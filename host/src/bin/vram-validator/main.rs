@@ -10,6 +10,7 @@ mod gradient;
 mod openskill;
 mod operator;
 mod replay;
+mod sui_tx;
 
 use std::process::ExitCode;
 
@@ -52,6 +53,9 @@ enum Command {
     /// Example and check of `vram-validator.toml`.
     #[command(subcommand)]
     Config(operator::ConfigCommand),
+    /// vramhub transactions for Sui, built offline (--serialize-unsigned-transaction).
+    #[command(subcommand)]
+    SuiTx(sui_tx::SuiTxCommand),
 }
 
 /// How a command ended, for the exit code.
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Ratings(args) => operator::ratings(args),
         Command::Journal(args) => operator::journal(args),
         Command::Config(cmd) => operator::config(cmd),
+        Command::SuiTx(cmd) => sui_tx::run(cmd),
     };
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
