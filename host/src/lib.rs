@@ -27,6 +27,7 @@ pub mod replay;
 pub mod sources;
 pub mod supervisor;
 pub mod validator;
+pub mod wallet;
 pub mod walrus;
 
 pub use error::{Error, Result};

@@ -210,6 +210,48 @@ fn the_cli_serializes_the_same_transactions() {
     c.arg("--statement").arg(&path);
     assert_eq!(run(c), golden("submit_scores"));
 
+    // Signed offline with the account's mnemonic: the TypeScript SDK's signature.
+    let wallet: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/sui/wallet.json")).unwrap();
+    let mut c = common("submit-scores");
+    c.arg("--statement").arg(&path).arg("--sign");
+    let sender = wallet[0]["address"].as_str().unwrap();
+    let args: Vec<String> = c
+        .get_args()
+        .map(|a| a.to_string_lossy().to_string())
+        .collect();
+    let mut c = std::process::Command::new(&bin);
+    for a in &args {
+        c.arg(if a == &format!("0x{}", "aa".repeat(32)) {
+            sender
+        } else {
+            a
+        });
+    }
+    c.env("VRAMHUB_MNEMONIC", wallet[0]["mnemonic"].as_str().unwrap());
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::STANDARD
+        .decode(json["signature"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(sig.len(), 1 + 64 + 32, "flag || signature || public key");
+    assert_eq!(sig[0], 0, "Ed25519");
+    assert_eq!(
+        hex::encode(&sig[65..]),
+        wallet[0]["public_key"].as_str().unwrap()
+    );
+    // With the wrong sender, the key does not match and nothing is signed.
+    let mut c = common("submit-scores");
+    c.arg("--statement").arg(&path).arg("--sign");
+    c.env("VRAMHUB_MNEMONIC", wallet[0]["mnemonic"].as_str().unwrap());
+    assert_eq!(c.output().unwrap().status.code(), Some(2));
+
     // Without the flag nothing is sent: this build refuses.
     let out = std::process::Command::new(&bin)
         .args(["sui-tx", "submit-scores", "--deployment"])

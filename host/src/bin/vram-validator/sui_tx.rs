@@ -12,6 +12,7 @@ use serde_json::json;
 use vram_attestation::statement::{SignedStatement, StatementFile};
 use vram_host::chain::sui_tx::{self, parse_address, Deployment, Gas, OwnedObject};
 use vram_host::chain::types::SubmitArgs;
+use vram_host::wallet::Wallet;
 
 use crate::Outcome;
 
@@ -35,7 +36,14 @@ pub(crate) struct TxCommon {
     /// Print the unsigned transaction (base64) and touch no network.
     #[arg(long)]
     serialize_unsigned_transaction: bool,
-    /// Print JSON (`{"tx_bytes", "digest"}`).
+    /// Also sign it with the sender's key: from `--keystore`, else from
+    /// `VRAMHUB_PRIVATE_KEY` (suiprivkey) or `VRAMHUB_MNEMONIC`.
+    #[arg(long)]
+    sign: bool,
+    /// The Sui CLI keystore (`~/.sui/sui_config/sui.keystore`).
+    #[arg(long)]
+    keystore: Option<PathBuf>,
+    /// Print JSON (`{"tx_bytes", "digest"[, "signature"]}`).
     #[arg(long)]
     json: bool,
 }
@@ -142,10 +150,35 @@ pub(crate) fn run(cmd: SuiTxCommand) -> Result<Outcome> {
     }
     let bytes = sui_tx::to_base64(&tx)?;
     let digest = sui_tx::digest(&tx);
+    let signature = if common.sign {
+        let sender = parse_address(&common.sender)?;
+        let wallet = match &common.keystore {
+            Some(path) => Wallet::from_keystore(path, Some(&sender))?,
+            None => Wallet::from_env(|name| std::env::var(name).ok())?
+                .context("--sign needs --keystore, VRAMHUB_PRIVATE_KEY or VRAMHUB_MNEMONIC")?,
+        };
+        if wallet.address() != sender {
+            bail!(
+                "the key is for 0x{}, not the sender {}",
+                hex::encode(wallet.address()),
+                common.sender
+            );
+        }
+        Some(wallet.sign_transaction(&tx)?)
+    } else {
+        None
+    };
     if common.json {
-        println!("{}", json!({"tx_bytes": bytes, "digest": digest}));
+        let mut out = json!({"tx_bytes": bytes, "digest": digest});
+        if let Some(sig) = &signature {
+            out["signature"] = json!(sig);
+        }
+        println!("{out}");
     } else {
         println!("{bytes}");
+        if let Some(sig) = &signature {
+            println!("{sig}");
+        }
         eprintln!("digest {digest}");
     }
     Ok(Outcome::Done)
