@@ -37,6 +37,7 @@ pub(crate) struct Items {
 }
 
 /// A cursor over CBOR input.
+#[derive(Clone)]
 pub(crate) struct Reader<'a> {
     input: &'a [u8],
     pos: usize,

@@ -11,6 +11,24 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum Error {
+    // === Enclave image files ===
+    /// An EIF is malformed at this offset.
+    #[error("EIF malformed at offset {offset}: {reason}")]
+    EifMalformed {
+        /// Byte offset in the file.
+        offset: u64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An EIF's CRC-32 does not match its contents.
+    #[error("EIF CRC-32 mismatch: header {header:#010x}, contents {computed:#010x}")]
+    EifCrcMismatch {
+        /// The header's value.
+        header: u32,
+        /// What the contents give.
+        computed: u32,
+    },
+
     // === Input framing ===
     /// The input is larger than this parser accepts.
     #[error("input of {len} bytes exceeds the limit of {max} bytes")]

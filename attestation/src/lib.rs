@@ -16,6 +16,7 @@
 mod cbor;
 mod der;
 mod document;
+mod eif;
 mod error;
 mod nsm;
 mod policy;
@@ -24,6 +25,7 @@ pub mod statement;
 mod verify;
 
 pub use document::{decode_document_input, AttestationDocument, MAX_CABUNDLE, MAX_DOCUMENT_BYTES};
+pub use eif::{measure_eif, EifMeasurements, EIF_HEADER_LEN, EIF_MAGIC};
 pub use error::{Error, Result};
 #[cfg(feature = "nitro")]
 pub use nsm::HardwareNsm;

@@ -227,3 +227,120 @@ fn simulated_documents_and_statements_round_trip_through_the_cli() {
     assert_eq!(code, 1);
     assert_eq!(json["valid"], false);
 }
+
+#[test]
+fn verify_takes_pcrs_from_a_measurements_file() {
+    let dir = scratch("measurements");
+    let file = dir.join("measurements.json");
+    let release = |name: &str, pcr2: &str| {
+        serde_json::json!({"release": name, "eif_sha256": "00".repeat(32),
+            "PCR0": NAUTILUS_PCR0, "PCR1": NAUTILUS_PCR0, "PCR2": pcr2})
+    };
+    let good = "21b9efbc184807662e966d34f390821309eeac6802309798826296bf3e8bec7c10edb30948c90ba67310f7b964fc500a";
+    std::fs::write(
+        &file,
+        serde_json::to_vec(&serde_json::json!({"format": "vram-measurements/1",
+            "releases": [release("old", &"ab".repeat(48)), release("v1", good)]}))
+        .unwrap(),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let (code, _, stderr) = run(&["verify", NAUTILUS, "--measurements", f]);
+    assert_eq!(code, 0, "the last release matches: {stderr}");
+    let (code, _, _) = run(&["verify", NAUTILUS, "--measurements", f, "--release", "old"]);
+    assert_eq!(code, 1, "an older image's PCR2 does not match");
+    let (code, _, _) = run(&["verify", NAUTILUS, "--measurements", f, "--release", "nope"]);
+    assert_eq!(code, 2);
+}
+
+/// A hand-made EIF: header, kernel, cmdline, two ramdisks.
+fn tiny_eif() -> (Vec<u8>, [Vec<u8>; 4]) {
+    let sections: [(u16, Vec<u8>); 4] = [
+        (1, b"kernel bytes".to_vec()),
+        (2, b"console=ttyS0".to_vec()),
+        (3, vec![7u8; 1000]),
+        (3, vec![9u8; 333]),
+    ];
+    let mut offsets = [0u64; 32];
+    let mut sizes = [0u64; 32];
+    let mut at = 548u64;
+    for (i, (_, data)) in sections.iter().enumerate() {
+        offsets[i] = at;
+        sizes[i] = data.len() as u64;
+        at += 12 + data.len() as u64;
+    }
+    let mut file = Vec::new();
+    file.extend_from_slice(b".eif");
+    file.extend_from_slice(&4u16.to_be_bytes());
+    file.extend_from_slice(&0u16.to_be_bytes());
+    file.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    file.extend_from_slice(&2u64.to_be_bytes());
+    file.extend_from_slice(&0u16.to_be_bytes());
+    file.extend_from_slice(&4u16.to_be_bytes());
+    offsets
+        .iter()
+        .for_each(|o| file.extend_from_slice(&o.to_be_bytes()));
+    sizes
+        .iter()
+        .for_each(|s| file.extend_from_slice(&s.to_be_bytes()));
+    file.extend_from_slice(&0u32.to_be_bytes());
+    let mut body = Vec::new();
+    for (kind, data) in &sections {
+        body.extend_from_slice(&kind.to_be_bytes());
+        body.extend_from_slice(&0u16.to_be_bytes());
+        body.extend_from_slice(&(data.len() as u64).to_be_bytes());
+        body.extend_from_slice(data);
+    }
+    let crc = crc32(&[file.as_slice(), body.as_slice()].concat());
+    file.extend_from_slice(&crc.to_be_bytes());
+    file.extend_from_slice(&body);
+    let [a, b, c, d] = sections.map(|(_, d)| d);
+    (file, [a, b, c, d])
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn register(data: &[&[u8]]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA384);
+    data.iter().for_each(|d| ctx.update(d));
+    let digest = ctx.finish();
+    let mut reg = ring::digest::Context::new(&ring::digest::SHA384);
+    reg.update(&[0u8; 48]);
+    reg.update(digest.as_ref());
+    hex::encode(reg.finish())
+}
+
+#[test]
+fn measure_eif_reports_the_three_registers() {
+    let dir = scratch("eif");
+    let (bytes, [kernel, cmdline, rd0, rd1]) = tiny_eif();
+    let path = dir.join("tiny.eif");
+    std::fs::write(&path, &bytes).unwrap();
+    let (code, json, stderr) = run(&["measure-eif", path.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["PCR0"], register(&[&kernel, &cmdline, &rd0, &rd1]));
+    assert_eq!(json["PCR1"], register(&[&kernel, &cmdline, &rd0]));
+    assert_eq!(json["PCR2"], register(&[&rd1]));
+    assert_eq!(json["PCR8"], Value::Null);
+    assert_eq!(json["sections"].as_array().unwrap().len(), 4);
+
+    let mut broken = bytes.clone();
+    broken[600] ^= 1;
+    std::fs::write(&path, &broken).unwrap();
+    let (code, json, _) = run(&["measure-eif", path.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["valid"], false);
+}

@@ -20,6 +20,13 @@ pub(crate) struct VerifyArgs {
     /// Require PCR IDX (0, 1, 2, 3, 4 or 8) to equal HEX; repeatable.
     #[arg(long = "pcr", value_name = "IDX=HEX")]
     pcrs: Vec<String>,
+    /// Require PCR0/1/2 (and PCR8) from a measurements file
+    /// (`eif/measurements.json`): the last release, or `--release`.
+    #[arg(long, value_name = "FILE")]
+    measurements: Option<std::path::PathBuf>,
+    /// The release to take from `--measurements`.
+    #[arg(long, value_name = "NAME", requires = "measurements")]
+    release: Option<String>,
     /// Accept debug-mode documents (all-zero PCR0).
     #[arg(long)]
     allow_debug: bool,
@@ -49,6 +56,11 @@ pub(crate) struct InspectArgs {
 
 fn policy(args: &VerifyArgs) -> Result<Policy> {
     let mut policy = Policy::new().allow_debug(args.allow_debug);
+    if let Some(path) = &args.measurements {
+        for (index, value) in crate::eif_cmd::pinned_pcrs(path, args.release.as_deref())? {
+            policy = policy.expect_pcr(index, value)?;
+        }
+    }
     for spec in &args.pcrs {
         let (index, value) = input::pcr_arg(spec)?;
         policy = policy.expect_pcr(index, value)?;

@@ -6,6 +6,7 @@
 
 mod bench;
 mod doc_cmd;
+mod eif_cmd;
 mod input;
 mod simulate;
 mod statement_cmd;
@@ -36,6 +37,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Measure parse and verification cost per document (JSON).
     Bench(bench::BenchArgs),
+    /// PCR0/1/2 (and PCR8) of an enclave image file, without nitro-cli.
+    MeasureEif(eif_cmd::MeasureArgs),
 }
 
 /// Options choosing the trust root and the verification time.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Statement(cmd) => statement_cmd::run(cmd),
         Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::MeasureEif(args) => eif_cmd::measure(args),
     };
     match result {
         Ok(Outcome::Valid) => ExitCode::SUCCESS,
