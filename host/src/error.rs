@@ -49,6 +49,12 @@ pub enum Error {
         /// What was checked.
         detail: String,
     },
+    /// The chain (RPC, execution) failed in a way that is not a Move abort.
+    #[error("chain: {reason}")]
+    Chain {
+        /// What happened, per endpoint.
+        reason: String,
+    },
     /// The local blob store failed.
     #[error("blob store: {reason}")]
     BlobStore {

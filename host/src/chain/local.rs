@@ -79,6 +79,12 @@ impl Chain for LocalChain {
             .register_test_enclave(self.sender, public_key, now)
     }
 
+    fn register_attested_enclave(&mut self, _document: &[u8]) -> Result<()> {
+        Err(Error::Config {
+            reason: "the local ledger registers simulated enclaves only (test mode); use Sui for attested ones".into(),
+        })
+    }
+
     fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission> {
         let bytes = bcs::to_bytes(args).map_err(|e| Error::Config {
             reason: format!("encoding submit_scores: {e}"),

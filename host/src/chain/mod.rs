@@ -4,6 +4,7 @@
 //! `docs/contracts.md`), and the local implementation on the embedded ledger.
 
 pub mod local;
+pub mod sui;
 pub mod sui_tx;
 pub mod types;
 
@@ -41,6 +42,9 @@ pub trait Chain: Send {
     fn enclave_key(&self) -> Result<Option<Vec<u8>>>;
     /// Registers a simulated enclave's key (test-mode path).
     fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()>;
+    /// Registers the key an AWS attestation document binds (production path:
+    /// the chain verifies the document itself).
+    fn register_attested_enclave(&mut self, document: &[u8]) -> Result<()>;
     /// Builds and signs the `submit_scores` transaction.
     fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission>;
     /// Sends prepared bytes; sending the same bytes twice executes them once.

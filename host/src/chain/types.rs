@@ -348,3 +348,119 @@ impl SubmitArgs {
         })
     }
 }
+
+/// `sui::table::Table<K, V>` as it sits inside its parent: the table's own
+/// UID (the parent of its dynamic fields) and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRef {
+    /// The table's UID.
+    pub id: [u8; 32],
+    /// Entries.
+    pub size: u64,
+}
+
+/// `vramhub::round_state::RoundState`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundStateObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// window -> checkpoint hash.
+    pub anchors: TableRef,
+    /// Anchored windows, ascending.
+    pub windows: Vec<u64>,
+}
+
+/// `vramhub::gradient_registry::GradientRegistry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GradientRegistryObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// CommitmentKey -> Commitment.
+    pub commitments: TableRef,
+    /// window -> committed uids.
+    pub by_window: TableRef,
+}
+
+/// `vramhub::peer_registry::PeerRegistry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRegistryObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// The next uid to hand out.
+    pub next_uid: u64,
+    /// uid -> Peer.
+    pub peers: TableRef,
+    /// address -> uid.
+    pub uid_of: TableRef,
+}
+
+/// `vramhub::peer_registry::Peer` (`Balance<SUI>` is its `u64` value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// The owner.
+    pub owner: [u8; 32],
+    /// Stake, MIST.
+    pub stake: u64,
+    /// Registration window.
+    pub registered_window: u64,
+}
+
+/// `vramhub::enclave_registry::EnclaveConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnclaveConfigObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// Expected PCR0.
+    pub pcr0: Vec<u8>,
+    /// Expected PCR1.
+    pub pcr1: Vec<u8>,
+    /// Expected PCR2.
+    pub pcr2: Vec<u8>,
+    /// Configuration version.
+    pub version: u64,
+    /// validator -> EnclaveRecord.
+    pub enclaves: TableRef,
+}
+
+/// `vramhub::score_ledger::ScoreLedger`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreLedgerObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// SubmissionKey -> Submission.
+    pub submissions: TableRef,
+    /// window -> validators.
+    pub by_window: TableRef,
+}
+
+/// `vramhub::score_ledger::Submission`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionRecord {
+    /// The key that signed.
+    pub enclave_public_key: Vec<u8>,
+    /// The statement's timestamp.
+    pub timestamp_ms: u64,
+    /// The checkpoint.
+    pub checkpoint_hash: Vec<u8>,
+    /// The evaluation seed.
+    pub eval_seed: Vec<u8>,
+    /// Base loss on the random pages.
+    pub loss_before_random: u64,
+    /// The entries (raw losses).
+    pub entries: Vec<vram_attestation::statement::ScoreEntry>,
+    /// The signature.
+    pub signature: Vec<u8>,
+    /// When it was accepted.
+    pub submitted_ms: u64,
+}
+
+/// `sui::dynamic_field::Field<K, V>`: what a table entry is on chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldObject<K, V> {
+    /// The field's UID (its object id).
+    pub id: [u8; 32],
+    /// The key.
+    pub name: K,
+    /// The value.
+    pub value: V,
+}

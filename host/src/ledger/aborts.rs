@@ -38,7 +38,26 @@ macro_rules! aborts {
             #[allow(non_upper_case_globals)]
             pub const $name: Abort = Abort { module: $module, name: stringify!($name), code: $code };
         )*
+        /// Every abort of the module.
+        pub const ALL: &[Abort] = &[$($name),*];
     };
+}
+
+/// The abort `code` of `module`, if the package defines it.
+pub fn lookup(module: &str, code: u64) -> Option<Abort> {
+    [
+        hparams::ALL,
+        round_state::ALL,
+        validator_registry::ALL,
+        peer_registry::ALL,
+        gradient_registry::ALL,
+        enclave_registry::ALL,
+        score_ledger::ALL,
+    ]
+    .iter()
+    .flat_map(|all| all.iter())
+    .find(|a| a.module == module && a.code == code)
+    .copied()
 }
 
 /// `vramhub::hparams`.

@@ -1,0 +1,598 @@
+//! `SuiChain` against a local server that implements the subset of the
+//! `sui.rpc.v2` services the host uses, built from the same generated proto
+//! types (`sui-rpc`'s server traits). The server holds the vramhub objects
+//! as Move BCS (encoded from the Rust twins) and table entries at their
+//! derived dynamic-field ids, and it can fail on purpose: unavailable,
+//! slow, aborting, or refusing a stale object.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use sui_rpc::proto::sui::rpc::v2 as proto;
+use sui_rpc::proto::sui::rpc::v2::ledger_service_server::{LedgerService, LedgerServiceServer};
+use sui_rpc::proto::sui::rpc::v2::state_service_server::{StateService, StateServiceServer};
+use sui_rpc::proto::sui::rpc::v2::transaction_execution_service_server::{
+    TransactionExecutionService, TransactionExecutionServiceServer,
+};
+use sui_sdk_types::{Address, Digest, TypeTag};
+use vram_host::chain::sui::{SuiChain, SuiSettings};
+use vram_host::chain::sui_tx::{self, Deployment, Gas, OwnedObject, SharedObject};
+use vram_host::chain::types::*;
+use vram_host::chain::Chain;
+use vram_host::ledger::aborts::score_ledger::EAlreadySubmitted;
+use vram_host::wallet::Wallet;
+use vram_host::Error;
+
+const PACKAGE: [u8; 32] = [0xa1; 32];
+
+#[derive(Clone)]
+enum Execution {
+    Success,
+    Abort(&'static str, u64),
+    Fail(&'static str),
+}
+
+#[derive(Default)]
+struct State {
+    objects: HashMap<[u8; 32], (Vec<u8>, u64)>,
+    coins: Vec<proto::Object>,
+    executed: Vec<(Vec<u8>, Vec<u8>)>,
+    outcomes: VecDeque<Execution>,
+    fail_next: u32,
+    delay: Option<Duration>,
+    calls: u32,
+}
+
+#[derive(Clone, Default)]
+struct Fake(Arc<Mutex<State>>);
+
+impl Fake {
+    /// Applies the fault knobs to one call.
+    async fn gate(&self) -> Result<(), tonic::Status> {
+        let (fail, delay) = {
+            let mut s = self.0.lock().unwrap();
+            s.calls += 1;
+            let fail = s.fail_next > 0;
+            if fail {
+                s.fail_next -= 1;
+            }
+            (fail, s.delay)
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        if fail {
+            return Err(tonic::Status::unavailable("fake: unavailable"));
+        }
+        Ok(())
+    }
+
+    fn put<T: Serialize>(&self, id: [u8; 32], value: &T) {
+        let bytes = bcs::to_bytes(value).unwrap();
+        self.0.lock().unwrap().objects.insert(id, (bytes, 3));
+    }
+
+    fn put_field<K: Serialize + Clone, V: Serialize>(
+        &self,
+        table: [u8; 32],
+        key_type: &TypeTag,
+        key: &K,
+        value: V,
+    ) {
+        let id = Address::new(table)
+            .derive_dynamic_child_id(key_type, &bcs::to_bytes(key).unwrap())
+            .into_inner();
+        self.put(
+            id,
+            &FieldObject {
+                id,
+                name: key.clone(),
+                value,
+            },
+        );
+    }
+}
+
+#[tonic::async_trait]
+impl LedgerService for Fake {
+    async fn get_service_info(
+        &self,
+        _: tonic::Request<proto::GetServiceInfoRequest>,
+    ) -> Result<tonic::Response<proto::GetServiceInfoResponse>, tonic::Status> {
+        self.gate().await?;
+        let mut r = proto::GetServiceInfoResponse::default();
+        r.timestamp = Some(prost_types::Timestamp {
+            seconds: 25_700,
+            nanos: 0,
+        });
+        Ok(tonic::Response::new(r))
+    }
+
+    async fn get_object(
+        &self,
+        request: tonic::Request<proto::GetObjectRequest>,
+    ) -> Result<tonic::Response<proto::GetObjectResponse>, tonic::Status> {
+        self.gate().await?;
+        let id: Address = request
+            .into_inner()
+            .object_id
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| tonic::Status::invalid_argument("object id"))?;
+        let s = self.0.lock().unwrap();
+        let (contents, version) = s
+            .objects
+            .get(&id.into_inner())
+            .ok_or_else(|| tonic::Status::not_found("no such object"))?;
+        let mut bcs = proto::Bcs::default();
+        bcs.value = Some(contents.clone().into());
+        let mut object = proto::Object::default();
+        object.object_id = Some(id.to_string());
+        object.version = Some(*version);
+        object.digest = Some(Digest::new([0x0c; 32]).to_string());
+        object.contents = Some(bcs);
+        let mut r = proto::GetObjectResponse::default();
+        r.object = Some(object);
+        Ok(tonic::Response::new(r))
+    }
+
+    async fn get_epoch(
+        &self,
+        _: tonic::Request<proto::GetEpochRequest>,
+    ) -> Result<tonic::Response<proto::GetEpochResponse>, tonic::Status> {
+        self.gate().await?;
+        let mut epoch = proto::Epoch::default();
+        epoch.reference_gas_price = Some(750);
+        let mut r = proto::GetEpochResponse::default();
+        r.epoch = Some(epoch);
+        Ok(tonic::Response::new(r))
+    }
+}
+
+#[tonic::async_trait]
+impl StateService for Fake {
+    async fn list_owned_objects(
+        &self,
+        _: tonic::Request<proto::ListOwnedObjectsRequest>,
+    ) -> Result<tonic::Response<proto::ListOwnedObjectsResponse>, tonic::Status> {
+        self.gate().await?;
+        let mut r = proto::ListOwnedObjectsResponse::default();
+        r.objects = self.0.lock().unwrap().coins.clone();
+        Ok(tonic::Response::new(r))
+    }
+}
+
+#[tonic::async_trait]
+impl TransactionExecutionService for Fake {
+    async fn execute_transaction(
+        &self,
+        request: tonic::Request<proto::ExecuteTransactionRequest>,
+    ) -> Result<tonic::Response<proto::ExecuteTransactionResponse>, tonic::Status> {
+        self.gate().await?;
+        let req = request.into_inner();
+        let tx = req
+            .transaction
+            .and_then(|t| t.bcs)
+            .and_then(|b| b.value)
+            .unwrap_or_default();
+        let sig = req
+            .signatures
+            .first()
+            .and_then(|s| s.bcs.clone())
+            .and_then(|b| b.value)
+            .unwrap_or_default();
+        let outcome = {
+            let mut s = self.0.lock().unwrap();
+            s.executed.push((tx.to_vec(), sig.to_vec()));
+            s.outcomes.pop_front().unwrap_or(Execution::Success)
+        };
+        let mut status = proto::ExecutionStatus::default();
+        match outcome {
+            Execution::Success => status.success = Some(true),
+            Execution::Abort(module, code) => {
+                let mut location = proto::MoveLocation::default();
+                location.package = Some(Address::new(PACKAGE).to_string());
+                location.module = Some(module.into());
+                let mut abort = proto::MoveAbort::default();
+                abort.abort_code = Some(code);
+                abort.location = Some(location);
+                let mut error = proto::ExecutionError::default();
+                error.description = Some(format!("MoveAbort in {module} with code {code}"));
+                error.error_details = Some(proto::execution_error::ErrorDetails::Abort(abort));
+                status.success = Some(false);
+                status.error = Some(error);
+            }
+            Execution::Fail(description) => {
+                let mut error = proto::ExecutionError::default();
+                error.description = Some(description.into());
+                status.success = Some(false);
+                status.error = Some(error);
+            }
+        }
+        let mut effects = proto::TransactionEffects::default();
+        effects.status = Some(status);
+        let mut executed = proto::ExecutedTransaction::default();
+        executed.effects = Some(effects);
+        let mut r = proto::ExecuteTransactionResponse::default();
+        r.transaction = Some(executed);
+        Ok(tonic::Response::new(r))
+    }
+}
+
+/// Serves `fake` on a loopback port from a background runtime.
+fn serve(fake: Fake) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            tonic::transport::Server::builder()
+                .add_service(LedgerServiceServer::new(fake.clone()))
+                .add_service(StateServiceServer::new(fake.clone()))
+                .add_service(TransactionExecutionServiceServer::new(fake))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+                .unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn shared(byte: u8, version: u64) -> SharedObject {
+    SharedObject {
+        id: [byte; 32],
+        initial_shared_version: version,
+    }
+}
+
+fn deployment() -> Deployment {
+    Deployment {
+        package: PACKAGE,
+        enclave_config: shared(0xe1, 11),
+        validators: shared(0xe2, 12),
+        ledger: shared(0xe3, 13),
+        peers: shared(0xe4, 14),
+        gradients: shared(0xe5, 15),
+        rounds: shared(0xe6, 16),
+        hparams: shared(0xe7, 17),
+    }
+}
+
+fn wallet() -> Wallet {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/sui/wallet.json")).unwrap();
+    Wallet::from_mnemonic(v[0]["mnemonic"].as_str().unwrap(), "").unwrap()
+}
+
+const ENCLAVE_KEY: [u8; 32] = [0xea; 32];
+
+fn struct_tag(module: &str, name: &str) -> TypeTag {
+    format!("0x{}::{module}::{name}", hex::encode(PACKAGE))
+        .parse()
+        .unwrap()
+}
+
+/// The golden world of the Move tests, as objects on the fake chain.
+fn populated() -> Fake {
+    let fake = Fake::default();
+    let d = deployment();
+    let mut values = HparamValues::defaults();
+    values.dataset_root = vec![0x22; 32];
+    values.dataset_pages = 1000;
+    fake.put(
+        d.hparams.id,
+        &HparamsObject {
+            id: d.hparams.id,
+            version: 1,
+            current: Segment {
+                start_window: 0,
+                start_ms: 0,
+                values,
+            },
+            next: None,
+        },
+    );
+    let anchors = [0x71; 32];
+    fake.put(
+        d.rounds.id,
+        &RoundStateObject {
+            id: d.rounds.id,
+            anchors: TableRef {
+                id: anchors,
+                size: 1,
+            },
+            windows: vec![0],
+        },
+    );
+    fake.put_field(anchors, &TypeTag::U64, &0u64, vec![0x11u8; 32]);
+
+    let (commitments, by_window) = ([0x72; 32], [0x73; 32]);
+    fake.put(
+        d.gradients.id,
+        &GradientRegistryObject {
+            id: d.gradients.id,
+            commitments: TableRef {
+                id: commitments,
+                size: 2,
+            },
+            by_window: TableRef {
+                id: by_window,
+                size: 1,
+            },
+        },
+    );
+    fake.put_field(by_window, &TypeTag::U64, &42u64, vec![5u64, 1]);
+    for uid in [1u64, 5] {
+        fake.put_field(
+            commitments,
+            &struct_tag("gradient_registry", "CommitmentKey"),
+            &CommitmentKey {
+                window: 42,
+                miner_uid: uid,
+            },
+            Commitment {
+                blob_id: vec![0xb0 + uid as u8; 32],
+                sha256: vec![uid as u8; 32],
+                committed_ms: 42 * 600_000 + 1_000,
+            },
+        );
+    }
+    let peers = [0x74; 32];
+    fake.put(
+        d.peers.id,
+        &PeerRegistryObject {
+            id: d.peers.id,
+            next_uid: 7,
+            peers: TableRef { id: peers, size: 6 },
+            uid_of: TableRef {
+                id: [0x75; 32],
+                size: 6,
+            },
+        },
+    );
+    for uid in (0..7u64).filter(|u| *u != 3) {
+        fake.put_field(
+            peers,
+            &TypeTag::U64,
+            &uid,
+            PeerRecord {
+                owner: [uid as u8; 32],
+                stake: 1_000_000_000,
+                registered_window: 0,
+            },
+        );
+    }
+    let enclaves = [0x76; 32];
+    fake.put(
+        d.enclave_config.id,
+        &EnclaveConfigObject {
+            id: d.enclave_config.id,
+            pcr0: vec![1; 48],
+            pcr1: vec![2; 48],
+            pcr2: vec![3; 48],
+            version: 1,
+            enclaves: TableRef {
+                id: enclaves,
+                size: 1,
+            },
+        },
+    );
+    fake.put_field(
+        enclaves,
+        &TypeTag::Address,
+        &wallet().address(),
+        EnclaveRecord {
+            public_key: ENCLAVE_KEY.to_vec(),
+            config_version: 1,
+            registered_ms: 5,
+            test_mode: true,
+        },
+    );
+    fake.put(
+        d.ledger.id,
+        &ScoreLedgerObject {
+            id: d.ledger.id,
+            submissions: TableRef {
+                id: [0x77; 32],
+                size: 0,
+            },
+            by_window: TableRef {
+                id: [0x78; 32],
+                size: 0,
+            },
+        },
+    );
+    let mut coin = proto::Object::default();
+    coin.object_id = Some(Address::new([0x6a; 32]).to_string());
+    coin.version = Some(7);
+    coin.digest = Some(Digest::new([0x0d; 32]).to_string());
+    coin.balance = Some(5_000_000_000);
+    let mut small = coin.clone();
+    small.object_id = Some(Address::new([0x6b; 32]).to_string());
+    small.balance = Some(10);
+    fake.0.lock().unwrap().coins = vec![small, coin];
+    fake
+}
+
+fn settings(endpoints: Vec<String>) -> SuiSettings {
+    SuiSettings {
+        endpoints,
+        timeout: Duration::from_millis(500),
+        rounds: 3,
+        backoff: Duration::from_millis(20),
+        gas_budget: 50_000_000,
+        test_cap: None,
+    }
+}
+
+fn golden_args() -> SubmitArgs {
+    SubmitArgs {
+        window: 42,
+        timestamp_ms: 1_763_700_000_000,
+        checkpoint_hash: vec![0x11; 32],
+        dataset_root: vec![0x22; 32],
+        eval_seed: vec![0x44; 32],
+        loss_before_random: 4_200_000_000,
+        miner_uids: vec![1, 2, 5],
+        statuses: vec![0, 1, 2],
+        gradient_hashes: [vec![1u8; 32], vec![5u8; 32]].concat(),
+        losses_before_own: vec![4_100_000_000, 0, 0],
+        losses_after_own: vec![4_000_000_000, 0, 0],
+        losses_after_random: vec![4_150_000_000, 0, 0],
+        signature: vec![0x5e; 64],
+    }
+}
+
+#[test]
+fn reads_decode_the_move_objects() {
+    let url = serve(populated());
+    let chain = SuiChain::new(settings(vec![url]), deployment(), wallet()).unwrap();
+    assert_eq!(chain.now_ms().unwrap(), 25_700_000);
+    let hp = chain.hparams().unwrap();
+    assert_eq!(hp.current.values.dataset_pages, 1000);
+    assert_eq!(
+        hp.times(42).unwrap().upload_deadline_ms,
+        42 * 600_000 + 480_000
+    );
+    assert_eq!(chain.latest_anchor(42).unwrap(), (0, [0x11; 32]));
+    let commitments = chain.commitments(42).unwrap();
+    assert_eq!(
+        commitments.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        vec![1, 5]
+    );
+    assert_eq!(commitments[1].1.sha256, vec![5; 32]);
+    assert!(chain.commitments(43).unwrap().is_empty());
+    assert_eq!(chain.miners().unwrap(), vec![0, 1, 2, 4, 5, 6]);
+    assert_eq!(chain.enclave_key().unwrap(), Some(ENCLAVE_KEY.to_vec()));
+    assert!(!chain.has_submitted(42).unwrap());
+}
+
+#[test]
+fn submissions_are_built_signed_sent_and_found() {
+    let fake = populated();
+    let url = serve(fake.clone());
+    let w = wallet();
+    let mut chain = SuiChain::new(settings(vec![url]), deployment(), wallet()).unwrap();
+    let prepared = chain.prepare_submission(&golden_args()).unwrap();
+    // The bytes are the builder's, with the largest coin and the network's
+    // reference gas price, signed by the wallet.
+    let gas = Gas {
+        sender: w.address(),
+        coins: vec![OwnedObject {
+            id: [0x6a; 32],
+            version: 7,
+            digest: [0x0d; 32],
+        }],
+        price: 750,
+        budget: 50_000_000,
+    };
+    let expected = sui_tx::submit_scores(&deployment(), &gas, &golden_args()).unwrap();
+    assert_eq!(prepared.digest, sui_tx::digest(&expected));
+    chain.send(&prepared).unwrap();
+    let (tx, sig) = fake.0.lock().unwrap().executed[0].clone();
+    assert_eq!(tx, sui_tx::to_bytes(&expected).unwrap());
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD.encode(sig),
+        w.sign_transaction(&expected).unwrap()
+    );
+
+    // The chain now holds it: found, and rebuilt into the signed statement.
+    let record = SubmissionRecord {
+        enclave_public_key: ENCLAVE_KEY.to_vec(),
+        timestamp_ms: 1_763_700_000_000,
+        checkpoint_hash: vec![0x11; 32],
+        eval_seed: vec![0x44; 32],
+        loss_before_random: 4_200_000_000,
+        entries: vec![],
+        signature: vec![0x5e; 64],
+        submitted_ms: 25_700_000,
+    };
+    fake.put_field(
+        [0x77; 32],
+        &struct_tag("score_ledger", "SubmissionKey"),
+        &SubmissionKey {
+            window: 42,
+            validator: w.address(),
+        },
+        record,
+    );
+    assert!(chain.has_submitted(42).unwrap());
+    let (bytes, signature) = chain.submission(42).unwrap().unwrap();
+    assert_eq!(signature, vec![0x5e; 64]);
+    let decoded = vram_attestation::statement::SignedStatement::decode(&bytes, &[0u8; 64]).unwrap();
+    assert_eq!(decoded.message.payload.validator, w.address());
+    assert_eq!(
+        hex::encode(&decoded.message.payload.eval_params_hash),
+        "5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8"
+    );
+}
+
+#[test]
+fn move_aborts_come_back_by_name_and_failures_by_reason() {
+    let fake = populated();
+    let url = serve(fake.clone());
+    let mut chain = SuiChain::new(settings(vec![url]), deployment(), wallet()).unwrap();
+    let prepared = chain.prepare_submission(&golden_args()).unwrap();
+    fake.0
+        .lock()
+        .unwrap()
+        .outcomes
+        .push_back(Execution::Abort("score_ledger", 4));
+    let err = chain.send(&prepared).unwrap_err();
+    assert!(EAlreadySubmitted.is(&err), "{err}");
+    fake.0.lock().unwrap().outcomes.push_back(Execution::Fail(
+        "ObjectVersionUnavailableForConsumption: stale gas coin",
+    ));
+    let err = chain.send(&prepared).unwrap_err();
+    assert!(
+        matches!(&err, Error::Chain { reason } if reason.contains("ObjectVersionUnavailable")),
+        "{err}"
+    );
+    fake.0
+        .lock()
+        .unwrap()
+        .outcomes
+        .push_back(Execution::Abort("other_module", 4));
+    assert!(matches!(
+        chain.send(&prepared).unwrap_err(),
+        Error::Chain { .. }
+    ));
+}
+
+#[test]
+fn unavailable_slow_and_dead_endpoints_are_survived() {
+    // Unavailable twice, then back: the retry rounds get through.
+    let flaky = populated();
+    flaky.0.lock().unwrap().fail_next = 2;
+    let url = serve(flaky.clone());
+    let chain = SuiChain::new(settings(vec![url.clone()]), deployment(), wallet()).unwrap();
+    assert_eq!(chain.latest_anchor(42).unwrap().0, 0);
+
+    // Down for longer than every round: a clear error naming the endpoint.
+    flaky.0.lock().unwrap().fail_next = 100;
+    let err = chain.hparams().unwrap_err();
+    assert!(
+        err.to_string().contains(&url) && err.to_string().contains("unavailable"),
+        "{err}"
+    );
+    flaky.0.lock().unwrap().fail_next = 0;
+
+    // A slow endpoint and a dead one before a healthy one: failover.
+    let slow = populated();
+    slow.0.lock().unwrap().delay = Some(Duration::from_secs(3));
+    let healthy = populated();
+    let endpoints = vec![
+        serve(slow),
+        "http://127.0.0.1:9".to_string(),
+        serve(healthy.clone()),
+    ];
+    let chain = SuiChain::new(settings(endpoints), deployment(), wallet()).unwrap();
+    assert_eq!(chain.enclave_key().unwrap(), Some(ENCLAVE_KEY.to_vec()));
+    assert!(healthy.0.lock().unwrap().calls > 0);
+}
