@@ -47,12 +47,42 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
-    /// `local`: the embedded ledger file (the local network; a stand-in).
+    /// `sui` (gRPC) or `local` (the embedded ledger file: the local network,
+    /// a stand-in).
     pub kind: String,
     /// The ledger file (`kind = "local"`).
     pub ledger: Option<PathBuf>,
-    /// The validator's address, hex (`kind = "local"`).
+    /// The validator's address, hex (`kind = "local"`; on Sui it is the
+    /// wallet's address).
     pub validator: Option<String>,
+    /// gRPC endpoints, tried in turn (`kind = "sui"`).
+    #[serde(default)]
+    pub rpc: Vec<String>,
+    /// The deployment file: package and shared objects (`kind = "sui"`).
+    pub deployment: Option<PathBuf>,
+    /// The TestModeCap's object id, for test-mode registration.
+    pub test_cap: Option<String>,
+    /// Gas budget per transaction, MIST.
+    #[serde(default = "default_gas_budget")]
+    pub gas_budget: u64,
+    /// The Sui CLI keystore holding the validator's key; without it the key
+    /// comes from `VRAMHUB_PRIVATE_KEY` or `VRAMHUB_MNEMONIC`.
+    pub keystore: Option<PathBuf>,
+    /// Which keystore entry (address), when it holds several.
+    pub sender: Option<String>,
+    /// One RPC attempt's deadline, ms.
+    #[serde(default = "default_rpc_timeout")]
+    pub rpc_timeout_ms: u64,
+    /// Rounds over all endpoints.
+    #[serde(default = "default_rounds")]
+    pub rpc_rounds: u32,
+}
+
+fn default_gas_budget() -> u64 {
+    100_000_000
+}
+fn default_rpc_timeout() -> u64 {
+    10_000
 }
 
 /// How the enclave is started.
@@ -226,15 +256,20 @@ impl Config {
         match self.chain.kind.as_str() {
             "local" => {
                 if self.chain.ledger.is_none() || self.chain.validator.is_none() {
-                    return Err(cfg_err("chain.kind = \"local\" needs chain.ledger and chain.validator"));
+                    return Err(cfg_err(
+                        "chain.kind = \"local\" needs chain.ledger and chain.validator",
+                    ));
                 }
                 self.validator_address()?;
             }
-            other => {
-                return Err(cfg_err(format!(
-                    "chain.kind {other:?}: this build drives the local ledger only (\"local\"); the Sui client is not part of it yet"
-                )))
+            "sui" => {
+                if self.chain.rpc.is_empty() || self.chain.deployment.is_none() {
+                    return Err(cfg_err(
+                        "chain.kind = \"sui\" needs chain.rpc and chain.deployment",
+                    ));
+                }
             }
+            other => return Err(cfg_err(format!("chain.kind {other:?}: sui or local"))),
         }
         self.launcher()?;
         self.trust()?;
@@ -255,6 +290,50 @@ impl Config {
         bytes
             .try_into()
             .map_err(|_| cfg_err("chain.validator must be 32 bytes of hex"))
+    }
+
+    /// The Sui connection settings (`kind = "sui"`).
+    pub fn sui_settings(&self) -> Result<crate::chain::sui::SuiSettings> {
+        Ok(crate::chain::sui::SuiSettings {
+            endpoints: self.chain.rpc.clone(),
+            timeout: Duration::from_millis(self.chain.rpc_timeout_ms),
+            rounds: self.chain.rpc_rounds,
+            backoff: Duration::from_millis(self.walrus.backoff_ms),
+            gas_budget: self.chain.gas_budget,
+            test_cap: self
+                .chain
+                .test_cap
+                .as_deref()
+                .map(crate::chain::sui_tx::parse_address)
+                .transpose()?,
+        })
+    }
+
+    /// The deployment file (`kind = "sui"`).
+    pub fn deployment(&self) -> Result<crate::chain::sui_tx::Deployment> {
+        let path = self
+            .chain
+            .deployment
+            .as_ref()
+            .ok_or_else(|| cfg_err("chain.deployment is not set"))?;
+        let text = std::fs::read(path).map_err(|e| cfg_err(format!("{}: {e}", path.display())))?;
+        serde_json::from_slice(&text).map_err(|e| cfg_err(format!("{}: {e}", path.display())))
+    }
+
+    /// The validator's wallet (`kind = "sui"`).
+    pub fn wallet(&self, env: impl Fn(&str) -> Option<String>) -> Result<crate::wallet::Wallet> {
+        if let Some(path) = &self.chain.keystore {
+            let sender = self
+                .chain
+                .sender
+                .as_deref()
+                .map(crate::chain::sui_tx::parse_address)
+                .transpose()?;
+            return crate::wallet::Wallet::from_keystore(path, sender.as_ref());
+        }
+        crate::wallet::Wallet::from_env(env)?.ok_or_else(|| {
+            cfg_err("no key: set chain.keystore, VRAMHUB_PRIVATE_KEY or VRAMHUB_MNEMONIC")
+        })
     }
 
     /// How to start the enclave.
@@ -348,7 +427,7 @@ impl Config {
 const SECTIONS: [&str; 7] = [
     "chain", "enclave", "walrus", "storage", "loop", "metrics", "log",
 ];
-const LIST_KEYS: [&str; 2] = ["walrus_aggregators", "walrus_publishers"];
+const LIST_KEYS: [&str; 3] = ["walrus_aggregators", "walrus_publishers", "chain_rpc"];
 
 /// An environment string as a TOML value: lists split on commas, integers
 /// and booleans recognised, everything else a string.
@@ -378,9 +457,13 @@ pub const EXAMPLE: &str = r#"# vram-validator.toml. Every key can be overridden 
 # VRAMHUB_WALRUS_AGGREGATORS=https://a.example,https://b.example
 
 [chain]
-kind = "local"                        # the embedded ledger (local network)
-ledger = "vram-demo/ledger.sqlite"
-validator = "0x..."                   # 32-byte address, hex
+kind = "sui"                          # sui | local (the embedded ledger of the demo)
+rpc = ["https://fullnode.testnet.sui.io:443"]
+deployment = "/etc/vram/deployment.json"   # package + shared objects
+# test_cap = "0x..."                  # TestModeCap id (test mode only)
+gas_budget = 100000000
+# keystore = "/root/.sui/sui_config/sui.keystore"   # else VRAMHUB_PRIVATE_KEY / VRAMHUB_MNEMONIC
+# kind = "local": ledger = "vram-demo/ledger.sqlite", validator = "0x..."
 
 [enclave]
 kind = "process"                      # process (simulated NSM) | nitro | external
@@ -470,7 +553,17 @@ dataset = "d"
         );
         assert!(Config::parse(&short, Vec::new()).is_err());
         let sui = BASE.replace("kind = \"local\"", "kind = \"sui\"");
-        assert!(Config::parse(&sui, Vec::new()).is_err());
+        assert!(
+            Config::parse(&sui, Vec::new()).is_err(),
+            "sui needs rpc and deployment"
+        );
+        let sui = sui.replace(
+            "[enclave]",
+            "rpc = [\"http://127.0.0.1:9000\"]\ndeployment = \"d.json\"\n[enclave]",
+        );
+        let c = Config::parse(&sui, Vec::new()).unwrap();
+        assert_eq!(c.chain.gas_budget, 100_000_000);
+        assert!(c.wallet(|_| None).is_err(), "no key anywhere");
         assert!(Config::parse("not toml [", Vec::new()).is_err());
         let env = vec![("VRAMHUB_LOG_FORMAT".to_string(), "xml".to_string())];
         assert!(Config::parse(BASE, env).is_err());

@@ -596,3 +596,78 @@ fn unavailable_slow_and_dead_endpoints_are_survived() {
     assert_eq!(chain.enclave_key().unwrap(), Some(ENCLAVE_KEY.to_vec()));
     assert!(healthy.0.lock().unwrap().calls > 0);
 }
+
+/// The operator's commands on `chain.kind = "sui"`, configured by TOML, with
+/// the key from the environment.
+#[test]
+fn operator_status_reads_sui() {
+    let url = serve(populated());
+    let dir = std::env::temp_dir().join(format!("vram-sui-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = deployment();
+    let obj = |o: SharedObject| serde_json::json!({"id": format!("0x{}", hex::encode(o.id)), "initial_shared_version": o.initial_shared_version});
+    let deployment_json = serde_json::json!({
+        "package": format!("0x{}", hex::encode(d.package)),
+        "enclave_config": obj(d.enclave_config), "validators": obj(d.validators),
+        "ledger": obj(d.ledger), "peers": obj(d.peers), "gradients": obj(d.gradients),
+        "rounds": obj(d.rounds), "hparams": obj(d.hparams),
+    });
+    std::fs::write(dir.join("deployment.json"), deployment_json.to_string()).unwrap();
+    let config = dir.join("vram-validator.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[chain]
+kind = "sui"
+rpc = ["{url}"]
+deployment = "{dir}/deployment.json"
+rpc_timeout_ms = 2000
+[enclave]
+kind = "external"
+endpoint = "unix:{dir}/none.sock"
+[walrus]
+aggregators = ["http://127.0.0.1:9"]
+[storage]
+journal = "{dir}/journal.sqlite"
+checkpoints = "{dir}/checkpoints"
+dataset = "{dir}/dataset"
+"#,
+            dir = dir.display()
+        ),
+    )
+    .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("vram-validator");
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/sui/wallet.json")).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--json")
+            .env("VRAMHUB_MNEMONIC", v[0]["mnemonic"].as_str().unwrap())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["status"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["validator"], v[0]["address"]);
+    assert_eq!(status["window"], 42);
+    assert_eq!(status["phase"], "scoring");
+    assert_eq!(status["enclave_key"], hex::encode(ENCLAVE_KEY));
+    let out = run(&["scores", "--window", "42"]);
+    assert_eq!(out.status.code(), Some(1), "nothing submitted yet");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -54,3 +54,49 @@ pub trait Chain: Send {
     /// This validator's accepted statement for `window`: (BCS, signature).
     fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
 }
+
+/// A chain chosen at run time (`chain.kind` in the configuration).
+impl Chain for Box<dyn Chain> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn validator(&self) -> [u8; 32] {
+        (**self).validator()
+    }
+    fn now_ms(&self) -> Result<u64> {
+        (**self).now_ms()
+    }
+    fn hparams(&self) -> Result<HparamsObject> {
+        (**self).hparams()
+    }
+    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])> {
+        (**self).latest_anchor(window)
+    }
+    fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
+        (**self).commitments(window)
+    }
+    fn miners(&self) -> Result<Vec<u64>> {
+        (**self).miners()
+    }
+    fn enclave_key(&self) -> Result<Option<Vec<u8>>> {
+        (**self).enclave_key()
+    }
+    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
+        (**self).register_test_enclave(public_key)
+    }
+    fn register_attested_enclave(&mut self, document: &[u8]) -> Result<()> {
+        (**self).register_attested_enclave(document)
+    }
+    fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission> {
+        (**self).prepare_submission(args)
+    }
+    fn send(&mut self, submission: &PreparedSubmission) -> Result<()> {
+        (**self).send(submission)
+    }
+    fn has_submitted(&self, window: u64) -> Result<bool> {
+        (**self).has_submitted(window)
+    }
+    fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        (**self).submission(window)
+    }
+}

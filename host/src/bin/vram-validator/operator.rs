@@ -13,6 +13,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use vram_attestation::statement::SignedStatement;
 use vram_host::chain::local::LocalChain;
+use vram_host::chain::sui::SuiChain;
 use vram_host::chain::Chain;
 use vram_host::config::{Config, EXAMPLE};
 use vram_host::journal::Journal;
@@ -84,12 +85,21 @@ fn load(path: &std::path::Path) -> Result<Config> {
         .with_context(|| format!("configuration {}", path.display()))
 }
 
-fn chain(cfg: &Config) -> Result<LocalChain> {
-    let ledger = cfg.chain.ledger.clone().unwrap_or_default();
-    Ok(LocalChain::open(&ledger, cfg.validator_address()?)?)
+fn chain(cfg: &Config) -> Result<Box<dyn Chain>> {
+    Ok(match cfg.chain.kind.as_str() {
+        "sui" => Box::new(SuiChain::new(
+            cfg.sui_settings()?,
+            cfg.deployment()?,
+            cfg.wallet(|name| std::env::var(name).ok())?,
+        )?),
+        _ => {
+            let ledger = cfg.chain.ledger.clone().unwrap_or_default();
+            Box::new(LocalChain::open(&ledger, cfg.validator_address()?)?)
+        }
+    })
 }
 
-fn validator(cfg: &Config) -> Result<Validator<LocalChain>> {
+fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
     let chain = chain(cfg)?;
     let root = chain.hparams()?.current.values.dataset_root.clone();
     let root: Option<[u8; 32]> = root.as_slice().try_into().ok();
