@@ -669,5 +669,72 @@ dataset = "{dir}/dataset"
     assert_eq!(status["enclave_key"], hex::encode(ENCLAVE_KEY));
     let out = run(&["scores", "--window", "42"]);
     assert_eq!(out.status.code(), Some(1), "nothing submitted yet");
+
+    // register-enclave --serialize-unsigned-transaction: the enclave is
+    // asked for its key and document; the transaction is printed, not sent.
+    let enclave = bin.parent().unwrap().join("vram-enclave");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!("kind = \"external\"\nendpoint = \"unix:{}/none.sock\"", dir.display()),
+        &format!(
+            "kind = \"process\"\nbinary = \"{}\"\nsocket = \"{d}/e.sock\"\nstate_dir = \"{d}/state\"\nlog = \"{d}/e.log\"",
+            enclave.display(),
+            d = dir.display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    let gas = format!("0x{}:7:{}", "6a".repeat(32), Digest::new([0x0d; 32]));
+    let cap = format!("0x{}:5:{}", "c1".repeat(32), Digest::new([0x0c; 32]));
+    for test_mode in [false, true] {
+        let mut args = vec![
+            "register-enclave",
+            "--serialize-unsigned-transaction",
+            "--gas",
+            &gas,
+            "--gas-price",
+            "1000",
+            "--gas-budget",
+            "50000000",
+        ];
+        if test_mode {
+            args.extend(["--test-cap", &cap]);
+        }
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(json["tx_bytes"].as_str().unwrap())
+            .unwrap();
+        let tx: sui_sdk_types::Transaction = bcs::from_bytes(&bytes).unwrap();
+        let sui_sdk_types::TransactionKind::ProgrammableTransaction(ptb) = &tx.kind else {
+            panic!("not a programmable transaction");
+        };
+        let key = hex::decode(json["public_key"].as_str().unwrap()).unwrap();
+        let pure: Vec<Vec<u8>> = ptb
+            .inputs
+            .iter()
+            .filter_map(|i| match i {
+                sui_sdk_types::Input::Pure(v) => Some(bcs::from_bytes::<Vec<u8>>(v).unwrap()),
+                _ => None,
+            })
+            .collect();
+        if test_mode {
+            assert_eq!(ptb.commands.len(), 1);
+            assert_eq!(pure, vec![key]);
+        } else {
+            assert_eq!(
+                ptb.commands.len(),
+                2,
+                "load_nitro_attestation, register_enclave"
+            );
+            let doc = vram_attestation::AttestationDocument::parse(&pure[0]).unwrap();
+            assert_eq!(doc.public_key, Some(key.as_slice()));
+        }
+        assert_eq!(tx.sender, Address::new(wallet().address()));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -70,6 +70,27 @@ pub(crate) struct RegisterArgs {
     /// Also write the attestation document here.
     #[arg(long)]
     doc_out: Option<PathBuf>,
+    /// Print the registration transaction (base64 TransactionData) instead
+    /// of sending it; needs `--gas`, `--gas-price`, `--gas-budget` and touches
+    /// no network (chain.kind = "sui").
+    #[arg(long, requires_all = ["gas", "gas_price", "gas_budget"])]
+    serialize_unsigned_transaction: bool,
+    /// The gas coin, `ID:VERSION:DIGEST`.
+    #[arg(long)]
+    gas: Option<String>,
+    /// Gas price.
+    #[arg(long)]
+    gas_price: Option<u64>,
+    /// Gas budget, MIST.
+    #[arg(long)]
+    gas_budget: Option<u64>,
+    /// Test mode: the TestModeCap, `ID:VERSION:DIGEST` (registers the key
+    /// through the test-mode path instead of the attestation document).
+    #[arg(long)]
+    test_cap: Option<String>,
+    /// The sender (default: the configured wallet's address).
+    #[arg(long)]
+    sender: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -160,8 +181,72 @@ pub(crate) fn run(args: RunArgs) -> Result<Outcome> {
     })
 }
 
+/// Attests the enclave and prints the unsigned registration transaction.
+fn serialize_registration(args: &RegisterArgs, cfg: &Config) -> Result<Outcome> {
+    use vram_host::chain::sui_tx::{self, parse_address, Gas, OwnedObject};
+    if cfg.chain.kind != "sui" {
+        anyhow::bail!(
+            "--serialize-unsigned-transaction builds Sui transactions: set chain.kind = \"sui\""
+        );
+    }
+    let deployment = cfg.deployment()?;
+    let sender = match &args.sender {
+        Some(s) => parse_address(s)?,
+        None => cfg.wallet(|name| std::env::var(name).ok())?.address(),
+    };
+    let gas = Gas {
+        sender,
+        coins: vec![args
+            .gas
+            .as_deref()
+            .unwrap_or_default()
+            .parse::<OwnedObject>()?],
+        price: args.gas_price.unwrap_or_default(),
+        budget: args.gas_budget.unwrap_or_default(),
+    };
+    // Only the enclave is contacted: its key and document, nothing on chain.
+    let mut supervisor = Supervisor::new(
+        cfg.launcher()?,
+        Duration::from_secs(cfg.enclave.call_timeout_s),
+    );
+    let mut client = supervisor.client()?;
+    let mut nonce = [0u8; 32];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let vram_enclave::protocol::Response::Describe {
+        public_key,
+        attestation,
+        ..
+    } = client.describe(&nonce)?
+    else {
+        anyhow::bail!("the enclave answered describe with something else");
+    };
+    let tx = match &args.test_cap {
+        Some(cap) => sui_tx::register_test_enclave(&deployment, &gas, cap.parse()?, &public_key.0)?,
+        None => sui_tx::register_enclave(&deployment, &gas, &attestation)?,
+    };
+    if let Some(path) = &args.doc_out {
+        std::fs::write(path, &attestation)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let bytes = sui_tx::to_base64(&tx)?;
+    if args.common.json {
+        println!(
+            "{}",
+            json!({"tx_bytes": bytes, "digest": sui_tx::digest(&tx),
+            "public_key": hex::encode(public_key.0)})
+        );
+    } else {
+        println!("{bytes}");
+    }
+    Ok(Outcome::Done)
+}
+
 pub(crate) fn register_enclave(args: RegisterArgs) -> Result<Outcome> {
     let cfg = load(&args.common.config)?;
+    if args.serialize_unsigned_transaction {
+        return serialize_registration(&args, &cfg);
+    }
     let mut v = validator(&cfg)?;
     let key = v.ensure_enclave()?;
     let doc = v
