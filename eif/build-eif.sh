@@ -24,6 +24,10 @@ for tool in docker nitro-cli; do
     command -v "$tool" >/dev/null || { echo "$tool is required (see docs/operator-guide.md)" >&2; exit 2; }
 done
 
+# The kernel, init and NSM driver inside the image come from the nitro-cli
+# package (its blobs directory), so they are part of PCR0/PCR1: record the
+# version next to the measurements.
+nitro-cli --version | tee "$out/nitro-cli-version.txt"
 eif/build-enclave.sh --out "$out"
 tag="vram-enclave:$release"
 # --no-cache and a fixed build context keep the image layer reproducible.
