@@ -22,7 +22,7 @@ use crate::journal::{Journal, NextStep};
 use crate::metrics::Metrics;
 use crate::sources::{CheckpointStore, Dataset};
 use crate::supervisor::Supervisor;
-use crate::walrus::{BlobId, WalrusClient};
+use crate::walrus::WalrusClient;
 
 /// Which root attestation documents must chain to.
 #[derive(Debug, Clone)]
@@ -594,14 +594,9 @@ impl<C: Chain> Validator<C> {
             std::thread::spawn(move || loop {
                 let job = jobs.lock().ok().and_then(|mut j| j.pop());
                 let Some((uid, c)) = job else { return };
-                let id = <[u8; 32]>::try_from(c.blob_id.as_slice()).map(BlobId);
-                let sha = <[u8; 32]>::try_from(c.sha256.as_slice());
-                let result = match (id, sha) {
-                    (Ok(id), Ok(sha)) => walrus.fetch(&id, &sha, budget),
-                    _ => Err(Error::Walrus {
-                        reason: "malformed commitment".into(),
-                    }),
-                };
+                let result = c
+                    .blob()
+                    .and_then(|(id, sha)| walrus.fetch(&id, &sha, budget));
                 if tx.send((uid, result)).is_err() {
                     return;
                 }

@@ -9,11 +9,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use ring::signature::Ed25519KeyPair;
+mod common;
+
 use vram_attestation::sha256;
 use vram_attestation::statement::{
-    ed25519_public_key, to_bcs, EntryStatus, IntentMessage, ScoreEntry, SignedStatement,
-    WindowScores, INTENT_WINDOW_SCORES,
+    ed25519_public_key, to_bcs, EntryStatus, ScoreEntry, SignedStatement,
 };
 use vram_host::chain::types::{
     Commitment, CommitmentKey, EnclaveRecord, HparamValues, HparamsObject, ScoresSubmitted,
@@ -22,8 +22,7 @@ use vram_host::chain::types::{
 
 const EVAL_PARAMS_BCS: &str =
     "40420f00000000002000000000000000010400000000000004000000000000000800000000000000";
-const EVAL_PARAMS_HASH: &str = "5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8";
-const SUBMIT_SIGNATURE: &str = "ce089baf4b0082adc4ec26d0cdcd898c4eafb71d8a9c606458a76d4b7bfcf6986ec62cab15446191ebb65384f73a637f3468ea3f937315c9add1c696a1ff790d";
+use common::{EVAL_PARAMS_HASH, SUBMIT_SIGNATURE};
 
 fn u64le(v: u64) -> Vec<u8> {
     v.to_le_bytes().to_vec()
@@ -182,50 +181,9 @@ fn registry_records_and_keys() {
     assert_eq!(bcs::to_bytes(&event).unwrap(), expected);
 }
 
-/// The golden statement of the Rust and Move golden-vector tests, with the
-/// eval-params hash the contract recomputes from default Hparams.
-fn submit_vector() -> (Ed25519KeyPair, IntentMessage<WindowScores>) {
-    let key = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
-    let entry = |uid: u64, status: EntryStatus, losses: [u64; 3]| ScoreEntry {
-        miner_uid: uid,
-        gradient_hash: if status == EntryStatus::Missing {
-            vec![]
-        } else {
-            vec![uid as u8; 32]
-        },
-        status: status as u8,
-        loss_before_own: losses[0],
-        loss_after_own: losses[1],
-        loss_after_random: losses[2],
-    };
-    let message = IntentMessage {
-        intent: INTENT_WINDOW_SCORES,
-        timestamp_ms: 1_763_700_000_000,
-        payload: WindowScores {
-            window: 42,
-            validator: [0xaa; 32],
-            checkpoint_hash: vec![0x11; 32],
-            dataset_root: vec![0x22; 32],
-            eval_params_hash: hex::decode(EVAL_PARAMS_HASH).unwrap(),
-            eval_seed: vec![0x44; 32],
-            loss_before_random: 4_200_000_000,
-            entries: vec![
-                entry(
-                    1,
-                    EntryStatus::Scored,
-                    [4_100_000_000, 4_000_000_000, 4_150_000_000],
-                ),
-                entry(2, EntryStatus::Missing, [0, 0, 0]),
-                entry(5, EntryStatus::Malformed, [0, 0, 0]),
-            ],
-        },
-    };
-    (key, message)
-}
-
 #[test]
 fn submit_vector_for_move() {
-    let (key, message) = submit_vector();
+    let (key, message) = (common::golden_key(), common::submit_message());
     let signed = SignedStatement::sign(message.clone(), &key).unwrap();
     assert_eq!(hex::encode(signed.signature), SUBMIT_SIGNATURE);
     signed.verify(&ed25519_public_key(&key)).unwrap();
@@ -247,7 +205,7 @@ fn submit_vector_for_move() {
 
 #[test]
 fn submit_args_refuse_what_the_contract_cannot_take() {
-    let (_, mut message) = submit_vector();
+    let mut message = common::submit_message();
     message.payload.entries = (0..2001)
         .map(|uid| ScoreEntry {
             miner_uid: uid,

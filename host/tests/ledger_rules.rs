@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use vram_host::chain::types::{HparamValues, SubmitArgs};
 use vram_host::ledger::aborts::{
     enclave_registry as er, gradient_registry as gr, round_state as rs, score_ledger as sl,
@@ -18,7 +20,7 @@ const W: u64 = 42;
 const START: u64 = W * 600_000;
 const SCORING: u64 = START + 500_000;
 const GOLDEN_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
-const SUBMIT_SIGNATURE: &str = "ce089baf4b0082adc4ec26d0cdcd898c4eafb71d8a9c606458a76d4b7bfcf6986ec62cab15446191ebb65384f73a637f3468ea3f937315c9add1c696a1ff790d";
+use common::SUBMIT_SIGNATURE;
 
 fn miner(i: u64) -> Address {
     let mut a = [0u8; 32];
@@ -67,23 +69,7 @@ fn world(tag: &str, register_key: bool) -> Ledger {
     ledger
 }
 
-fn golden_args() -> SubmitArgs {
-    SubmitArgs {
-        window: W,
-        timestamp_ms: 1_763_700_000_000,
-        checkpoint_hash: vec![0x11; 32],
-        dataset_root: vec![0x22; 32],
-        eval_seed: vec![0x44; 32],
-        loss_before_random: 4_200_000_000,
-        miner_uids: vec![1, 2, 5],
-        statuses: vec![0, 1, 2],
-        gradient_hashes: [vec![1u8; 32], vec![5u8; 32]].concat(),
-        losses_before_own: vec![4_100_000_000, 0, 0],
-        losses_after_own: vec![4_000_000_000, 0, 0],
-        losses_after_random: vec![4_150_000_000, 0, 0],
-        signature: hex::decode(SUBMIT_SIGNATURE).unwrap(),
-    }
-}
+use common::golden_args;
 
 fn refused(abort: Abort, tag: &str, change: impl FnOnce(&mut SubmitArgs)) {
     let mut ledger = world(tag, true);

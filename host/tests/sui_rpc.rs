@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,14 +22,14 @@ use sui_rpc::proto::sui::rpc::v2::transaction_execution_service_server::{
 };
 use sui_sdk_types::{Address, Digest, TypeTag};
 use vram_host::chain::sui::{SuiChain, SuiSettings};
-use vram_host::chain::sui_tx::{self, Deployment, Gas, OwnedObject, SharedObject};
+use vram_host::chain::sui_tx::{self, Gas, OwnedObject, SharedObject};
 use vram_host::chain::types::*;
 use vram_host::chain::Chain;
 use vram_host::ledger::aborts::score_ledger::EAlreadySubmitted;
 use vram_host::wallet::Wallet;
 use vram_host::Error;
 
-const PACKAGE: [u8; 32] = [0xa1; 32];
+const PACKAGE: [u8; 32] = [0xa1; 32]; // common::deployment().package
 
 #[derive(Clone)]
 enum Execution {
@@ -243,25 +245,7 @@ fn serve(fake: Fake) -> String {
     format!("http://{}", rx.recv().unwrap())
 }
 
-fn shared(byte: u8, version: u64) -> SharedObject {
-    SharedObject {
-        id: [byte; 32],
-        initial_shared_version: version,
-    }
-}
-
-fn deployment() -> Deployment {
-    Deployment {
-        package: PACKAGE,
-        enclave_config: shared(0xe1, 11),
-        validators: shared(0xe2, 12),
-        ledger: shared(0xe3, 13),
-        peers: shared(0xe4, 14),
-        gradients: shared(0xe5, 15),
-        rounds: shared(0xe6, 16),
-        hparams: shared(0xe7, 17),
-    }
-}
+use common::deployment;
 
 fn wallet() -> Wallet {
     let v: serde_json::Value =
@@ -430,21 +414,12 @@ fn settings(endpoints: Vec<String>) -> SuiSettings {
     }
 }
 
+/// The golden arguments with a placeholder signature (the fake chain does
+/// not verify it).
 fn golden_args() -> SubmitArgs {
     SubmitArgs {
-        window: 42,
-        timestamp_ms: 1_763_700_000_000,
-        checkpoint_hash: vec![0x11; 32],
-        dataset_root: vec![0x22; 32],
-        eval_seed: vec![0x44; 32],
-        loss_before_random: 4_200_000_000,
-        miner_uids: vec![1, 2, 5],
-        statuses: vec![0, 1, 2],
-        gradient_hashes: [vec![1u8; 32], vec![5u8; 32]].concat(),
-        losses_before_own: vec![4_100_000_000, 0, 0],
-        losses_after_own: vec![4_000_000_000, 0, 0],
-        losses_after_random: vec![4_150_000_000, 0, 0],
         signature: vec![0x5e; 64],
+        ..common::golden_args()
     }
 }
 

@@ -4,11 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use vram_host::chain::sui_tx::{
-    register_enclave, register_test_enclave, submit_scores, to_base64, Deployment, Gas,
-    OwnedObject, SharedObject,
+    register_enclave, register_test_enclave, submit_scores, to_base64, Gas, OwnedObject,
 };
-use vram_host::chain::types::SubmitArgs;
 
 const DOC: &[u8] = include_bytes!("../../attestation/tests/fixtures/nautilus_2025-04-15.cose");
 
@@ -18,25 +18,7 @@ fn golden(name: &str) -> String {
     json[name].as_str().unwrap().to_string()
 }
 
-fn shared(byte: u8, version: u64) -> SharedObject {
-    SharedObject {
-        id: [byte; 32],
-        initial_shared_version: version,
-    }
-}
-
-fn deployment() -> Deployment {
-    Deployment {
-        package: [0xa1; 32],
-        enclave_config: shared(0xe1, 11),
-        validators: shared(0xe2, 12),
-        ledger: shared(0xe3, 13),
-        peers: shared(0xe4, 14),
-        gradients: shared(0xe5, 15),
-        rounds: shared(0xe6, 16),
-        hparams: shared(0xe7, 17),
-    }
-}
+use common::deployment;
 
 fn gas() -> Gas {
     Gas {
@@ -72,21 +54,7 @@ fn test_mode_registration_matches_the_typescript_sdk() {
 
 #[test]
 fn submit_scores_matches_the_typescript_sdk() {
-    let args = SubmitArgs {
-        window: 42,
-        timestamp_ms: 1_763_700_000_000,
-        checkpoint_hash: vec![0x11; 32],
-        dataset_root: vec![0x22; 32],
-        eval_seed: vec![0x44; 32],
-        loss_before_random: 4_200_000_000,
-        miner_uids: vec![1, 2, 5],
-        statuses: vec![0, 1, 2],
-        gradient_hashes: [vec![1u8; 32], vec![5u8; 32]].concat(),
-        losses_before_own: vec![4_100_000_000, 0, 0],
-        losses_after_own: vec![4_000_000_000, 0, 0],
-        losses_after_random: vec![4_150_000_000, 0, 0],
-        signature: hex::decode("ce089baf4b0082adc4ec26d0cdcd898c4eafb71d8a9c606458a76d4b7bfcf6986ec62cab15446191ebb65384f73a637f3468ea3f937315c9add1c696a1ff790d").unwrap(),
-    };
+    let args = common::golden_args();
     let tx = submit_scores(&deployment(), &gas(), &args).unwrap();
     assert_eq!(to_base64(&tx).unwrap(), golden("submit_scores"));
     // One changed argument changes the bytes.
@@ -161,49 +129,11 @@ fn the_cli_serializes_the_same_transactions() {
     assert_eq!(run(c), golden("register_test_enclave"));
 
     // The statement the Move tests submit, as a vram-statement/1 file.
-    use ring::signature::Ed25519KeyPair;
-    use vram_attestation::statement::{
-        EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
-    };
-    let entry = |uid: u64, status: EntryStatus, l: [u64; 3]| ScoreEntry {
-        miner_uid: uid,
-        gradient_hash: if status == EntryStatus::Missing {
-            vec![]
-        } else {
-            vec![uid as u8; 32]
-        },
-        status: status as u8,
-        loss_before_own: l[0],
-        loss_after_own: l[1],
-        loss_after_random: l[2],
-    };
-    let message = IntentMessage {
-        intent: INTENT_WINDOW_SCORES,
-        timestamp_ms: 1_763_700_000_000,
-        payload: WindowScores {
-            window: 42,
-            validator: [0xaa; 32],
-            checkpoint_hash: vec![0x11; 32],
-            dataset_root: vec![0x22; 32],
-            eval_params_hash: hex::decode(
-                "5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8",
-            )
-            .unwrap(),
-            eval_seed: vec![0x44; 32],
-            loss_before_random: 4_200_000_000,
-            entries: vec![
-                entry(
-                    1,
-                    EntryStatus::Scored,
-                    [4_100_000_000, 4_000_000_000, 4_150_000_000],
-                ),
-                entry(2, EntryStatus::Missing, [0, 0, 0]),
-                entry(5, EntryStatus::Malformed, [0, 0, 0]),
-            ],
-        },
-    };
-    let key = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
-    let signed = SignedStatement::sign(message, &key).unwrap();
+    let signed = vram_attestation::statement::SignedStatement::sign(
+        common::submit_message(),
+        &common::golden_key(),
+    )
+    .unwrap();
     let path = std::env::temp_dir().join(format!("vram-sui-tx-{}.json", std::process::id()));
     std::fs::write(&path, serde_json::to_vec(&signed.to_file()).unwrap()).unwrap();
     let mut c = common("submit-scores");

@@ -218,6 +218,27 @@ pub struct Commitment {
     pub committed_ms: u64,
 }
 
+impl Commitment {
+    /// The committed blob id and SHA-256, checked to be 32 bytes each.
+    pub fn blob(&self) -> Result<(crate::walrus::BlobId, [u8; 32])> {
+        let id: [u8; 32] = self
+            .blob_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Walrus {
+                reason: format!("commitment blob id of {} bytes", self.blob_id.len()),
+            })?;
+        let sha: [u8; 32] = self
+            .sha256
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Walrus {
+                reason: format!("commitment hash of {} bytes", self.sha256.len()),
+            })?;
+        Ok((crate::walrus::BlobId(id), sha))
+    }
+}
+
 /// `vramhub::gradient_registry::CommitmentKey` (a dynamic-field key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommitmentKey {

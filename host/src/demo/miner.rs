@@ -240,17 +240,7 @@ impl Miner {
                 .into_iter()
                 .find(|(uid, _)| *uid == self.copy_from)
             {
-                let id = BlobId(
-                    c.blob_id
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| demo_err("blob id"))?,
-                );
-                let sha: [u8; 32] = c
-                    .sha256
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| demo_err("sha"))?;
+                let (id, sha) = c.blob()?;
                 let bytes = world.walrus.fetch(&id, &sha, 1 << 30)?;
                 let cfg = GptConfig::tiny();
                 let shapes = vram_enclave::codec::ModelShapes::new(cfg.parameter_shapes())

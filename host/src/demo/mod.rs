@@ -483,17 +483,7 @@ fn blobs_of(
         .into_iter()
         .filter(|(uid, _)| uids.contains(uid))
         .map(|(_, c)| {
-            let id = crate::walrus::BlobId(
-                c.blob_id
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| demo_err("blob id"))?,
-            );
-            let sha: [u8; 32] = c
-                .sha256
-                .as_slice()
-                .try_into()
-                .map_err(|_| demo_err("sha"))?;
+            let (id, sha) = c.blob()?;
             walrus.fetch(&id, &sha, 1 << 30)
         })
         .collect()
