@@ -9,6 +9,7 @@
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use vram_attestation::statement::EntryStatus;
 
 use crate::codec::{decode_param, read_blob, Bases, GradientBlob};
 use crate::error::{Error, Result};
@@ -86,6 +87,18 @@ pub enum Outcome {
     Malformed(Error),
     /// The blob was made for another window or checkpoint.
     Stale(String),
+}
+
+impl Outcome {
+    /// The statement status this outcome is reported as.
+    pub fn status(&self) -> EntryStatus {
+        match self {
+            Self::Scored => EntryStatus::Scored,
+            Self::Missing => EntryStatus::Missing,
+            Self::Malformed(_) => EntryStatus::Malformed,
+            Self::Stale(_) => EntryStatus::Stale,
+        }
+    }
 }
 
 /// One miner's result. Losses are mean token cross-entropies (nats); they

@@ -208,13 +208,10 @@ fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
     let Response::PagesNeeded(req) = call(s, &Request::RequestPages { window: WINDOW }) else {
         panic!("no page request")
     };
-    let mut wanted: Vec<u64> = req.random.clone();
-    wanted.extend(req.own.iter().flat_map(|(_, p)| p.clone()));
-    wanted.sort_unstable();
-    wanted.dedup();
-    let pages = wanted
-        .iter()
-        .map(|&i| Page {
+    let pages = req
+        .pages()
+        .into_iter()
+        .map(|i| Page {
             index: i,
             tokens: page_bytes(&w.pages[i as usize]),
         })

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::enclave_client::Endpoint;
 use crate::error::{Error, Result};
 use crate::supervisor::Launcher;
 use crate::validator::{LoopConfig, Trust};
@@ -416,11 +415,6 @@ impl Config {
             submit_margin_ms: self.r#loop.submit_margin_ms,
             ..LoopConfig::default()
         })
-    }
-
-    /// The enclave endpoint, for commands that only connect.
-    pub fn endpoint(&self) -> Result<Endpoint> {
-        Ok(crate::supervisor::Supervisor::new(self.launcher()?, Duration::from_secs(1)).endpoint())
     }
 }
 

@@ -83,6 +83,17 @@ pub struct EnclaveClient {
     max_frame: u32,
 }
 
+/// What [`EnclaveClient::attest`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    /// The enclave's Ed25519 key.
+    pub public_key: [u8; 32],
+    /// The attestation document binding it.
+    pub document: Vec<u8>,
+    /// The nonce the document binds.
+    pub nonce: [u8; 32],
+}
+
 fn transport(e: impl std::fmt::Display) -> Error {
     Error::Enclave {
         reason: e.to_string(),
@@ -141,6 +152,30 @@ impl EnclaveClient {
         self.call(&Request::Describe {
             nonce: nonce.to_vec(),
         })
+    }
+
+    /// Asks for an attestation document bound to a fresh random nonce;
+    /// returns the enclave's key, the document and the nonce (verifying the
+    /// document is the caller's job).
+    pub fn attest(&mut self) -> Result<Attestation> {
+        let mut nonce = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce).map_err(
+            |_| Error::Enclave {
+                reason: "no randomness for the nonce".into(),
+            },
+        )?;
+        match self.describe(&nonce)? {
+            Response::Describe {
+                public_key,
+                attestation,
+                ..
+            } => Ok(Attestation {
+                public_key: public_key.0,
+                document: attestation,
+                nonce,
+            }),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Opens a window; returns (need_checkpoint, need_manifest).

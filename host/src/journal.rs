@@ -130,15 +130,28 @@ CREATE TABLE IF NOT EXISTS events (
 );
 ";
 
+/// Opens a crash-safe SQLite database (WAL, fully synchronous: a
+/// committed transaction survives power loss) and applies `schema`. With
+/// `busy`, a writer waits that long for another process's lock.
+pub(crate) fn open_durable(
+    path: &Path,
+    schema: &str,
+    busy: Option<std::time::Duration>,
+) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    if let Some(wait) = busy {
+        conn.busy_timeout(wait)?;
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(schema)?;
+    Ok(conn)
+}
+
 impl Journal {
     /// Opens (creating if needed) the journal at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+        let conn = open_durable(path, SCHEMA, None).map_err(db)?;
         Ok(Self { conn })
     }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{SignedStatement, StatementFile};
 use vram_attestation::{sha256, verify, AttestationDocument, TrustRoot};
-use vram_enclave::eval::{loss_to_u64, Evaluator, MinerInput, Outcome};
+use vram_enclave::eval::{loss_to_u64, Evaluator, MinerInput};
 use vram_enclave::model::Checkpoint;
 use vram_enclave::service::{own_pages, random_pages, ServiceConfig};
 
@@ -262,12 +262,7 @@ fn replay_one(
     let replayed_base = loss_to_u64(evaluation.loss_before_random);
     let mut entries = Vec::new();
     for (signed_entry, r) in p.entries.iter().zip(&evaluation.miners) {
-        let status = match r.outcome {
-            Outcome::Scored => 0,
-            Outcome::Missing => 1,
-            Outcome::Malformed(_) => 2,
-            Outcome::Stale(_) => 3,
-        };
+        let status = r.outcome.status() as u8;
         let replayed = [
             loss_to_u64(r.loss_before_own),
             loss_to_u64(r.loss_after_own),

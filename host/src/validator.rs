@@ -13,10 +13,11 @@ use vram_attestation::statement::{EntryStatus, SignedStatement};
 use vram_attestation::{verify, AttestationDocument, Policy, TrustRoot};
 use vram_enclave::codec::ModelShapes;
 use vram_enclave::model::GptConfig;
-use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, Response, UploadKind};
+use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, UploadKind};
 
 use crate::chain::types::{HparamValues, SubmitArgs, WindowTimes};
-use crate::chain::Chain;
+use crate::chain::{wait_until, Chain};
+use crate::enclave_client::Attestation;
 use crate::error::{Error, Result};
 use crate::journal::{Journal, NextStep};
 use crate::metrics::Metrics;
@@ -202,18 +203,11 @@ impl<C: Chain> Validator<C> {
                 return Ok(key);
             }
         }
-        let mut nonce = [0u8; 32];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-            .map_err(|_| enclave_err("no randomness for the nonce"))?;
-        let mut client = self.supervisor.client()?;
-        let Response::Describe {
-            public_key,
-            attestation,
-            ..
-        } = client.describe(&nonce)?
-        else {
-            return Err(enclave_err("describe answered something else"));
-        };
+        let Attestation {
+            public_key: key,
+            document: attestation,
+            nonce,
+        } = self.supervisor.client()?.attest()?;
         let root = match &self.config.trust {
             Trust::AwsNitro => TrustRoot::aws_nitro(),
             Trust::TestRoot(path) => {
@@ -226,15 +220,14 @@ impl<C: Chain> Validator<C> {
         .map_err(|e| enclave_err(format!("trust root: {e}")))?;
         let doc = AttestationDocument::parse(&attestation)
             .map_err(|e| enclave_err(format!("attestation: {e}")))?;
-        let now_ms = vram_ledger_clock();
+        let now_ms = crate::ledger::unix_ms();
         let verified = verify(&attestation, &root, now_ms)
             .map_err(|e| enclave_err(format!("attestation does not verify: {e}")))?;
         Policy::new()
             .expect_nonce(nonce.to_vec())
-            .expect_public_key(public_key.0.to_vec())
+            .expect_public_key(key.to_vec())
             .check(&verified, doc.timestamp_ms)
             .map_err(|e| enclave_err(format!("attestation policy: {e}")))?;
-        let key = public_key.0;
         if !self.attested.iter().any(|(k, _)| *k == key) {
             self.attested.push((key, attestation.clone()));
         }
@@ -510,17 +503,10 @@ impl<C: Chain> Validator<C> {
             client.upload(window, UploadKind::Gradient { uid: *uid }, blob)?;
         }
         let request = client.request_pages(window)?;
-        let mut wanted: Vec<u64> = request
-            .random
-            .iter()
-            .chain(request.own.iter().flat_map(|(_, p)| p))
-            .copied()
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        let pages = wanted
-            .iter()
-            .map(|&index| {
+        let pages = request
+            .pages()
+            .into_iter()
+            .map(|index| {
                 self.dataset
                     .page(index)
                     .map(|tokens| Page {
@@ -659,16 +645,8 @@ impl<C: Chain> Validator<C> {
             if let Err(e) = self.ensure_enclave() {
                 tracing::warn!(error = %e, "enclave not ready");
             }
-            loop {
-                let now = self.chain.now_ms()?;
-                if now >= times.upload_deadline_ms || stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(
-                    (times.upload_deadline_ms - now).min(200),
-                ));
-            }
-            if stop.load(Ordering::SeqCst) {
+            let poll = Duration::from_millis(200);
+            if !wait_until(&self.chain, times.upload_deadline_ms, poll, stop)? {
                 break;
             }
             let report = self.run_window(window)?;
@@ -677,9 +655,4 @@ impl<C: Chain> Validator<C> {
         }
         Ok(())
     }
-}
-
-/// Wall-clock milliseconds, for attestation freshness checks.
-fn vram_ledger_clock() -> u64 {
-    crate::ledger::unix_ms()
 }

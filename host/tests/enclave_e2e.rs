@@ -93,17 +93,10 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
         .upload(window, UploadKind::Gradient { uid: 4 }, &blob)
         .unwrap();
     let request = client.request_pages(window).unwrap();
-    let mut wanted: Vec<u64> = request
-        .random
-        .iter()
-        .chain(request.own.iter().flat_map(|(_, p)| p))
-        .copied()
-        .collect();
-    wanted.sort_unstable();
-    wanted.dedup();
-    let batch = wanted
-        .iter()
-        .map(|&i| Page {
+    let batch = request
+        .pages()
+        .into_iter()
+        .map(|i| Page {
             index: i,
             tokens: page_bytes(&pages[i as usize]),
         })

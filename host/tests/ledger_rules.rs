@@ -238,3 +238,39 @@ fn registries_and_commitments_follow_their_modules() {
     let export = ledger.export().unwrap();
     assert_eq!(export["commitments"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
+    let mut ledger = world("hparams", true);
+    let mut values = HparamValues::defaults();
+    values.dataset_root = vec![0x23; 32];
+    values.dataset_pages = 7;
+    values.window_duration_ms = 300_000;
+    values.put_window_open_ms = 200_000;
+    // During window 5: applies from window 6, which still starts at 6 * 600 000.
+    ledger
+        .update_hparams(values.clone(), 5 * 600_000 + 10)
+        .unwrap();
+    let hp = ledger.hparams().unwrap();
+    assert_eq!(hp.version, 2);
+    assert_eq!(hp.segment_for_window(5).unwrap().values.dataset_pages, 1000);
+    assert_eq!(hp.segment_for_window(6).unwrap().values.dataset_pages, 7);
+    assert_eq!(hp.window_start_ms(6), Some(3_600_000));
+    assert_eq!(hp.window_start_ms(7), Some(3_900_000));
+    assert_eq!(hp.window_at(3_899_999), 6);
+    // Values the Move module refuses are refused with its aborts.
+    let mut bad = values.clone();
+    bad.put_window_open_ms = bad.window_duration_ms;
+    let err = ledger.update_hparams(bad, 5 * 600_000 + 20).unwrap_err();
+    assert!(
+        vram_host::ledger::aborts::hparams::EInvalidValue.is(&err),
+        "{err}"
+    );
+    let err = ledger
+        .update_hparams(HparamValues::defaults(), 5 * 600_000 + 30)
+        .unwrap_err();
+    assert!(
+        vram_host::ledger::aborts::hparams::EBadDatasetRoot.is(&err),
+        "{err}"
+    );
+}

@@ -3,6 +3,8 @@
 //! and strict: unknown fields, duplicate fields and trailing bytes are
 //! refused.
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::eval::EvalParams;
@@ -150,6 +152,18 @@ pub struct PageRequest {
     pub random: Vec<u64>,
     /// Each miner's own pages, from `(dataset_root, window, uid)`.
     pub own: Vec<(u64, Vec<u64>)>,
+}
+
+impl PageRequest {
+    /// Every page the request names, random and own, each once, ascending:
+    /// what a host must send.
+    pub fn pages(&self) -> BTreeSet<u64> {
+        self.random
+            .iter()
+            .chain(self.own.iter().flat_map(|(_, p)| p))
+            .copied()
+            .collect()
+    }
 }
 
 /// Why a request was refused. Stable names: hosts and tests match on them.

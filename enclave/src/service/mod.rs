@@ -8,7 +8,7 @@ mod pages;
 mod server;
 mod upload;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +19,7 @@ use vram_attestation::statement::{
 };
 use vram_attestation::{sha256, AttestRequest, Nsm};
 
-use crate::eval::{loss_to_u64, Evaluator, MinerInput, Outcome};
+use crate::eval::{loss_to_u64, Evaluator, MinerInput};
 use crate::model::Checkpoint;
 use crate::protocol::{
     Bytes32, ErrorCode, OpenWindow, PageRequest, Request, Response, Upload, UploadKind,
@@ -541,12 +541,7 @@ impl Enclave {
         else {
             return refuse(ErrorCode::OutOfOrder, "request pages first");
         };
-        let wanted: BTreeSet<u64> = request
-            .random
-            .iter()
-            .chain(request.own.iter().flat_map(|(_, p)| p))
-            .copied()
-            .collect();
+        let wanted = request.pages();
         let page_len = w.open.eval_params.page_len as usize;
         let vocab = checkpoint.config().vocab_size;
         for page in pages {
@@ -646,12 +641,7 @@ impl Enclave {
             .miners
             .iter()
             .map(|r| {
-                let status = match r.outcome {
-                    Outcome::Scored => EntryStatus::Scored,
-                    Outcome::Missing => EntryStatus::Missing,
-                    Outcome::Malformed(_) => EntryStatus::Malformed,
-                    Outcome::Stale(_) => EntryStatus::Stale,
-                };
+                let status = r.outcome.status();
                 let gradient_hash = match status {
                     EntryStatus::Missing => Vec::new(),
                     _ => w

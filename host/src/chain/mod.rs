@@ -11,6 +11,27 @@ pub mod types;
 use crate::error::Result;
 use types::{Commitment, HparamsObject, SubmitArgs};
 
+/// Sleeps until the chain clock reaches `at_ms`, polling at most `poll`
+/// apart, or until `stop` is set. Returns whether the time was reached.
+pub fn wait_until<C: Chain + ?Sized>(
+    chain: &C,
+    at_ms: u64,
+    poll: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<bool> {
+    loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let now = chain.now_ms()?;
+        if now >= at_ms {
+            return Ok(true);
+        }
+        let left = std::time::Duration::from_millis(at_ms - now);
+        std::thread::sleep(left.min(poll));
+    }
+}
+
 /// A submission prepared for sending: its bytes are journaled before the
 /// first send, and after a restart only these bytes are re-sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

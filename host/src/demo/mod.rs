@@ -23,13 +23,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 use vram_attestation::sha256;
-use vram_attestation::statement::{EntryStatus, SignedStatement};
+use vram_attestation::statement::SignedStatement;
 use vram_enclave::model::{init_weights, save_weights, GptConfig};
 
 use crate::blobstore::BlobStore;
 use crate::chain::local::LocalChain;
 use crate::chain::types::HparamValues;
-use crate::chain::Chain;
+use crate::chain::{wait_until, Chain};
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::ledger::{unix_ms, Ledger};
@@ -153,6 +153,9 @@ pub struct DemoSummary {
     /// Labels of the local stand-ins.
     pub stand_ins: Vec<String>,
 }
+
+/// How often the demo's threads look at the clock.
+const POLL: Duration = Duration::from_millis(100);
 
 fn demo_err(reason: impl Into<String>) -> Error {
     Error::Config {
@@ -346,7 +349,7 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
             if let Some(bar) = &progress {
                 bar.set_message("miners training and uploading");
             }
-            wait_until(host.chain(), times.upload_deadline_ms)?;
+            wait_until(host.chain(), times.upload_deadline_ms, POLL, &stop)?;
             if cfg.kill_enclave_in_window == Some(window) {
                 if let Some(pid) = host.supervisor().pid() {
                     tracing::warn!(pid, window, "demo: killing the enclave mid-window");
@@ -360,39 +363,36 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
                 bar.set_message("enclave scoring");
             }
             let report = host.run_window(window)?;
-            let summary = summarise(&report, host.attested(), &mut gauntlet)?;
+            let mut summary = summarise(&report, host.attested(), &mut gauntlet)?;
             if let Some(s) = &report.statement {
                 statements.push(s.clone());
             }
             // Aggregate the best scored gradients into the next checkpoint.
-            let mut summary = summary;
-            if window + 1 < cfg.windows {
-                if let Some(statement) = &report.statement {
-                    let candidates: Vec<u64> = summary
-                        .entries
-                        .iter()
-                        .filter(|e| e.status == "scored" && e.score > 0.0)
-                        .map(|e| e.miner_uid)
-                        .collect();
-                    let chosen = gauntlet.top_g(&candidates, values.top_g as usize);
-                    if !chosen.is_empty() {
-                        let blobs = blobs_of(&walrus, host.chain(), window, &chosen)?;
-                        let (weights, config_json) = checkpoints.get(&checkpoint)?;
-                        let next = aggregator::aggregate_checkpoint(
-                            &weights,
-                            &config_json,
-                            &blobs,
-                            values.topk_compression as usize,
-                            values.learning_rate_e9 as f32 / 1e9,
-                        )?;
-                        checkpoint = checkpoints.put(&next, &config_json)?;
-                        let _ = statement;
-                        summary.aggregated = chosen;
-                    }
-                    let now = host.chain().now_ms()?;
-                    let mut ledger = Ledger::open(&ledger_path)?;
-                    ledger.anchor_checkpoint(window + 1, &checkpoint, now)?;
+            if window + 1 < cfg.windows && report.statement.is_some() {
+                let candidates: Vec<u64> = summary
+                    .entries
+                    .iter()
+                    .filter(|e| e.status == "scored" && e.score > 0.0)
+                    .map(|e| e.miner_uid)
+                    .collect();
+                let chosen = gauntlet.top_g(&candidates, values.top_g as usize);
+                if !chosen.is_empty() {
+                    let blobs = blobs_of(&walrus, host.chain(), window, &chosen)?;
+                    let (weights, config_json) = checkpoints.get(&checkpoint)?;
+                    let next = aggregator::aggregate_checkpoint(
+                        &weights,
+                        &config_json,
+                        &blobs,
+                        values.topk_compression as usize,
+                        values.learning_rate_e9 as f32 / 1e9,
+                    )?;
+                    checkpoint = checkpoints.put(&next, &config_json)?;
+                    summary.aggregated = chosen;
                 }
+                let now = host.chain().now_ms()?;
+                host.chain()
+                    .ledger()
+                    .anchor_checkpoint(window + 1, &checkpoint, now)?;
             }
             on_window(&summary);
             summaries.push(summary);
@@ -462,16 +462,6 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
     })
 }
 
-fn wait_until(chain: &mut LocalChain, at_ms: u64) -> Result<()> {
-    loop {
-        let now = chain.now_ms()?;
-        if now >= at_ms {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis((at_ms - now).min(100)));
-    }
-}
-
 fn blobs_of(
     walrus: &WalrusClient,
     chain: &mut LocalChain,
@@ -501,27 +491,19 @@ fn mine(
             l.push((window, miner.uid, what));
         }
     };
+    // One connection for the clock; `work` opens its own per window.
+    let Ok(chain) = LocalChain::open(&world.ledger, miner.address) else {
+        return;
+    };
     for window in 0..windows {
-        let start = (|| -> Result<u64> {
-            let ledger = Ledger::open(&world.ledger)?;
-            ledger
-                .hparams()?
-                .times(window)
-                .map(|t| t.start_ms)
-                .ok_or_else(|| demo_err("no schedule"))
-        })();
-        let Ok(start) = start else { return };
-        loop {
-            if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            let now = Ledger::open(&world.ledger)
-                .and_then(|l| l.now_ms())
-                .unwrap_or(0);
-            if now >= start {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis((start - now).min(100)));
+        let start = chain
+            .hparams()
+            .ok()
+            .and_then(|hp| hp.times(window))
+            .map(|t| t.start_ms);
+        let Some(start) = start else { return };
+        if !matches!(wait_until(&chain, start, POLL, stop), Ok(true)) {
+            return;
         }
         match miner.work(world, window) {
             Ok(Some(hash)) => note(window, format!("committed {}", hex::encode(hash))),
@@ -584,7 +566,6 @@ fn summarise(
             }
         })
         .collect();
-    let _ = EntryStatus::Scored;
     Ok(WindowSummary {
         window: report.window,
         statement_sha256: hex::encode(sha256(&statement.bcs)),

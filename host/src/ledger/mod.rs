@@ -78,17 +78,6 @@ pub struct StoredSubmission {
     pub submitted_ms: u64,
 }
 
-/// A validator's enclave record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnclaveEntry {
-    /// The key.
-    pub public_key: Vec<u8>,
-    /// The configuration version at registration.
-    pub config_version: u64,
-    /// Registered through the test-mode path.
-    pub test_mode: bool,
-}
-
 /// The ledger file.
 pub struct Ledger {
     conn: Connection,
@@ -97,13 +86,8 @@ pub struct Ledger {
 impl Ledger {
     /// Opens (creating if needed) the ledger at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let conn = crate::journal::open_durable(path, SCHEMA, Some(Duration::from_secs(30)))
             .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
         Ok(Self { conn })
     }
 
@@ -454,24 +438,6 @@ impl Ledger {
     /// `enclave_registry::current_key`.
     pub fn current_key(&self, validator: &Address) -> Result<Vec<u8>> {
         current_key(&self.conn, validator)
-    }
-
-    /// The validator's enclave record, if any.
-    pub fn enclave(&self, validator: &Address) -> Result<Option<EnclaveEntry>> {
-        self.conn
-            .query_row(
-                "SELECT public_key, config_version, test_mode FROM enclaves WHERE validator = ?1",
-                params![&validator[..]],
-                |r| {
-                    Ok(EnclaveEntry {
-                        public_key: r.get(0)?,
-                        config_version: r.get::<_, i64>(1)? as u64,
-                        test_mode: r.get::<_, i64>(2)? != 0,
-                    })
-                },
-            )
-            .optional()
-            .map_err(db)
     }
 
     /// `score_ledger::submit_scores`, with every check of the Move function

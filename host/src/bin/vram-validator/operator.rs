@@ -209,20 +209,13 @@ fn serialize_registration(args: &RegisterArgs, cfg: &Config) -> Result<Outcome> 
         cfg.launcher()?,
         Duration::from_secs(cfg.enclave.call_timeout_s),
     );
-    let mut client = supervisor.client()?;
-    let mut nonce = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-        .map_err(|_| anyhow::anyhow!("no randomness"))?;
-    let vram_enclave::protocol::Response::Describe {
+    let vram_host::enclave_client::Attestation {
         public_key,
-        attestation,
+        document: attestation,
         ..
-    } = client.describe(&nonce)?
-    else {
-        anyhow::bail!("the enclave answered describe with something else");
-    };
+    } = supervisor.client()?.attest()?;
     let tx = match &args.test_cap {
-        Some(cap) => sui_tx::register_test_enclave(&deployment, &gas, cap.parse()?, &public_key.0)?,
+        Some(cap) => sui_tx::register_test_enclave(&deployment, &gas, cap.parse()?, &public_key)?,
         None => sui_tx::register_enclave(&deployment, &gas, &attestation)?,
     };
     if let Some(path) = &args.doc_out {
@@ -234,7 +227,7 @@ fn serialize_registration(args: &RegisterArgs, cfg: &Config) -> Result<Outcome> 
         println!(
             "{}",
             json!({"tx_bytes": bytes, "digest": sui_tx::digest(&tx),
-            "public_key": hex::encode(public_key.0)})
+            "public_key": hex::encode(public_key)})
         );
     } else {
         println!("{bytes}");
