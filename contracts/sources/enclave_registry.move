@@ -30,9 +30,9 @@ use vramhub::validator_registry::ValidatorRegistry;
 const ENotValidator: u64 = 0;
 /// The expected PCRs have not been set by governance.
 const EPcrsNotConfigured: u64 = 1;
-/// The document lacks PCR0, PCR1 or PCR2.
+/// The document lacks some of PCR0, PCR1, PCR2 and carries others.
 const EPcrMissing: u64 = 2;
-/// PCR0/1/2 are all zero: a debug-mode enclave.
+/// PCR0/1/2 are all zero (or absent): a debug-mode enclave.
 const EDebugModePcrs: u64 = 3;
 /// PCR0/1/2 differ from the configured image.
 const EPcrMismatch: u64 = 4;
@@ -161,36 +161,19 @@ public fun register_enclave(
     validators: &ValidatorRegistry,
     document: NitroAttestationDocument,
     clock: &Clock,
-    ctx: &TxContext,
+    ctx: &mut TxContext,
 ) {
-    let validator = ctx.sender();
-    assert!(validators.is_validator(validator), ENotValidator);
-    assert!(self.version > 0, EPcrsNotConfigured);
-
     let (pcr0, pcr1, pcr2) = document_pcrs(&document);
-    assert!(!(is_zero(&pcr0) && is_zero(&pcr1) && is_zero(&pcr2)), EDebugModePcrs);
-    assert!(pcr0 == self.pcr0 && pcr1 == self.pcr1 && pcr2 == self.pcr2, EPcrMismatch);
-
-    let now = clock.timestamp_ms();
-    let timestamp = *document.timestamp();
-    assert!(timestamp <= now + MAX_FUTURE_SKEW_MS, EDocumentFromFuture);
-    assert!(now <= timestamp || now - timestamp <= MAX_DOCUMENT_AGE_MS, EDocumentTooOld);
-
-    let key = document.public_key();
-    assert!(key.is_some(), ENoPublicKey);
-    let public_key = *key.borrow();
-    assert!(public_key.length() == ED25519_KEY_LEN, EBadPublicKey);
-
-    self.put(validator, public_key, now, false);
-    event::emit(EnclaveRegistered {
-        validator,
-        public_key,
+    self.register_attested(
+        validators,
         pcr0,
         pcr1,
         pcr2,
-        config_version: self.version,
-        document_timestamp_ms: timestamp,
-    });
+        *document.timestamp(),
+        *document.public_key(),
+        clock,
+        ctx.sender(),
+    );
 }
 
 /// Registers a simulated enclave's key for the sender (test mode only).
@@ -200,7 +183,7 @@ public fun register_test_enclave(
     validators: &ValidatorRegistry,
     public_key: vector<u8>,
     clock: &Clock,
-    ctx: &TxContext,
+    ctx: &mut TxContext,
 ) {
     let validator = ctx.sender();
     assert!(validators.is_validator(validator), ENotValidator);
@@ -238,7 +221,7 @@ public fun retire_enclave(self: &mut EnclaveConfig, _cap: &EnclaveAdminCap, vali
 }
 
 /// A validator removes its own enclave.
-public fun deregister_enclave(self: &mut EnclaveConfig, ctx: &TxContext) {
+public fun deregister_enclave(self: &mut EnclaveConfig, ctx: &mut TxContext) {
     let validator = ctx.sender();
     assert!(self.enclaves.contains(validator), ENoEnclave);
     let record = self.enclaves.remove(validator);
@@ -302,8 +285,64 @@ fun put(
     }
 }
 
-/// PCR0, PCR1, PCR2 by index (the document's order is not relied on).
-fun document_pcrs(document: &NitroAttestationDocument): (vector<u8>, vector<u8>, vector<u8>) {
+/// The checks on what a verified document says, in order. Kept apart from
+/// `register_enclave` so that every check runs in unit tests: a
+/// `NitroAttestationDocument` only comes from the framework's native verifier.
+///
+/// A debug-mode enclave reports all-zero PCR0/1/2. Framework parsers differ:
+/// some keep those PCRs, some drop all-zero entries. Either way the document
+/// is refused with `EDebugModePcrs`: a PCR that is absent counts as zero here,
+/// and only a document with some of PCR0-2 absent and others set is
+/// `EPcrMissing`.
+fun register_attested(
+    self: &mut EnclaveConfig,
+    validators: &ValidatorRegistry,
+    pcr0: Option<vector<u8>>,
+    pcr1: Option<vector<u8>>,
+    pcr2: Option<vector<u8>>,
+    timestamp: u64,
+    public_key: Option<vector<u8>>,
+    clock: &Clock,
+    validator: address,
+) {
+    assert!(validators.is_validator(validator), ENotValidator);
+    assert!(self.version > 0, EPcrsNotConfigured);
+
+    assert!(
+        !(absent_or_zero(&pcr0) && absent_or_zero(&pcr1) && absent_or_zero(&pcr2)),
+        EDebugModePcrs,
+    );
+    assert!(pcr0.is_some() && pcr1.is_some() && pcr2.is_some(), EPcrMissing);
+    let pcr0 = pcr0.destroy_some();
+    let pcr1 = pcr1.destroy_some();
+    let pcr2 = pcr2.destroy_some();
+    assert!(pcr0 == self.pcr0 && pcr1 == self.pcr1 && pcr2 == self.pcr2, EPcrMismatch);
+
+    let now = clock.timestamp_ms();
+    assert!(timestamp <= now + MAX_FUTURE_SKEW_MS, EDocumentFromFuture);
+    assert!(now <= timestamp || now - timestamp <= MAX_DOCUMENT_AGE_MS, EDocumentTooOld);
+
+    assert!(public_key.is_some(), ENoPublicKey);
+    let public_key = public_key.destroy_some();
+    assert!(public_key.length() == ED25519_KEY_LEN, EBadPublicKey);
+
+    self.put(validator, public_key, now, false);
+    event::emit(EnclaveRegistered {
+        validator,
+        public_key,
+        pcr0,
+        pcr1,
+        pcr2,
+        config_version: self.version,
+        document_timestamp_ms: timestamp,
+    });
+}
+
+/// PCR0, PCR1, PCR2 by index, each if present (the document's order is not
+/// relied on).
+fun document_pcrs(
+    document: &NitroAttestationDocument,
+): (Option<vector<u8>>, Option<vector<u8>>, Option<vector<u8>>) {
     let entries = document.pcrs();
     let mut found = vector[option::none(), option::none(), option::none()];
     let mut i = 0;
@@ -315,11 +354,14 @@ fun document_pcrs(document: &NitroAttestationDocument): (vector<u8>, vector<u8>,
         };
         i = i + 1;
     };
-    assert!(found[0].is_some() && found[1].is_some() && found[2].is_some(), EPcrMissing);
-    let pcr2 = found.pop_back().destroy_some();
-    let pcr1 = found.pop_back().destroy_some();
-    let pcr0 = found.pop_back().destroy_some();
+    let pcr2 = found.pop_back();
+    let pcr1 = found.pop_back();
+    let pcr0 = found.pop_back();
     (pcr0, pcr1, pcr2)
+}
+
+fun absent_or_zero(pcr: &Option<vector<u8>>): bool {
+    pcr.is_none() || is_zero(pcr.borrow())
 }
 
 fun is_zero(bytes: &vector<u8>): bool {
@@ -338,4 +380,31 @@ fun is_zero(bytes: &vector<u8>): bool {
 public fun init_for_testing(ctx: &mut TxContext): (EnclaveAdminCap, TestModeCap) {
     share(ctx);
     (EnclaveAdminCap { id: object::new(ctx) }, TestModeCap { id: object::new(ctx) })
+}
+
+#[test_only]
+/// `register_enclave`'s checks on the facts a verified document carries
+/// (PCRs by index, timestamp, bound key), for tests without the native
+/// verifier.
+public fun register_attested_for_testing(
+    self: &mut EnclaveConfig,
+    validators: &ValidatorRegistry,
+    pcr0: Option<vector<u8>>,
+    pcr1: Option<vector<u8>>,
+    pcr2: Option<vector<u8>>,
+    timestamp: u64,
+    public_key: Option<vector<u8>>,
+    clock: &Clock,
+    ctx: &TxContext,
+) {
+    self.register_attested(
+        validators,
+        pcr0,
+        pcr1,
+        pcr2,
+        timestamp,
+        public_key,
+        clock,
+        ctx.sender(),
+    );
 }

@@ -84,7 +84,7 @@ public fun commit_gradient(
     blob_id: vector<u8>,
     sha256: vector<u8>,
     clock: &Clock,
-    ctx: &TxContext,
+    ctx: &mut TxContext,
 ) {
     assert!(peers.owner_of(miner_uid) == ctx.sender(), ENotOwner);
     assert!(blob_id.length() == 32, EBadBlobId);

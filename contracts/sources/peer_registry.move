@@ -79,7 +79,7 @@ public fun register_miner(
     hparams: &Hparams,
     stake: Coin<SUI>,
     clock: &Clock,
-    ctx: &TxContext,
+    ctx: &mut TxContext,
 ): u64 {
     let owner = ctx.sender();
     assert!(!self.uid_of.contains(owner), EAlreadyRegistered);

@@ -183,7 +183,7 @@ public fun submit_scores(
     losses_after_random: vector<u64>,
     signature: vector<u8>,
     clock: &Clock,
-    ctx: &TxContext,
+    ctx: &mut TxContext,
 ) {
     let n = miner_uids.length();
     assert!(

@@ -79,7 +79,7 @@ public fun register_validator(
     hparams: &Hparams,
     stake: Coin<SUI>,
     clock: &Clock,
-    ctx: &TxContext,
+    ctx: &mut TxContext,
 ) {
     let validator = ctx.sender();
     assert!(!self.validators.contains(validator), EAlreadyRegistered);
@@ -93,7 +93,7 @@ public fun register_validator(
 }
 
 /// Adds stake to the sender's validator.
-public fun add_stake(self: &mut ValidatorRegistry, stake: Coin<SUI>, ctx: &TxContext) {
+public fun add_stake(self: &mut ValidatorRegistry, stake: Coin<SUI>, ctx: &mut TxContext) {
     let validator = ctx.sender();
     assert!(self.validators.contains(validator), ENotValidator);
     let amount = stake.value();

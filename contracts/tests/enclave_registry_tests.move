@@ -1,14 +1,12 @@
 // Copyright (c) The VRAM hub authors
 // SPDX-License-Identifier: Apache-2.0
 
-/// Registration with real AWS documents, loaded by the framework's own
-/// `load_nitro_attestation` at each document's timestamp.
-///
-/// Not reachable here: `EPcrMissing` and `ENoPublicKey`. A
-/// `NitroAttestationDocument` can only come from `load_nitro_attestation`, which
-/// accepts only AWS-signed documents, and every AWS document carries PCR0-2; no
-/// key-less document signed by AWS is at hand. The checks are in
-/// `enclave_registry::register_enclave` for documents that lack them.
+/// `register_enclave`'s checks, one test per abort, on the facts the real AWS
+/// documents of `attestation_fixtures` carry (PCRs by index, timestamp, bound
+/// key), through `register_attested_for_testing`: a `NitroAttestationDocument`
+/// only comes from the framework's native verifier, which Sui's WASM test
+/// runner stubs. The same documents go through the native verifier in
+/// `nitro_native_tests`.
 #[test_only]
 module vramhub::enclave_registry_tests;
 
@@ -17,7 +15,7 @@ use vramhub::attestation_fixtures as fx;
 use vramhub::enclave_registry::{Self, EnclaveConfig};
 use vramhub::test_world::{Self, World, fill};
 
-fun configured(pcr0: vector<u8>, pcr1: vector<u8>, pcr2: vector<u8>): World {
+public fun configured(pcr0: vector<u8>, pcr1: vector<u8>, pcr2: vector<u8>): World {
     let mut world = test_world::begin();
     world.register_validator(test_world::validator(), 10_000_000_000);
     world.next(test_world::admin());
@@ -27,15 +25,12 @@ fun configured(pcr0: vector<u8>, pcr1: vector<u8>, pcr2: vector<u8>): World {
     world
 }
 
-fun nautilus_world(): World {
+/// Governance expects the Nautilus image; the validator is registered.
+public fun nautilus_world(): World {
     configured(fx::nautilus_pcr0(), fx::nautilus_pcr1(), fx::nautilus_pcr2())
 }
 
-fun register_document(world: &mut World, doc: vector<u8>, at_ms: u64) {
-    world.register_document(test_world::validator(), doc, at_ms);
-}
-
-fun current_key(world: &mut World): vector<u8> {
+public fun current_key(world: &mut World): vector<u8> {
     world.next(test_world::admin());
     let config = world.scenario().take_shared<EnclaveConfig>();
     let key = config.current_key(test_world::validator());
@@ -43,10 +38,29 @@ fun current_key(world: &mut World): vector<u8> {
     key
 }
 
+fun nautilus_pcrs(): vector<Option<vector<u8>>> {
+    vector[
+        option::some(fx::nautilus_pcr0()),
+        option::some(fx::nautilus_pcr1()),
+        option::some(fx::nautilus_pcr2()),
+    ]
+}
+
+/// The Nautilus document's facts, registered by the validator at `at_ms`.
+fun register_nautilus(world: &mut World, at_ms: u64) {
+    world.register_facts(
+        test_world::validator(),
+        nautilus_pcrs(),
+        fx::nautilus_at(),
+        option::some(fx::nautilus_key()),
+        at_ms,
+    );
+}
+
 #[test]
 fun a_real_document_registers_its_key() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at());
+    register_nautilus(&mut world, fx::nautilus_at());
     assert!(current_key(&mut world) == fx::nautilus_key());
     world.next(test_world::admin());
     let config = world.scenario().take_shared<EnclaveConfig>();
@@ -60,35 +74,107 @@ fun a_real_document_registers_its_key() {
 #[test]
 fun a_document_up_to_ten_minutes_old_registers() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at() + 600_000);
+    register_nautilus(&mut world, fx::nautilus_at() + 600_000);
+    assert!(current_key(&mut world) == fx::nautilus_key());
+    world.finish();
+}
+
+#[test]
+fun a_document_up_to_a_minute_ahead_registers() {
+    let mut world = nautilus_world();
+    register_nautilus(&mut world, fx::nautilus_at() - 60_000);
+    assert!(current_key(&mut world) == fx::nautilus_key());
     world.finish();
 }
 
 #[test, expected_failure(abort_code = enclave_registry::EDocumentTooOld)]
 fun an_old_document_is_refused() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at() + 600_001);
+    register_nautilus(&mut world, fx::nautilus_at() + 600_001);
     world.finish();
 }
 
 #[test, expected_failure(abort_code = enclave_registry::EDocumentFromFuture)]
 fun a_document_from_the_future_is_refused() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at() - 60_001);
+    register_nautilus(&mut world, fx::nautilus_at() - 60_001);
     world.finish();
 }
 
 #[test, expected_failure(abort_code = enclave_registry::EPcrMismatch)]
 fun another_image_is_refused() {
     let mut world = configured(fx::nautilus_pcr0(), fx::nautilus_pcr1(), fill(0x21, 48));
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at());
+    register_nautilus(&mut world, fx::nautilus_at());
     world.finish();
 }
 
 #[test, expected_failure(abort_code = enclave_registry::EDebugModePcrs)]
-fun a_debug_mode_document_is_refused() {
+fun a_debug_mode_document_is_refused_where_the_parser_keeps_zero_pcrs() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::debug_doc(), fx::debug_at());
+    let zero = option::some(fill(0, 48));
+    world.register_facts(
+        test_world::validator(),
+        vector[zero, zero, zero],
+        fx::debug_at(),
+        option::some(fx::nautilus_key()),
+        fx::debug_at(),
+    );
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EDebugModePcrs)]
+fun a_debug_mode_document_is_refused_where_the_parser_drops_zero_pcrs() {
+    let mut world = nautilus_world();
+    world.register_facts(
+        test_world::validator(),
+        vector[option::none(), option::none(), option::none()],
+        fx::debug_at(),
+        option::some(fx::nautilus_key()),
+        fx::debug_at(),
+    );
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EPcrMissing)]
+fun a_document_lacking_a_pcr_is_refused() {
+    let mut world = nautilus_world();
+    world.register_facts(
+        test_world::validator(),
+        vector[
+            option::some(fx::nautilus_pcr0()),
+            option::none(),
+            option::some(fx::nautilus_pcr2()),
+        ],
+        fx::nautilus_at(),
+        option::some(fx::nautilus_key()),
+        fx::nautilus_at(),
+    );
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::ENoPublicKey)]
+fun a_document_binding_no_key_is_refused() {
+    let mut world = nautilus_world();
+    world.register_facts(
+        test_world::validator(),
+        nautilus_pcrs(),
+        fx::nautilus_at(),
+        option::none(),
+        fx::nautilus_at(),
+    );
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EBadPublicKey)]
+fun a_document_key_must_be_ed25519() {
+    let mut world = nautilus_world();
+    world.register_facts(
+        test_world::validator(),
+        nautilus_pcrs(),
+        fx::nautilus_at(),
+        option::some(fill(2, 33)),
+        fx::nautilus_at(),
+    );
     world.finish();
 }
 
@@ -104,7 +190,7 @@ fun only_validators_register_enclaves() {
         fx::nautilus_pcr2(),
     );
     ts::return_shared(config);
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at());
+    register_nautilus(&mut world, fx::nautilus_at());
     world.finish();
 }
 
@@ -112,7 +198,7 @@ fun only_validators_register_enclaves() {
 fun nothing_registers_before_governance_sets_pcrs() {
     let mut world = test_world::begin();
     world.register_validator(test_world::validator(), 10_000_000_000);
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at());
+    register_nautilus(&mut world, fx::nautilus_at());
     world.finish();
 }
 
@@ -152,7 +238,7 @@ fun test_mode_keys_are_ed25519() {
 #[test, expected_failure(abort_code = enclave_registry::EStaleEnclave)]
 fun a_pcr_update_makes_registrations_stale() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at());
+    register_nautilus(&mut world, fx::nautilus_at());
     world.next(test_world::admin());
     let mut config = world.scenario().take_shared<EnclaveConfig>();
     config.update_pcrs(world.enclave_cap(), fill(1, 48), fill(2, 48), fill(3, 48));
@@ -165,7 +251,7 @@ fun a_pcr_update_makes_registrations_stale() {
 #[test, expected_failure(abort_code = enclave_registry::ENoEnclave)]
 fun governance_retires_an_enclave() {
     let mut world = nautilus_world();
-    register_document(&mut world, fx::nautilus_doc(), fx::nautilus_at());
+    register_nautilus(&mut world, fx::nautilus_at());
     world.next(test_world::admin());
     let mut config = world.scenario().take_shared<EnclaveConfig>();
     config.retire_enclave(world.enclave_cap(), test_world::validator());
@@ -192,6 +278,6 @@ fun the_test_mode_path_can_be_closed_for_good() {
     let mut scenario = ts::begin(test_world::admin());
     let (admin, test_cap) = enclave_registry::init_for_testing(scenario.ctx());
     enclave_registry::destroy_test_mode_cap(test_cap);
-    sui::test_utils::destroy(admin);
+    std::unit_test::destroy(admin);
     scenario.end();
 }

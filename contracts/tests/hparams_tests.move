@@ -4,13 +4,23 @@
 #[test_only]
 module vramhub::hparams_tests;
 
+use sui::bcs;
 use sui::test_scenario as ts;
 use vramhub::hparams::{Self, Hparams};
 use vramhub::test_world;
 
-/// Same bytes as `EVAL_PARAMS_HASH` in `host/tests/contract_layouts.rs`.
+// The Rust twins' bytes: `host/tests/move_constants.rs` reads these constants
+// from this file and checks them against `vram_host::chain::types`.
+
+/// BCS of the default `EvalParams` (five u64s).
+const EVAL_PARAMS_BCS: vector<u8> =
+    x"40420f00000000002000000000000000010400000000000004000000000000000800000000000000";
+/// SHA-256 of `EVAL_PARAMS_BCS`, the hash every statement carries.
 const EVAL_PARAMS_HASH: vector<u8> =
     x"5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8";
+/// BCS of `defaults().with_dataset(0x22 * 32, 1000)`: `Values` field by field.
+const GOLDEN_VALUES_BCS: vector<u8> =
+    x"c027090000000000005307000000000020000000000000000f00000000000000ab495af800000000d590f70400000000003c534c10000000640000000000000000ca9a3b0000000000e40b540200000002000000000000008033023b00000000030000000000000040420f0000000000010400000000000004000000000000000800000000000000202222222222222222222222222222222222222222222222222222222222222222e803000000000000";
 
 #[test]
 fun defaults_match_the_published_parameters() {
@@ -32,10 +42,17 @@ fun defaults_match_the_published_parameters() {
 }
 
 #[test]
+fun values_layout_matches_rust() {
+    let values = hparams::defaults().with_dataset(test_world::fill(0x22, 32), 1000);
+    assert!(bcs::to_bytes(&values) == GOLDEN_VALUES_BCS);
+}
+
+#[test]
 fun eval_params_hash_matches_rust() {
     let mut world = test_world::begin();
     world.next(test_world::admin());
     let hp = world.scenario().take_shared<Hparams>();
+    assert!(bcs::to_bytes(&hp.eval_params(42)) == EVAL_PARAMS_BCS);
     assert!(hp.eval_params_hash(0) == EVAL_PARAMS_HASH);
     assert!(hp.eval_params_hash(42) == EVAL_PARAMS_HASH);
     ts::return_shared(hp);

@@ -5,10 +5,10 @@
 #[test_only]
 module vramhub::registry_tests;
 
+use std::unit_test::destroy;
 use sui::coin;
 use sui::sui::SUI;
 use sui::test_scenario as ts;
-use sui::test_utils;
 use vramhub::hparams::Hparams;
 use vramhub::peer_registry::{Self, PeerRegistry};
 use vramhub::test_world;
@@ -35,7 +35,7 @@ fun validators_wait_their_offset_and_get_their_stake_back() {
     let stake = validators.deregister_validator(world.scenario().ctx());
     assert!(stake.value() == 12_000_000_005);
     assert!(!validators.is_validator(v));
-    test_utils::destroy(stake);
+    destroy(stake);
     ts::return_shared(validators);
     ts::return_shared(hp);
     world.finish();
@@ -62,7 +62,7 @@ fun only_validators_deregister() {
     world.next(@0xbeef);
     let mut validators = world.scenario().take_shared<ValidatorRegistry>();
     let stake = validators.deregister_validator(world.scenario().ctx());
-    test_utils::destroy(stake);
+    destroy(stake);
     ts::return_shared(validators);
     world.finish();
 }
@@ -81,7 +81,7 @@ fun miners_get_sequential_uids_never_reused() {
     assert!(stake.value() == 1_000_000_000);
     assert!(!peers.is_registered(0));
     assert!(peers.next_uid() == 2);
-    test_utils::destroy(stake);
+    destroy(stake);
     ts::return_shared(peers);
     assert!(world.register_miner(test_world::miner(0), 1_000_000_000) == 2);
     world.finish();
@@ -118,7 +118,7 @@ fun only_miners_deregister() {
     world.next(@0xbeef);
     let mut peers = world.scenario().take_shared<PeerRegistry>();
     let stake = peers.deregister_miner(world.scenario().ctx());
-    test_utils::destroy(stake);
+    destroy(stake);
     ts::return_shared(peers);
     world.finish();
 }

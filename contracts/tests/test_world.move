@@ -8,13 +8,13 @@
 #[test_only]
 module vramhub::test_world;
 
+use std::unit_test::destroy;
 use sui::address;
 use sui::clock::Clock;
 use sui::coin;
 use sui::nitro_attestation;
 use sui::sui::SUI;
 use sui::test_scenario::{Self as ts, Scenario};
-use sui::test_utils;
 use vramhub::enclave_registry::{Self, EnclaveConfig, EnclaveAdminCap, TestModeCap};
 use vramhub::gradient_registry::{Self, GradientRegistry};
 use vramhub::hparams::{Self, Hparams, HparamsAdminCap};
@@ -116,6 +116,12 @@ public fun golden(): World {
 
 /// The golden scenario, the validator's enclave registered or not.
 public fun golden_with_key(register_key: bool): World {
+    golden_at(register_key, GOLDEN_WINDOW * WINDOW_MS + 500_000)
+}
+
+/// The golden scenario with the clock left at `now_ms`, which must not be
+/// before the commitments at 1 s into window 42 (the clock only moves on).
+public fun golden_at(register_key: bool, now_ms: u64): World {
     let mut world = begin();
     world.register_validator(VALIDATOR, 10_000_000_000);
     world.register_miners(6);
@@ -124,17 +130,17 @@ public fun golden_with_key(register_key: bool): World {
     world.set_time(GOLDEN_WINDOW * WINDOW_MS + 1_000);
     world.commit(1, GOLDEN_WINDOW, fill(1, 32));
     world.commit(5, GOLDEN_WINDOW, fill(5, 32));
-    world.set_time(GOLDEN_WINDOW * WINDOW_MS + 500_000);
+    world.set_time(now_ms);
     world
 }
 
 public fun finish(world: World) {
     let World { scenario, clock, hparams_cap, anchor_cap, enclave_cap, test_cap } = world;
     clock.destroy_for_testing();
-    test_utils::destroy(hparams_cap);
-    test_utils::destroy(anchor_cap);
-    test_utils::destroy(enclave_cap);
-    test_utils::destroy(test_cap);
+    destroy(hparams_cap);
+    destroy(anchor_cap);
+    destroy(enclave_cap);
+    destroy(test_cap);
     scenario.end();
 }
 
@@ -255,6 +261,35 @@ public fun register_document(world: &mut World, who: address, doc: vector<u8>, a
     let validators = world.scenario.take_shared<ValidatorRegistry>();
     let document = nitro_attestation::load_nitro_attestation(doc, &world.clock);
     config.register_enclave(&validators, document, &world.clock, world.scenario.ctx());
+    ts::return_shared(config);
+    ts::return_shared(validators);
+}
+
+/// At `at_ms`, registers what a verified document says (PCR0-2 by index,
+/// each present or not, its timestamp and bound key) as `who`'s enclave:
+/// `register_enclave`'s checks without the native verifier.
+public fun register_facts(
+    world: &mut World,
+    who: address,
+    pcrs: vector<Option<vector<u8>>>,
+    timestamp: u64,
+    public_key: Option<vector<u8>>,
+    at_ms: u64,
+) {
+    world.set_time(at_ms);
+    world.next(who);
+    let mut config = world.scenario.take_shared<EnclaveConfig>();
+    let validators = world.scenario.take_shared<ValidatorRegistry>();
+    config.register_attested_for_testing(
+        &validators,
+        pcrs[0],
+        pcrs[1],
+        pcrs[2],
+        timestamp,
+        public_key,
+        &world.clock,
+        world.scenario.ctx(),
+    );
     ts::return_shared(config);
     ts::return_shared(validators);
 }
