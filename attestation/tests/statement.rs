@@ -1,9 +1,11 @@
 //! The signed statement: the Nautilus vector reproduced through the same
 //! generic IntentMessage path, and this project's golden vector.
 //!
-//! The golden hex below is asserted byte for byte by the Move tests too
-//! (`contracts/tests/score_ledger_tests.move`, `golden_statement_verifies`):
-//! change both or neither.
+//! The golden bytes live in the Move tests, once: `GOLDEN_BCS` and
+//! `GOLDEN_SIGNATURE` of `contracts/tests/score_ledger_tests.move`
+//! (`golden_statement_verifies`) and `GOLDEN_KEY` of `test_world.move`. This
+//! test reads those constants from the Move sources, so Rust and Move assert
+//! the very same bytes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -97,33 +99,30 @@ fn golden() -> (Ed25519KeyPair, IntentMessage<WindowScores>) {
     (key, message)
 }
 
-const GOLDEN_PUBLIC_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
-const GOLDEN_BCS: &str = concat!(
-    "010045b6a49a0100002a00000000000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-    "aa2011111111111111111111111111111111111111111111111111111111111111112022222222222222222222222222",
-    "222222222222222222222222222222222222222033333333333333333333333333333333333333333333333333333333",
-    "3333333320444444444444444444444444444444444444444444444444444444444444444400ea56fa00000000030100",
-    "00000000000020010101010101010101010101010101010101010101010101010101010101010100000961f400000000",
-    "00286bee0000000080f95bf7000000000200000000000000000100000000000000000000000000000000000000000000",
-    "000005000000000000002005050505050505050505050505050505050505050505050505050505050505050200000000",
-    "0000000000000000000000000000000000000000",
-);
-const GOLDEN_SIGNATURE: &str = concat!(
-    "35705187d7c78f9a7efa0e2c7e9dc5e9b2754ef2d7007870f029d2def93df7ca",
-    "3760fb1170890d03fcb4c33365861ae7eff71ed680b805fe3dbc3415d87ffb03",
-);
+/// The golden constant `module::name` of the Move package.
+fn move_golden(module: &str, name: &str) -> String {
+    let package = vram_test_support::MovePackage::contracts().unwrap();
+    hex::encode(package.bytes(module, name).unwrap())
+}
 
 #[test]
 fn golden_window_scores_vector() {
+    let golden_bcs = move_golden("score_ledger_tests", "GOLDEN_BCS");
     let (key, message) = golden();
-    assert_eq!(hex::encode(ed25519_public_key(&key)), GOLDEN_PUBLIC_KEY);
+    assert_eq!(
+        hex::encode(ed25519_public_key(&key)),
+        move_golden("test_world", "GOLDEN_KEY")
+    );
     let signed = SignedStatement::sign(message.clone(), &key).unwrap();
-    assert_eq!(hex::encode(&signed.bcs), GOLDEN_BCS);
-    assert_eq!(hex::encode(signed.signature), GOLDEN_SIGNATURE);
+    assert_eq!(hex::encode(&signed.bcs), golden_bcs);
+    assert_eq!(
+        hex::encode(signed.signature),
+        move_golden("score_ledger_tests", "GOLDEN_SIGNATURE")
+    );
     signed.verify(&ed25519_public_key(&key)).unwrap();
 
     let decoded =
-        SignedStatement::decode(&hex::decode(GOLDEN_BCS).unwrap(), &signed.signature).unwrap();
+        SignedStatement::decode(&hex::decode(&golden_bcs).unwrap(), &signed.signature).unwrap();
     assert_eq!(decoded.message, message);
     let from_file = SignedStatement::from_file(&signed.to_file()).unwrap();
     assert_eq!(from_file, signed);

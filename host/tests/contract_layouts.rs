@@ -1,9 +1,12 @@
-//! The Rust twins of the Move structs, byte for byte, and the vectors the Move
-//! tests share with Rust:
-//! - `EVAL_PARAMS_*`: `contracts/tests/hparams_tests.move` (`eval_params_hash_matches_rust`);
-//! - `SUBMIT_SIGNATURE`: `contracts/tests/test_world.move` (`SUBMIT_SIGNATURE`),
-//!   the golden statement of `attestation/tests/statement.rs` with the real
-//!   eval-params hash of the default Hparams, as `submit_scores` rebuilds it.
+//! The Rust twins of the Move structs, byte for byte, against the vectors the
+//! Move tests assert. Each vector is written once, as a constant in the Move
+//! tests, and read from there (`vram_test_support::MovePackage`):
+//! - `EVAL_PARAMS_BCS`, `EVAL_PARAMS_HASH`, `GOLDEN_VALUES_BCS`:
+//!   `contracts/tests/hparams_tests.move`;
+//! - `SUBMIT_SIGNATURE`: `contracts/tests/test_world.move`, the golden
+//!   statement of `attestation/tests/statement.rs` with the real eval-params
+//!   hash of the default Hparams, as `submit_scores` rebuilds it;
+//! - the AWS documents and what they say: `contracts/tests/attestation_fixtures.move`.
 //!
 //! Change a Move struct, its twin here and `docs/contracts.md` together.
 
@@ -20,9 +23,9 @@ use vram_host::chain::types::{
     Segment, SubmissionKey, SubmitArgs,
 };
 
-const EVAL_PARAMS_BCS: &str =
-    "40420f00000000002000000000000000010400000000000004000000000000000800000000000000";
-use common::{EVAL_PARAMS_HASH, SUBMIT_SIGNATURE};
+use common::{eval_params_hash, move_hex, submit_signature};
+use vram_attestation::AttestationDocument;
+use vram_test_support::MovePackage;
 
 fn u64le(v: u64) -> Vec<u8> {
     v.to_le_bytes().to_vec()
@@ -38,8 +41,26 @@ fn eval_params_bcs_and_hash_match_move() {
         .flat_map(|v| v.to_le_bytes())
         .collect();
     assert_eq!(bytes, expected);
-    assert_eq!(hex::encode(&bytes), EVAL_PARAMS_BCS);
-    assert_eq!(hex::encode(sha256(&bytes)), EVAL_PARAMS_HASH);
+    assert_eq!(
+        hex::encode(&bytes),
+        move_hex("hparams_tests", "EVAL_PARAMS_BCS")
+    );
+    assert_eq!(hex::encode(sha256(&bytes)), eval_params_hash());
+}
+
+#[test]
+fn hparams_values_layout_matches_move() {
+    // `defaults().with_dataset(0x22 * 32, 1000)` in the Move test.
+    let mut values = HparamValues::defaults();
+    values.dataset_root = vec![0x22; 32];
+    values.dataset_pages = 1000;
+    let bytes = bcs::to_bytes(&values).unwrap();
+    assert_eq!(bytes, values_bcs(&values));
+    assert_eq!(
+        hex::encode(&bytes),
+        move_hex("hparams_tests", "GOLDEN_VALUES_BCS")
+    );
+    assert_eq!(bcs::from_bytes::<HparamValues>(&bytes).unwrap(), values);
 }
 
 fn values_bcs(v: &HparamValues) -> Vec<u8> {
@@ -185,7 +206,7 @@ fn registry_records_and_keys() {
 fn submit_vector_for_move() {
     let (key, message) = (common::golden_key(), common::submit_message());
     let signed = SignedStatement::sign(message.clone(), &key).unwrap();
-    assert_eq!(hex::encode(signed.signature), SUBMIT_SIGNATURE);
+    assert_eq!(hex::encode(signed.signature), submit_signature());
     signed.verify(&ed25519_public_key(&key)).unwrap();
     assert_eq!(signed.bcs, to_bcs(&message).unwrap());
 
@@ -227,31 +248,44 @@ fn submit_args_refuse_what_the_contract_cannot_take() {
     assert!(SubmitArgs::new(0, &message.payload, &[0; 64]).is_ok());
 }
 
-/// The Move tests embed the attestation fixtures as hex constants.
+/// The Move tests embed the attestation fixtures as hex constants, and the
+/// facts the registration checks read from them (`enclave_registry_tests`
+/// registers those facts without the native verifier): both must be what the
+/// documents say.
 #[test]
 fn move_fixture_documents_equal_the_rust_fixtures() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let source =
-        std::fs::read_to_string(root.join("contracts/tests/attestation_fixtures.move")).unwrap();
-    for (constant, file) in [
-        ("NAUTILUS_DOC", "nautilus_2025-04-15.cose"),
-        ("DEBUG_DOC", "debug_mode_2022-10-12.cose"),
-    ] {
-        let start = source
-            .find(&format!("const {constant}: vector<u8>"))
-            .unwrap();
-        let hex_start = source[start..].find("x\"").unwrap() + start + 2;
-        let hex_end = source[hex_start..].find('"').unwrap() + hex_start;
-        let bytes = std::fs::read(root.join("attestation/tests/fixtures").join(file)).unwrap();
-        assert_eq!(
-            &source[hex_start..hex_end],
-            hex::encode(bytes),
-            "{constant}"
-        );
-    }
-    let world = std::fs::read_to_string(root.join("contracts/tests/test_world.move")).unwrap();
-    assert!(
-        world.contains(SUBMIT_SIGNATURE),
-        "test_world.move carries SUBMIT_SIGNATURE"
+    let package = MovePackage::contracts().unwrap();
+    let fx = |name: &str| package.bytes("attestation_fixtures", name).unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../attestation/tests/fixtures");
+    let nautilus = std::fs::read(dir.join("nautilus_2025-04-15.cose")).unwrap();
+    let debug = std::fs::read(dir.join("debug_mode_2022-10-12.cose")).unwrap();
+    assert_eq!(fx("NAUTILUS_DOC"), nautilus);
+    assert_eq!(fx("DEBUG_DOC"), debug);
+
+    let doc = AttestationDocument::parse(&nautilus).unwrap();
+    assert_eq!(
+        package
+            .integer("attestation_fixtures", "NAUTILUS_AT")
+            .unwrap(),
+        u128::from(doc.timestamp_ms)
     );
+    for (index, name) in [
+        (0, "NAUTILUS_PCR0"),
+        (1, "NAUTILUS_PCR1"),
+        (2, "NAUTILUS_PCR2"),
+    ] {
+        assert_eq!(doc.pcr(index), Some(fx(name).as_slice()), "{name}");
+    }
+    assert_eq!(doc.public_key, Some(fx("NAUTILUS_KEY").as_slice()));
+
+    let doc = AttestationDocument::parse(&debug).unwrap();
+    assert_eq!(
+        package.integer("attestation_fixtures", "DEBUG_AT").unwrap(),
+        u128::from(doc.timestamp_ms)
+    );
+    for index in 0..3 {
+        let pcr = doc.pcr(index).unwrap();
+        assert!(pcr.iter().all(|&b| b == 0), "debug-mode PCR{index} is zero");
+    }
 }

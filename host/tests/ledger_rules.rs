@@ -20,7 +20,7 @@ const W: u64 = 42;
 const START: u64 = W * 600_000;
 const SCORING: u64 = START + 500_000;
 const GOLDEN_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
-use common::SUBMIT_SIGNATURE;
+use common::submit_signature;
 
 fn miner(i: u64) -> Address {
     let mut a = [0u8; 32];
@@ -87,7 +87,7 @@ fn the_move_tests_signed_statement_is_accepted_once() {
         .unwrap();
     assert_eq!((event.entries, event.scored), (3, 1));
     let stored = ledger.submission(W, &VALIDATOR).unwrap().unwrap();
-    assert_eq!(hex::encode(stored.signature), SUBMIT_SIGNATURE);
+    assert_eq!(hex::encode(stored.signature), submit_signature());
     let again = ledger
         .submit_scores(VALIDATOR, &golden_args(), SCORING + 1)
         .unwrap_err();

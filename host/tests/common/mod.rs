@@ -12,12 +12,24 @@ use vram_attestation::statement::{
 use vram_host::chain::sui_tx::{Deployment, SharedObject};
 use vram_host::chain::types::SubmitArgs;
 
-/// `sha256(bcs(EvalParams))` of the default Hparams.
-pub const EVAL_PARAMS_HASH: &str =
-    "5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8";
-/// The golden key's signature of [`submit_message`] (also in
-/// `contracts/tests/test_world.move`).
-pub const SUBMIT_SIGNATURE: &str = "ce089baf4b0082adc4ec26d0cdcd898c4eafb71d8a9c606458a76d4b7bfcf6986ec62cab15446191ebb65384f73a637f3468ea3f937315c9add1c696a1ff790d";
+/// The byte-string constant `module::name` of the Move package, as hex: the
+/// vectors shared with the Move tests are written once, in Move.
+pub fn move_hex(module: &str, name: &str) -> String {
+    let package = vram_test_support::MovePackage::contracts().unwrap();
+    hex::encode(package.bytes(module, name).unwrap())
+}
+
+/// `sha256(bcs(EvalParams))` of the default Hparams
+/// (`contracts/tests/hparams_tests.move`, `EVAL_PARAMS_HASH`).
+pub fn eval_params_hash() -> String {
+    move_hex("hparams_tests", "EVAL_PARAMS_HASH")
+}
+
+/// The golden key's signature of [`submit_message`]
+/// (`contracts/tests/test_world.move`, `SUBMIT_SIGNATURE`).
+pub fn submit_signature() -> String {
+    move_hex("test_world", "SUBMIT_SIGNATURE")
+}
 
 /// The golden key: seed 0x07 * 32.
 pub fn golden_key() -> Ed25519KeyPair {
@@ -46,7 +58,7 @@ pub fn submit_message() -> IntentMessage<WindowScores> {
             validator: [0xaa; 32],
             checkpoint_hash: vec![0x11; 32],
             dataset_root: vec![0x22; 32],
-            eval_params_hash: hex::decode(EVAL_PARAMS_HASH).unwrap(),
+            eval_params_hash: hex::decode(eval_params_hash()).unwrap(),
             eval_seed: vec![0x44; 32],
             loss_before_random: 4_200_000_000,
             entries: vec![
@@ -68,7 +80,7 @@ pub fn golden_args() -> SubmitArgs {
     SubmitArgs::new(
         m.timestamp_ms,
         &m.payload,
-        &hex::decode(SUBMIT_SIGNATURE).unwrap(),
+        &hex::decode(submit_signature()).unwrap(),
     )
     .unwrap()
 }
