@@ -29,7 +29,7 @@ if [ ! -x .venv-bench/bin/python ]; then
     python3 -m venv .venv-bench
     .venv-bench/bin/pip install --quiet torch numpy
 fi
-cargo build --release --locked -q -p vram-host --bin vram-validator
+cargo build --release --locked -q -p vram-validator --bin vram-validator
 ours=target/release/vram-validator
 peer=(.venv-bench/bin/python bench/pytorch_reference.py)
 tok=()

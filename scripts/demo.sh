@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
 done
 
 echo "== building (release; the first build takes several minutes)"
-cargo build --release --locked -q -p vram-host -p vram-enclave -p vram-attestation
+cargo build --release --locked -q -p vram-validator -p vram-enclave -p vram-attestation
 bin=target/release
 
 echo "== the local network"

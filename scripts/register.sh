@@ -21,5 +21,5 @@ while [ $# -gt 0 ]; do
     esac
 done
 bin="target/release/vram-validator"
-[ -x "$bin" ] || cargo build --release --locked -q -p vram-host
+[ -x "$bin" ] || cargo build --release --locked -q -p vram-validator
 exec "$bin" register-enclave "${args[@]}"

@@ -73,13 +73,13 @@ listen = \"127.0.0.1:9184\"
 "
 if [ "$dry_run" = 1 ]; then
     echo "would write $config:"; printf '%s' "$content" | sed 's/^/    /'
-    echo "would run: cargo build --release --locked -p vram-host -p vram-enclave"
+    echo "would run: cargo build --release --locked -p vram-validator -p vram-enclave"
     echo "would run: target/release/vram-validator register-enclave --config $config"
     echo "would run: target/release/vram-validator run --config $config ${windows[*]}"
     exit 0
 fi
 [ -f "$config" ] || printf '%s' "$content" > "$config"
-cargo build --release --locked -q -p vram-host -p vram-enclave
+cargo build --release --locked -q -p vram-validator -p vram-enclave
 target/release/vram-validator config check --config "$config" >/dev/null
 target/release/vram-validator register-enclave --config "$config"
 exec target/release/vram-validator run --config "$config" "${windows[@]}"

@@ -1,4 +1,4 @@
-//! The signed score statement (DESIGN 4.4): Ed25519 over
+//! The signed score statement (design.md §4.4): Ed25519 over
 //! `bcs(IntentMessage { intent, timestamp_ms, payload })`, the Nautilus
 //! convention, so that Move verifies it with `ed25519::ed25519_verify`.
 

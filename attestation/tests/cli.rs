@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use ring::signature::Ed25519KeyPair;
@@ -11,6 +11,7 @@ use serde_json::Value;
 use vram_attestation::statement::{
     ed25519_public_key, IntentMessage, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
 };
+use vram_test_support::TempDir;
 
 const NAUTILUS: &str = "tests/fixtures/nautilus_2025-04-15.cose";
 const DEBUG: &str = "tests/fixtures/debug_mode_2022-10-12.cose";
@@ -30,11 +31,8 @@ fn run(args: &[&str]) -> (i32, Value, String) {
     )
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vram-attest-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn scratch(name: &str) -> TempDir {
+    TempDir::new(&format!("attest-cli-{name}")).unwrap()
 }
 
 #[test]

@@ -90,8 +90,7 @@ fn simulated_documents_are_shaped_like_real_ones() {
 
 #[test]
 fn state_dir_keeps_the_test_root_across_restarts() {
-    let dir = std::env::temp_dir().join(format!("vram-sim-state-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = vram_test_support::TempDir::new("sim-state").unwrap();
     let first = SimulatedNsm::with_state_dir(&dir).unwrap();
     let second = SimulatedNsm::with_state_dir(&dir).unwrap();
     assert_eq!(first.test_root_pem(), second.test_root_pem());

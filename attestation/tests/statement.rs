@@ -61,7 +61,7 @@ fn nautilus_vector_reproduces_and_verifies_with_the_attested_key() {
 
 /// A fixed key and statement: the golden vector shared with Move.
 fn golden() -> (Ed25519KeyPair, IntentMessage<WindowScores>) {
-    let key = Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap();
+    let key = vram_test_support::golden::golden_key();
     let entry = |uid: u64, status: EntryStatus, losses: [u64; 3]| ScoreEntry {
         miner_uid: uid,
         gradient_hash: if status == EntryStatus::Missing {

@@ -86,7 +86,7 @@ public struct IntentMessage<T: drop> has copy, drop {
     payload: T,
 }
 
-/// The statement's payload (DESIGN 4.4). Field order is normative.
+/// The statement's payload (design.md §4.4). Field order is normative.
 public struct WindowScores has copy, drop {
     window: u64,
     validator: address,

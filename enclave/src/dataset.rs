@@ -1,4 +1,4 @@
-//! The dataset format (DESIGN 4.2): pages of `u32` tokens, little-endian; the
+//! The dataset format (design.md §4.2): pages of `u32` tokens, little-endian; the
 //! manifest is the SHA-256 of every page, concatenated; its own SHA-256 is the
 //! dataset root.
 

@@ -1,5 +1,5 @@
 //! The loss-delta evaluator: per miner, one sign-SGD step
-//! `w - lr * sign(decoded)` and the losses around it (DESIGN 3, step 3).
+//! `w - lr * sign(decoded)` and the losses around it (design.md §3, step 3).
 //!
 //! Memory: the checkpoint's base weights, one working copy that the model
 //! reads, one decoded parameter at a time, and the activations of one batch
@@ -244,7 +244,7 @@ impl<'c> Evaluator<'c> {
         Ok(())
     }
 
-    /// Scores every miner of a window (DESIGN 3, step 3). Leaves the working
+    /// Scores every miner of a window (design.md §3, step 3). Leaves the working
     /// weights at the base.
     pub fn evaluate_window(
         &self,

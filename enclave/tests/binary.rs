@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use vram_attestation::{verify, AttestationDocument, Policy, TrustRoot};
 use vram_enclave::protocol::{read_frame, write_frame, Request, Response, TimedRead};
+use vram_test_support::TempDir;
 
 struct Guard(Child);
 
@@ -97,10 +98,8 @@ fn check_describe<S: TimedRead + Write + Read>(s: &mut S, state: &std::path::Pat
     assert!(verify(&attestation, &TrustRoot::aws_nitro().unwrap(), at).is_err());
 }
 
-fn state(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vram-enclave-bin-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+fn state(tag: &str) -> TempDir {
+    TempDir::new(&format!("enclave-bin-{tag}")).unwrap()
 }
 
 #[test]
@@ -126,7 +125,7 @@ fn serves_over_tcp() {
 #[test]
 fn serves_over_a_unix_socket() {
     let dir = state("unix");
-    let path = std::env::temp_dir().join(format!("vram-enclave-bin-{}.sock", std::process::id()));
+    let path = dir.join("enclave.sock");
     let _enclave = start(&format!("unix:{}", path.display()), &dir);
     let mut s = retry(|| std::os::unix::net::UnixStream::connect(&path));
     check_describe(&mut s, &dir);

@@ -1,4 +1,4 @@
-//! A hostile miner's blob: every violation of DESIGN 4.1 gets its typed
+//! A hostile miner's blob: every violation of design.md §4.1 gets its typed
 //! error, and random or mutated blobs never panic nor escape the budget.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -5,39 +5,20 @@
 
 use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::eval::{EvalParams, Evaluator, MinerInput, Outcome};
-use vram_enclave::model::{
-    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64,
-};
+use vram_enclave::model::{checkpoint_hash, Checkpoint, GptConfig, SplitMix64};
 use vram_enclave::Error;
+use vram_test_support::{affine_pages, TinyCheckpoint};
 
 const PAGE_LEN: usize = 33;
 
 fn checkpoint() -> (Checkpoint, Vec<u8>, Vec<u8>) {
-    let cfg = GptConfig::tiny();
-    let weights = save_weights(&init_weights(&cfg, 1).unwrap()).unwrap();
-    let config = serde_json::to_vec(&cfg).unwrap();
-    (
-        Checkpoint::load(&weights, &config).unwrap(),
-        weights,
-        config,
-    )
+    let tiny = TinyCheckpoint::new(1).unwrap();
+    (tiny.load().unwrap(), tiny.weights, tiny.config_json)
 }
 
 /// Pages of an affine sequence `t' = (a t + b) mod 256`: learnable structure.
 fn pages(seed: u64, count: usize) -> Vec<Vec<u32>> {
-    let mut rng = SplitMix64::new(seed);
-    (0..count)
-        .map(|_| {
-            let mut t = (rng.next_u64() % 256) as u32;
-            (0..PAGE_LEN)
-                .map(|_| {
-                    let out = t;
-                    t = (t * 5 + 3) % 256;
-                    out
-                })
-                .collect()
-        })
-        .collect()
+    affine_pages(seed, count, PAGE_LEN)
 }
 
 fn refs(pages: &[Vec<u32>]) -> Vec<&[u32]> {

@@ -12,17 +12,15 @@ use std::time::Duration;
 
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::SimulatedNsm;
-use vram_enclave::codec::{encode_blob, BlobMetadata};
+use vram_enclave::codec::BlobMetadata;
 use vram_enclave::dataset::{manifest, page_bytes};
 use vram_enclave::eval::EvalParams;
-use vram_enclave::model::{
-    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64,
-};
 use vram_enclave::protocol::{
     read_frame, write_frame, Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, Request,
     Response, Upload, UploadKind,
 };
 use vram_enclave::service::{serve, Enclave, Listener, ServiceConfig};
+use vram_test_support::{affine_pages, honest_blob, TempDir, TinyCheckpoint};
 
 const WINDOW: u64 = 7;
 const PAGE_LEN: usize = 33;
@@ -38,44 +36,25 @@ struct World {
 }
 
 fn world() -> World {
-    let cfg = GptConfig::tiny();
-    let weights = save_weights(&init_weights(&cfg, 1).unwrap()).unwrap();
-    let config = serde_json::to_vec(&cfg).unwrap();
-    let ckpt_hash = checkpoint_hash(&weights, &config);
-    let mut rng = SplitMix64::new(3);
-    let pages: Vec<Vec<u32>> = (0..16)
-        .map(|_| {
-            let mut t = (rng.next_u64() % 256) as u32;
-            (0..PAGE_LEN)
-                .map(|_| {
-                    let out = t;
-                    t = (t * 5 + 3) % 256;
-                    out
-                })
-                .collect()
-        })
-        .collect();
+    let tiny = TinyCheckpoint::new(1).unwrap();
+    let pages = affine_pages(3, 16, PAGE_LEN);
     let (manifest, root) = manifest(&pages);
-    let ckpt = Checkpoint::load(&weights, &config).unwrap();
     let refs: Vec<&[u32]> = pages.iter().take(4).map(Vec::as_slice).collect();
-    let (_, grads) = ckpt.loss_gradients(&refs).unwrap();
-    let grads = grads.iter().map(|(n, g)| (n.as_str(), g.as_slice()));
-    let blob = encode_blob(
-        ckpt.shapes(),
-        grads,
-        true,
+    let blob = honest_blob(
+        &tiny.load().unwrap(),
+        &refs,
         &BlobMetadata {
             window: WINDOW,
             miner_uid: 1,
             topk: 32,
-            base_checkpoint: ckpt_hash,
+            base_checkpoint: tiny.hash,
         },
     )
     .unwrap();
     World {
-        weights,
-        config,
-        ckpt_hash,
+        ckpt_hash: tiny.hash,
+        weights: tiny.weights,
+        config: tiny.config_json,
         pages,
         manifest,
         root,
@@ -113,6 +92,7 @@ fn open(w: &World) -> OpenWindow {
 struct Server {
     path: PathBuf,
     enclave: Arc<Enclave>,
+    _dir: TempDir,
 }
 
 fn server(tag: &str) -> Server {
@@ -124,12 +104,16 @@ fn server(tag: &str) -> Server {
     };
     let enclave =
         Arc::new(Enclave::new(Box::new(SimulatedNsm::ephemeral().unwrap()), config).unwrap());
-    let path = std::env::temp_dir().join(format!("vram-hostile-{}-{tag}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let dir = TempDir::new(&format!("hostile-{tag}")).unwrap();
+    let path = dir.join("enclave.sock");
     let listener = UnixListener::bind(&path).unwrap();
     let e = Arc::clone(&enclave);
     std::thread::spawn(move || serve(e, Listener::Unix(listener)));
-    Server { path, enclave }
+    Server {
+        path,
+        enclave,
+        _dir: dir,
+    }
 }
 
 impl Server {

@@ -1,9 +1,11 @@
 //! The one error type of the host library.
 
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 /// What the host library can refuse.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A rating update was asked with inputs it cannot rate.
@@ -17,6 +19,80 @@ pub enum Error {
     Config {
         /// What is wrong.
         reason: String,
+    },
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A checkpoint is missing, does not match its identity, or does not load.
+    #[error("checkpoint: {reason}")]
+    Checkpoint {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The dataset is missing, inconsistent, or not the network's.
+    #[error("dataset: {reason}")]
+    Dataset {
+        /// What is wrong.
+        reason: String,
+    },
+    /// Hparams values that `hparams::new_values` would refuse.
+    #[error("hparams: {reason}")]
+    InvalidHparams {
+        /// Which rule they break.
+        reason: String,
+    },
+    /// The chain's schedule has no values for the window.
+    #[error("window {window} precedes the chain's Hparams schedule")]
+    NoSchedule {
+        /// The window asked for.
+        window: u64,
+    },
+    /// A statement larger than one `submit_scores` call can carry.
+    #[error("statement too large: {count} {what}; submit_scores takes at most {max}")]
+    StatementTooLarge {
+        /// What is counted (entries, hashed entries).
+        what: &'static str,
+        /// How many the statement has.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A value could not be encoded (BCS, JSON).
+    #[error("encoding {what}: {reason}")]
+    Encoding {
+        /// What was encoded.
+        what: &'static str,
+        /// The encoder's message.
+        reason: String,
+    },
+    /// A wallet key, mnemonic or keystore is unusable.
+    #[error("wallet: {reason}")]
+    Wallet {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Sui transaction could not be built.
+    #[error("transaction: {reason}")]
+    Transaction {
+        /// What is wrong.
+        reason: String,
+    },
+    /// An audit bundle is incomplete or inconsistent.
+    #[error("bundle: {reason}")]
+    Bundle {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A crash injected by a test (`Validator::crash_after`).
+    #[error("injected crash after {step}")]
+    InjectedCrash {
+        /// The step after which it crashed.
+        step: String,
     },
     /// The journal database failed or refused a transition.
     #[error("journal: {reason}")]
@@ -69,6 +145,14 @@ pub enum Error {
         /// Its message.
         message: String,
     },
+}
+
+impl Error {
+    /// Maps an I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
 }
 
 /// Shorthand for results of this crate.

@@ -133,7 +133,7 @@ CREATE TABLE IF NOT EXISTS events (
 /// Opens a crash-safe SQLite database (WAL, fully synchronous: a
 /// committed transaction survives power loss) and applies `schema`. With
 /// `busy`, a writer waits that long for another process's lock.
-pub(crate) fn open_durable(
+pub fn open_durable(
     path: &Path,
     schema: &str,
     busy: Option<std::time::Duration>,

@@ -5,22 +5,23 @@
 //! accept a score the enclave did not sign over committed inputs; what it
 //! computes for itself (ratings) is a pure function of public statements.
 //!
-//! - [`blobstore`]: a directory served over the Walrus HTTP API (local mode).
-//! - [`chain`]: Rust twins of the Move structs and entry-function arguments.
-//! - [`ledger`]: the embedded single-file stand-in for the Move package (local mode).
+//! - [`bundle`]: the audit bundle's layout, written by the demo, read by replay.
+//! - [`chain`]: what the window loop needs from the chain, Sui over gRPC, the
+//!   Rust twins of the Move structs and the package's abort table.
 //! - [`enclave_client`]: the protocol client that drives the enclave.
 //! - [`journal`]: crash-safe record of every window; never submits twice.
 //! - [`ratings`]: OpenSkill Plackett-Luce, bit-compatible with openskill.py.
 //! - [`walrus`]: blobs from aggregators (failover, retries, caps, hashes) and to publishers.
+//!
+//! The local network's stand-ins (embedded ledger, directory blob store, demo)
+//! live in `vram-localnet`, which depends on this crate and never the reverse.
 
-pub mod blobstore;
+pub mod bundle;
 pub mod chain;
 pub mod config;
-pub mod demo;
 pub mod enclave_client;
 mod error;
 pub mod journal;
-pub mod ledger;
 pub mod metrics;
 pub mod ratings;
 pub mod replay;

@@ -13,9 +13,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use vram_attestation::statement::{SignedStatement, StatementFile};
+use vram_attestation::statement::{
+    EntryStatus, ScoreEntry, SignedStatement, StatementFile, WindowScores,
+};
 use vram_attestation::{sha256, verify, AttestationDocument, TrustRoot};
-use vram_enclave::eval::{loss_to_u64, Evaluator, MinerInput};
+use vram_enclave::eval::{loss_to_u64, EvalParams, Evaluator, MinerInput, MinerResult};
 use vram_enclave::model::Checkpoint;
 use vram_enclave::service::{own_pages, random_pages, ServiceConfig};
 
@@ -25,7 +27,7 @@ use crate::sources::{CheckpointStore, Dataset};
 use crate::walrus::BlobId;
 
 fn bad(reason: impl Into<String>) -> Error {
-    Error::Config {
+    Error::Bundle {
         reason: reason.into(),
     }
 }
@@ -122,7 +124,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 
 /// Replays the bundle in `dir` (every window, or only `only`).
 pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>> {
-    let index: Index = read_json(&dir.join(crate::demo::bundle::INDEX))?;
+    let index: Index = read_json(&dir.join(crate::bundle::INDEX))?;
     let ledger: LedgerExport = read_json(&dir.join("ledger.json"))?;
     let root_pem = std::fs::read_to_string(dir.join(&index.test_root))
         .map_err(|e| bad(format!("{}: {e}", index.test_root)))?;
@@ -183,24 +185,7 @@ fn replay_one(
     if !signature_valid {
         problems.push("no attested key verifies the signature".into());
     }
-    // Inputs against the ledger.
-    let anchor = ledger
-        .anchors
-        .iter()
-        .filter(|a| a.window <= window)
-        .max_by_key(|a| a.window)
-        .map(|a| a.checkpoint_hash.clone());
-    if anchor.as_deref() != Some(hex::encode(&p.checkpoint_hash).as_str()) {
-        problems.push("checkpoint is not the ledger's anchor".into());
-    }
-    if p.dataset_root != dataset.root() || p.dataset_root != values.dataset_root {
-        problems.push("dataset root differs".into());
-    }
-    let params = values.eval_params();
-    let params_hash = sha256(&bcs::to_bytes(&params).map_err(|e| bad(e.to_string()))?);
-    if p.eval_params_hash != params_hash {
-        problems.push("eval params hash differs from the ledger's Hparams".into());
-    }
+    let params = check_inputs(p, values, ledger, dataset, &mut problems)?;
     let ckpt_hash: [u8; 32] = p
         .checkpoint_hash
         .as_slice()
@@ -208,25 +193,7 @@ fn replay_one(
         .map_err(|_| bad("checkpoint hash length"))?;
     let (weights, config) = checkpoints.get(&ckpt_hash)?;
     let ckpt = Checkpoint::load(&weights, &config).map_err(|e| bad(e.to_string()))?;
-
-    let mut blob_bytes: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-    for c in ledger.commitments.iter().filter(|c| c.window == window) {
-        let id: BlobId = c.blob_id_parsed()?;
-        let path = crate::blobstore::blob_path(blobs, &id);
-        match std::fs::read(&path) {
-            Ok(bytes) if hex::encode(sha256(&bytes)) == c.sha256 => {
-                blob_bytes.insert(c.miner_uid, bytes);
-            }
-            Ok(_) => problems.push(format!(
-                "blob of miner {} differs from its commitment",
-                c.miner_uid
-            )),
-            Err(_) => problems.push(format!(
-                "blob of miner {} is not in the bundle",
-                c.miner_uid
-            )),
-        }
-    }
+    let blob_bytes = committed_blobs(ledger, window, blobs, &mut problems)?;
 
     let seed: [u8; 32] = p
         .eval_seed
@@ -249,7 +216,7 @@ fn replay_one(
                 .map(page)
                 .collect(),
             // A blob the host could not fetch was scored as missing.
-            blob: if e.status == 1 {
+            blob: if e.status == EntryStatus::Missing as u8 {
                 None
             } else {
                 blob_bytes.get(&e.miner_uid).map(Vec::as_slice)
@@ -260,34 +227,7 @@ fn replay_one(
         .evaluate_window(window, &params, &random, &miners)
         .map_err(|e| bad(format!("evaluation: {e}")))?;
     let replayed_base = loss_to_u64(evaluation.loss_before_random);
-    let mut entries = Vec::new();
-    for (signed_entry, r) in p.entries.iter().zip(&evaluation.miners) {
-        let status = r.outcome.status() as u8;
-        let replayed = [
-            loss_to_u64(r.loss_before_own),
-            loss_to_u64(r.loss_after_own),
-            loss_to_u64(r.loss_after_random),
-        ];
-        let signed_losses = [
-            signed_entry.loss_before_own,
-            signed_entry.loss_after_own,
-            signed_entry.loss_after_random,
-        ];
-        let max_abs_diff = signed_losses
-            .iter()
-            .zip(&replayed)
-            .map(|(a, b)| (*a as f64 - *b as f64).abs() / 1e9)
-            .fold(0.0, f64::max);
-        entries.push(EntryReplay {
-            miner_uid: signed_entry.miner_uid,
-            status: signed_entry.status,
-            replayed_status: status,
-            signed: signed_losses,
-            replayed,
-            max_abs_diff,
-            identical: status == signed_entry.status && signed_losses == replayed,
-        });
-    }
+    let entries = compare(&p.entries, &evaluation.miners);
     let inputs_match = problems.is_empty() || (problems.len() == 1 && !signature_valid);
     let agrees = signature_valid
         && inputs_match
@@ -303,6 +243,99 @@ fn replay_one(
         agrees,
         problems,
     })
+}
+
+/// The statement's inputs against the ledger: the anchored checkpoint, the
+/// dataset root and the eval-params hash of the Hparams. Mismatches go to
+/// `problems`; returns the evaluation parameters to replay with.
+fn check_inputs(
+    p: &WindowScores,
+    values: &HparamValues,
+    ledger: &LedgerExport,
+    dataset: &Dataset,
+    problems: &mut Vec<String>,
+) -> Result<EvalParams> {
+    let anchor = ledger
+        .anchors
+        .iter()
+        .filter(|a| a.window <= p.window)
+        .max_by_key(|a| a.window)
+        .map(|a| a.checkpoint_hash.clone());
+    if anchor.as_deref() != Some(hex::encode(&p.checkpoint_hash).as_str()) {
+        problems.push("checkpoint is not the ledger's anchor".into());
+    }
+    if p.dataset_root != dataset.root() || p.dataset_root != values.dataset_root {
+        problems.push("dataset root differs".into());
+    }
+    let params = values.eval_params();
+    let params_hash = sha256(&bcs::to_bytes(&params).map_err(|e| bad(e.to_string()))?);
+    if p.eval_params_hash != params_hash {
+        problems.push("eval params hash differs from the ledger's Hparams".into());
+    }
+    Ok(params)
+}
+
+/// The bundle's blob of every commitment of `window` that matches its
+/// committed hash; a missing or different blob goes to `problems`.
+fn committed_blobs(
+    ledger: &LedgerExport,
+    window: u64,
+    blobs: &Path,
+    problems: &mut Vec<String>,
+) -> Result<BTreeMap<u64, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for c in ledger.commitments.iter().filter(|c| c.window == window) {
+        let id: BlobId = c.blob_id_parsed()?;
+        match std::fs::read(crate::bundle::blob_path(blobs, &id)) {
+            Ok(bytes) if hex::encode(sha256(&bytes)) == c.sha256 => {
+                out.insert(c.miner_uid, bytes);
+            }
+            Ok(_) => problems.push(format!(
+                "blob of miner {} differs from its commitment",
+                c.miner_uid
+            )),
+            Err(_) => problems.push(format!(
+                "blob of miner {} is not in the bundle",
+                c.miner_uid
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Each signed entry beside its recomputation.
+fn compare(signed: &[ScoreEntry], replayed: &[MinerResult]) -> Vec<EntryReplay> {
+    signed
+        .iter()
+        .zip(replayed)
+        .map(|(signed_entry, r)| {
+            let status = r.outcome.status() as u8;
+            let replayed = [
+                loss_to_u64(r.loss_before_own),
+                loss_to_u64(r.loss_after_own),
+                loss_to_u64(r.loss_after_random),
+            ];
+            let signed_losses = [
+                signed_entry.loss_before_own,
+                signed_entry.loss_after_own,
+                signed_entry.loss_after_random,
+            ];
+            let max_abs_diff = signed_losses
+                .iter()
+                .zip(&replayed)
+                .map(|(a, b)| (*a as f64 - *b as f64).abs() / 1e9)
+                .fold(0.0, f64::max);
+            EntryReplay {
+                miner_uid: signed_entry.miner_uid,
+                status: signed_entry.status,
+                replayed_status: status,
+                signed: signed_losses,
+                replayed,
+                max_abs_diff,
+                identical: status == signed_entry.status && signed_losses == replayed,
+            }
+        })
+        .collect()
 }
 
 impl CommitmentExport {

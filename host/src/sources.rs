@@ -11,8 +11,9 @@ use vram_enclave::model::checkpoint_hash;
 use crate::error::{Error, Result};
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::Config {
-        reason: format!("{}: {e}", path.display()),
+    Error::Io {
+        path: path.to_path_buf(),
+        source: e,
     }
 }
 
@@ -53,8 +54,8 @@ impl CheckpointStore {
         };
         let (weights, config) = (read("model.safetensors")?, read("config.json")?);
         if &checkpoint_hash(&weights, &config) != hash {
-            return Err(Error::Config {
-                reason: format!("checkpoint {} does not match its hash", dir.display()),
+            return Err(Error::Checkpoint {
+                reason: format!("{} does not match its hash", dir.display()),
             });
         }
         Ok((weights, config))
@@ -74,7 +75,7 @@ impl Dataset {
     pub fn new(pages: Vec<Vec<u32>>) -> Result<Self> {
         let len = pages.first().map_or(0, Vec::len);
         if pages.is_empty() || len < 2 || pages.iter().any(|p| p.len() != len) {
-            return Err(Error::Config {
+            return Err(Error::Dataset {
                 reason: "a dataset needs pages of one length of at least 2 tokens".into(),
             });
         }
@@ -107,7 +108,7 @@ impl Dataset {
         let body = std::fs::read(&path).map_err(|e| io(&path, e))?;
         let count = manifest_bytes.len() / 32;
         if count == 0 || manifest_bytes.len() % 32 != 0 || body.len() % (count * 4) != 0 {
-            return Err(Error::Config {
+            return Err(Error::Dataset {
                 reason: format!("{}: pages and manifest disagree", dir.display()),
             });
         }
@@ -122,13 +123,13 @@ impl Dataset {
             .collect();
         let dataset = Self::new(pages)?;
         if dataset.manifest != manifest_bytes {
-            return Err(Error::Config {
+            return Err(Error::Dataset {
                 reason: format!("{}: a page does not match the manifest", dir.display()),
             });
         }
         if let Some(root) = expected_root {
             if &dataset.root != root {
-                return Err(Error::Config {
+                return Err(Error::Dataset {
                     reason: format!(
                         "{}: dataset root {} is not the network's {}",
                         dir.display(),

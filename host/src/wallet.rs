@@ -21,8 +21,8 @@ use crate::error::{Error, Result};
 pub const SUI_ED25519_PATH: [u32; 5] = [44, 784, 0, 0, 0];
 
 fn key_err(reason: impl Into<String>) -> Error {
-    Error::Config {
-        reason: format!("wallet: {}", reason.into()),
+    Error::Wallet {
+        reason: reason.into(),
     }
 }
 

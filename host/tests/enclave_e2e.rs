@@ -10,35 +10,28 @@ use std::time::Duration;
 
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::{verify, Policy, SimulatedNsm, TrustRoot};
-use vram_enclave::codec::{encode_blob, BlobMetadata};
+use vram_enclave::codec::BlobMetadata;
 use vram_enclave::dataset::{manifest, page_bytes};
 use vram_enclave::eval::EvalParams;
-use vram_enclave::model::{
-    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64,
-};
+use vram_enclave::model::SplitMix64;
 use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, Response, UploadKind};
 use vram_enclave::service::{serve, Enclave, Listener, ServiceConfig};
 use vram_host::enclave_client::{EnclaveClient, Endpoint};
+use vram_test_support::{honest_blob, TempDir, TinyCheckpoint};
 
 fn run_window(endpoint: &Endpoint, root_pem: &str) {
     let window = 21;
-    let cfg = GptConfig::tiny();
-    let weights = save_weights(&init_weights(&cfg, 2).unwrap()).unwrap();
-    let config = serde_json::to_vec(&cfg).unwrap();
-    let ckpt_hash = checkpoint_hash(&weights, &config);
+    let tiny = TinyCheckpoint::new(2).unwrap();
+    let ckpt_hash = tiny.hash;
     let mut rng = SplitMix64::new(8);
     let pages: Vec<Vec<u32>> = (0..12)
         .map(|_| (0..33).map(|_| (rng.next_u64() % 256) as u32).collect())
         .collect();
     let (manifest_bytes, root) = manifest(&pages);
-    let ckpt = Checkpoint::load(&weights, &config).unwrap();
     let refs: Vec<&[u32]> = pages.iter().take(3).map(Vec::as_slice).collect();
-    let (_, grads) = ckpt.loss_gradients(&refs).unwrap();
-    let grads = grads.iter().map(|(n, g)| (n.as_str(), g.as_slice()));
-    let blob = encode_blob(
-        ckpt.shapes(),
-        grads,
-        true,
+    let blob = honest_blob(
+        &tiny.load().unwrap(),
+        &refs,
         &BlobMetadata {
             window,
             miner_uid: 4,
@@ -81,10 +74,10 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
     };
     assert_eq!(client.open_window(&open).unwrap(), (true, true));
     client
-        .upload(window, UploadKind::CheckpointWeights, &weights)
+        .upload(window, UploadKind::CheckpointWeights, &tiny.weights)
         .unwrap();
     client
-        .upload(window, UploadKind::CheckpointConfig, &config)
+        .upload(window, UploadKind::CheckpointConfig, &tiny.config_json)
         .unwrap();
     client
         .upload(window, UploadKind::Manifest, &manifest_bytes)
@@ -128,12 +121,7 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
     assert_eq!(statement.message.payload.entries[0].status, 0);
 
     // And the auditor's tool agrees: `vram-attest statement verify --doc`.
-    let dir = std::env::temp_dir().join(format!(
-        "vram-e2e-files-{}-{window}-{}",
-        std::process::id(),
-        attestation.len()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new(&format!("e2e-files-{window}")).unwrap();
     std::fs::write(dir.join("doc.cose"), &attestation).unwrap();
     std::fs::write(dir.join("root.pem"), root_pem).unwrap();
     std::fs::write(
@@ -176,20 +164,21 @@ fn vram_attest() -> std::path::PathBuf {
     path
 }
 
-fn enclave(tag: &str) -> (Arc<Enclave>, String) {
-    let dir = std::env::temp_dir().join(format!("vram-e2e-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// An enclave with the simulated NSM, its test root, and its state folder.
+fn enclave(tag: &str) -> (Arc<Enclave>, String, TempDir) {
+    let dir = TempDir::new(&format!("e2e-{tag}")).unwrap();
     let nsm = SimulatedNsm::with_state_dir(&dir).unwrap();
     let pem = nsm.test_root_pem();
     (
         Arc::new(Enclave::new(Box::new(nsm), ServiceConfig::default()).unwrap()),
         pem,
+        dir,
     )
 }
 
 #[test]
 fn a_window_over_tcp() {
-    let (e, pem) = enclave("tcp");
+    let (e, pem, _dir) = enclave("tcp");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || serve(e, Listener::Tcp(listener)));
@@ -198,9 +187,8 @@ fn a_window_over_tcp() {
 
 #[test]
 fn a_window_over_a_unix_socket() {
-    let (e, pem) = enclave("unix");
-    let path = std::env::temp_dir().join(format!("vram-e2e-{}.sock", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let (e, pem, dir) = enclave("unix");
+    let path = dir.join("enclave.sock");
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     std::thread::spawn(move || serve(e, Listener::Unix(listener)));
     run_window(&Endpoint::Unix(path), &pem);
@@ -208,7 +196,7 @@ fn a_window_over_a_unix_socket() {
 
 #[test]
 fn refusals_surface_as_typed_errors_and_endpoints_parse() {
-    let (e, _) = enclave("refuse");
+    let (e, _, _dir) = enclave("refuse");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || serve(e, Listener::Tcp(listener)));

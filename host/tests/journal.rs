@@ -6,18 +6,18 @@
 use std::path::PathBuf;
 
 use vram_host::journal::{Journal, NextStep, WindowState};
+use vram_test_support::TempDir;
 
-fn path(tag: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("vram-journal-{}-{tag}.sqlite", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
-    }
-    p
+/// A fresh journal path; the folder lives as long as the first value.
+fn path(tag: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(&format!("journal-{tag}")).unwrap();
+    let p = dir.join("journal.sqlite");
+    (dir, p)
 }
 
 #[test]
 fn a_crash_after_any_step_resumes_at_the_right_step() {
-    let p = path("resume");
+    let (_dir, p) = path("resume");
     type Step = Box<dyn Fn(&Journal)>;
     let steps: Vec<Step> = vec![
         Box::new(|j| j.open_window(5, b"inputs", 1).unwrap()),
@@ -60,7 +60,8 @@ fn a_crash_after_any_step_resumes_at_the_right_step() {
 
 #[test]
 fn a_second_submission_is_refused() {
-    let j = Journal::open(&path("double")).unwrap();
+    let (_dir, p) = path("double");
+    let j = Journal::open(&p).unwrap();
     j.open_window(8, b"in", 1).unwrap();
     assert!(
         j.begin_submission(8, "D1", b"tx", 2).is_err(),
@@ -77,7 +78,8 @@ fn a_second_submission_is_refused() {
 
 #[test]
 fn failures_are_final_and_listed() {
-    let j = Journal::open(&path("list")).unwrap();
+    let (_dir, p) = path("list");
+    let j = Journal::open(&p).unwrap();
     for w in 1..=3u64 {
         j.open_window(w, b"in", w).unwrap();
     }

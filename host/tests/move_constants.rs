@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use vram_attestation::statement::{EntryStatus, INTENT_WINDOW_SCORES};
+use vram_host::chain::aborts::{self, Abort};
 use vram_host::chain::types::MAX_SUBMIT_ENTRIES;
-use vram_host::ledger::aborts::{self, Abort};
 use vram_test_support::MovePackage;
 
 /// The Rust abort table, module by module.
@@ -70,7 +70,7 @@ fn the_abort_table_is_the_move_package_s() {
         assert_eq!(
             from_rust,
             from_move,
-            "ledger/aborts.rs disagrees with {}",
+            "chain/aborts.rs disagrees with {}",
             module.path.display()
         );
     }

@@ -21,11 +21,11 @@ use sui_rpc::proto::sui::rpc::v2::transaction_execution_service_server::{
     TransactionExecutionService, TransactionExecutionServiceServer,
 };
 use sui_sdk_types::{Address, Digest, TypeTag};
+use vram_host::chain::aborts::score_ledger::EAlreadySubmitted;
 use vram_host::chain::sui::{SuiChain, SuiSettings};
 use vram_host::chain::sui_tx::{self, Gas, OwnedObject, SharedObject};
 use vram_host::chain::types::*;
 use vram_host::chain::Chain;
-use vram_host::ledger::aborts::score_ledger::EAlreadySubmitted;
 use vram_host::wallet::Wallet;
 use vram_host::Error;
 
@@ -577,8 +577,7 @@ fn unavailable_slow_and_dead_endpoints_are_survived() {
 #[test]
 fn operator_status_reads_sui() {
     let url = serve(populated());
-    let dir = std::env::temp_dir().join(format!("vram-sui-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = vram_test_support::TempDir::new("sui-cli").unwrap();
     let d = deployment();
     let obj = |o: SharedObject| serde_json::json!({"id": format!("0x{}", hex::encode(o.id)), "initial_shared_version": o.initial_shared_version});
     let deployment_json = serde_json::json!({

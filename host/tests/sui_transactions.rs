@@ -134,7 +134,8 @@ fn the_cli_serializes_the_same_transactions() {
         &common::golden_key(),
     )
     .unwrap();
-    let path = std::env::temp_dir().join(format!("vram-sui-tx-{}.json", std::process::id()));
+    let dir = vram_test_support::TempDir::new("sui-tx").unwrap();
+    let path = dir.join("statement.json");
     std::fs::write(&path, serde_json::to_vec(&signed.to_file()).unwrap()).unwrap();
     let mut c = common("submit-scores");
     c.arg("--statement").arg(&path);

@@ -48,7 +48,8 @@ fn keystores_and_environment() {
         let key = sui_crypto::ed25519::Ed25519PrivateKey::from_suiprivkey(sk).unwrap();
         key.to_base64()
     };
-    let path = std::env::temp_dir().join(format!("vram-keystore-{}.json", std::process::id()));
+    let dir = vram_test_support::TempDir::new("keystore").unwrap();
+    let path = dir.join("sui.keystore");
     let entries = vec![
         entry(v["suiprivkey"].as_str().unwrap()),
         entry(vectors()[1]["suiprivkey"].as_str().unwrap()),

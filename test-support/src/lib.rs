@@ -1,13 +1,22 @@
 //! Test-only support for the workspace's tests. Trust level: none; never a
 //! dependency of a shipped binary, only a dev-dependency.
 //!
+//! - [`golden`]: the golden key and statement shared with the Move tests.
+//! - [`fs`]: scratch folders removed when dropped.
+//! - [`tiny`]: the tiny checkpoint, synthetic pages and an honest blob.
+//!
 //! [`move_source`] reads the constants of the Move package in `contracts/`
 //! straight from its sources, so a Rust test asserts the very bytes a Move
 //! test asserts, and the two can never drift apart unnoticed.
 
+pub mod fs;
+pub mod golden;
 pub mod move_source;
+pub mod tiny;
 
+pub use fs::TempDir;
 pub use move_source::{Constant, Error, MoveModule, MovePackage, Value};
+pub use tiny::{affine_pages, honest_blob, TinyCheckpoint};
 
 use std::path::PathBuf;
 

@@ -1,4 +1,4 @@
-//! The `vram-gradient/1` safetensors container (DESIGN 4.1): writing it for
+//! The `vram-gradient/1` safetensors container (design.md §4.1): writing it for
 //! miners and reading it, against the checkpoint's shapes and a byte budget,
 //! inside the enclave.
 

@@ -1,4 +1,4 @@
-//! How a parameter is cut into DCT chunks (DESIGN 4.1).
+//! How a parameter is cut into DCT chunks (design.md §4.1).
 //!
 //! A 1-D parameter `[L]` is treated as a `[1, L]` matrix with chunks of
 //! `1 x n`: the size-1 DCT is the identity, so the transform, the in-chunk

@@ -1,4 +1,4 @@
-//! The `vram-gradient/1` codec (DESIGN 4.1): DCT top-k compression as in
+//! The `vram-gradient/1` codec (design.md §4.1): DCT top-k compression as in
 //! DeMo/Templar, 12-bit index packing, optional 8-bit quantisation, and a
 //! validating decoder whose cost a hostile blob cannot inflate.
 

@@ -1,4 +1,4 @@
-//! The enclave protocol (DESIGN 4.3, docs/protocol.md): length-prefixed CBOR
+//! The enclave protocol (design.md §4.3, docs/protocol.md): length-prefixed CBOR
 //! frames over one byte stream (vsock, or TCP / Unix socket in test mode).
 
 mod frame;

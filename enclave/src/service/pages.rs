@@ -1,4 +1,4 @@
-//! Which pages a window evaluates (DESIGN 4.2): a miner's own pages follow
+//! Which pages a window evaluates (design.md §4.2): a miner's own pages follow
 //! from public inputs, the shared random pages from the enclave's seed.
 
 use ring::digest::{Context, SHA256};

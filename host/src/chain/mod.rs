@@ -1,15 +1,24 @@
 //! The chain side of the host: what the window loop needs from the network
 //! (`Chain`), the Rust twins of the Move package's structs (`types`, BCS
 //! layouts checked field by field in `tests/contract_layouts.rs`, table in
-//! `docs/contracts.md`), and the local implementation on the embedded ledger.
+//! `docs/contracts.md`) and the package's abort codes (`aborts`). The local
+//! implementation on the embedded ledger lives in `vram-localnet`.
 
-pub mod local;
+pub mod aborts;
 pub mod sui;
 pub mod sui_tx;
 pub mod types;
 
 use crate::error::Result;
 use types::{Commitment, HparamsObject, SubmitArgs};
+
+/// Wall-clock Unix time in milliseconds (0 before 1970, which cannot happen
+/// on a configured host).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 /// Sleeps until the chain clock reaches `at_ms`, polling at most `poll`
 /// apart, or until `stop` is set. Returns whether the time was reached.

@@ -161,8 +161,8 @@ struct Ptb {
 }
 
 fn tx_err(reason: impl std::fmt::Display) -> Error {
-    Error::Config {
-        reason: format!("transaction: {reason}"),
+    Error::Transaction {
+        reason: reason.to_string(),
     }
 }
 

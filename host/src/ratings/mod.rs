@@ -1,5 +1,5 @@
 //! Ratings: a pure function of the public statements, so that anyone
-//! recomputes the same numbers (DESIGN 3, step 5).
+//! recomputes the same numbers (design.md §3, step 5).
 
 mod gauntlet;
 mod openskill;

@@ -5,73 +5,31 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use ring::signature::Ed25519KeyPair;
-use vram_attestation::statement::{
-    EntryStatus, IntentMessage, ScoreEntry, WindowScores, INTENT_WINDOW_SCORES,
-};
+use vram_attestation::statement::{IntentMessage, WindowScores};
 use vram_host::chain::sui_tx::{Deployment, SharedObject};
 use vram_host::chain::types::SubmitArgs;
 
-/// The byte-string constant `module::name` of the Move package, as hex: the
-/// vectors shared with the Move tests are written once, in Move.
+#[allow(unused_imports)]
+pub use vram_test_support::golden::golden_key;
+
+/// See `vram_test_support::golden::move_hex`.
 pub fn move_hex(module: &str, name: &str) -> String {
-    let package = vram_test_support::MovePackage::contracts().unwrap();
-    hex::encode(package.bytes(module, name).unwrap())
+    vram_test_support::golden::move_hex(module, name).unwrap()
 }
 
-/// `sha256(bcs(EvalParams))` of the default Hparams
-/// (`contracts/tests/hparams_tests.move`, `EVAL_PARAMS_HASH`).
+/// See `vram_test_support::golden::eval_params_hash`.
 pub fn eval_params_hash() -> String {
-    move_hex("hparams_tests", "EVAL_PARAMS_HASH")
+    vram_test_support::golden::eval_params_hash().unwrap()
 }
 
-/// The golden key's signature of [`submit_message`]
-/// (`contracts/tests/test_world.move`, `SUBMIT_SIGNATURE`).
+/// See `vram_test_support::golden::submit_signature`.
 pub fn submit_signature() -> String {
-    move_hex("test_world", "SUBMIT_SIGNATURE")
+    vram_test_support::golden::submit_signature().unwrap()
 }
 
-/// The golden key: seed 0x07 * 32.
-pub fn golden_key() -> Ed25519KeyPair {
-    Ed25519KeyPair::from_seed_unchecked(&[7u8; 32]).unwrap()
-}
-
-/// The golden statement with the eval-params hash the contract recomputes.
+/// See `vram_test_support::golden::submit_message`.
 pub fn submit_message() -> IntentMessage<WindowScores> {
-    let entry = |uid: u64, status: EntryStatus, l: [u64; 3]| ScoreEntry {
-        miner_uid: uid,
-        gradient_hash: if status == EntryStatus::Missing {
-            vec![]
-        } else {
-            vec![uid as u8; 32]
-        },
-        status: status as u8,
-        loss_before_own: l[0],
-        loss_after_own: l[1],
-        loss_after_random: l[2],
-    };
-    IntentMessage {
-        intent: INTENT_WINDOW_SCORES,
-        timestamp_ms: 1_763_700_000_000,
-        payload: WindowScores {
-            window: 42,
-            validator: [0xaa; 32],
-            checkpoint_hash: vec![0x11; 32],
-            dataset_root: vec![0x22; 32],
-            eval_params_hash: hex::decode(eval_params_hash()).unwrap(),
-            eval_seed: vec![0x44; 32],
-            loss_before_random: 4_200_000_000,
-            entries: vec![
-                entry(
-                    1,
-                    EntryStatus::Scored,
-                    [4_100_000_000, 4_000_000_000, 4_150_000_000],
-                ),
-                entry(2, EntryStatus::Missing, [0, 0, 0]),
-                entry(5, EntryStatus::Malformed, [0, 0, 0]),
-            ],
-        },
-    }
+    vram_test_support::golden::submit_message().unwrap()
 }
 
 /// The `submit_scores` arguments of [`submit_message`], with its signature.

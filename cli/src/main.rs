@@ -1,0 +1,113 @@
+//! `vram-validator`: the operator's and miner's command line.
+//!
+//! Exit codes: 0 success, 1 the input was checked and refused (a malformed
+//! blob, say; the reason on stderr), 2 usage or I/O error.
+
+mod bench;
+#[cfg(feature = "local")]
+mod demo;
+mod files;
+mod gradient;
+mod openskill;
+mod operator;
+mod replay;
+mod sui_tx;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The attested validator appliance's host.
+#[derive(Parser)]
+#[command(name = "vram-validator", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encode, decode and inspect `vram-gradient/1` blobs.
+    #[command(subcommand)]
+    Gradient(gradient::GradientCommand),
+    /// Measure the evaluator and the codec (JSON on stdout).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// One OpenSkill Plackett-Luce update (what-if tool).
+    Openskill(openskill::OpenskillArgs),
+    /// Run the whole appliance locally: miners, enclave, ledger, ratings.
+    #[cfg(feature = "local")]
+    Demo(demo::DemoArgs),
+    /// Recompute every statement of an audit bundle outside the enclave.
+    Replay(replay::ReplayArgs),
+    /// Run the window loop (supervises the enclave, scores, submits).
+    Run(operator::RunArgs),
+    /// Start the enclave, verify its attestation and register its key.
+    RegisterEnclave(operator::RegisterArgs),
+    /// Chain time, window, phase, enclave key, recent windows.
+    Status(operator::ConfigArg),
+    /// This validator's accepted statement for one window, with scores.
+    Scores(operator::ScoresArgs),
+    /// OpenSkill standings over this validator's accepted statements.
+    Ratings(operator::ConfigArg),
+    /// The journal's recent windows.
+    Journal(operator::JournalArgs),
+    /// Example and check of `vram-validator.toml`.
+    #[command(subcommand)]
+    Config(operator::ConfigCommand),
+    /// vramhub transactions for Sui, built offline (--serialize-unsigned-transaction).
+    #[command(subcommand)]
+    SuiTx(sui_tx::SuiTxCommand),
+}
+
+/// How a command ended, for the exit code.
+pub(crate) enum Outcome {
+    /// Done (exit 0).
+    Done,
+    /// The input was checked and refused (exit 1).
+    Refused,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logs();
+    let result = match cli.command {
+        Command::Gradient(cmd) => gradient::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Openskill(args) => openskill::run(args),
+        #[cfg(feature = "local")]
+        Command::Demo(args) => demo::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Run(args) => operator::run(args),
+        Command::RegisterEnclave(args) => operator::register_enclave(args),
+        Command::Status(args) => operator::status(args),
+        Command::Scores(args) => operator::scores(args),
+        Command::Ratings(args) => operator::ratings(args),
+        Command::Journal(args) => operator::journal(args),
+        Command::Config(cmd) => operator::config(cmd),
+        Command::SuiTx(cmd) => sui_tx::run(cmd),
+    };
+    match result {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("vram-validator: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default: warnings), `VRAMHUB_LOG_FORMAT=json`
+/// switches to JSON lines.
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("VRAMHUB_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

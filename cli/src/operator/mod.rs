@@ -1,0 +1,325 @@
+//! The operator's commands: `run`, `register-enclave`, `status`, `scores`,
+//! `ratings`, `journal`, `config example`. Each reads the configuration
+//! (`--config`, default `vram-validator.toml` or `$VRAMHUB_CONFIG`) and has
+//! `--json` for scripts.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use vram_host::chain::sui::SuiChain;
+use vram_host::chain::Chain;
+use vram_host::config::{ChainKind, Config, EXAMPLE};
+use vram_host::journal::Journal;
+use vram_host::metrics::{self, Metrics};
+use vram_host::sources::{CheckpointStore, Dataset};
+use vram_host::supervisor::Supervisor;
+use vram_host::validator::{Outcome as WindowOutcome, Validator};
+use vram_host::walrus::WalrusClient;
+
+use crate::Outcome;
+
+mod report;
+
+pub(crate) use report::{journal, ratings, scores, status};
+
+#[derive(Args)]
+pub(crate) struct ConfigArg {
+    /// The configuration file.
+    #[arg(long, env = "VRAMHUB_CONFIG", default_value = "vram-validator.toml")]
+    config: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    common: ConfigArg,
+    /// Stop after this many windows (default: run until stopped).
+    #[arg(long)]
+    windows: Option<u64>,
+}
+
+#[derive(Args)]
+pub(crate) struct ScoresArgs {
+    #[command(flatten)]
+    common: ConfigArg,
+    /// The window.
+    #[arg(long)]
+    window: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct JournalArgs {
+    #[command(flatten)]
+    common: ConfigArg,
+    /// How many recent windows.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct RegisterArgs {
+    #[command(flatten)]
+    common: ConfigArg,
+    /// Also write the attestation document here.
+    #[arg(long)]
+    doc_out: Option<PathBuf>,
+    /// Print the registration transaction (base64 TransactionData) instead
+    /// of sending it; needs `--gas`, `--gas-price`, `--gas-budget` and touches
+    /// no network (chain.kind = "sui").
+    #[arg(long, requires_all = ["gas", "gas_price", "gas_budget"])]
+    serialize_unsigned_transaction: bool,
+    /// The gas coin, `ID:VERSION:DIGEST`.
+    #[arg(long)]
+    gas: Option<String>,
+    /// Gas price.
+    #[arg(long)]
+    gas_price: Option<u64>,
+    /// Gas budget, MIST.
+    #[arg(long)]
+    gas_budget: Option<u64>,
+    /// Test mode: the TestModeCap, `ID:VERSION:DIGEST` (registers the key
+    /// through the test-mode path instead of the attestation document).
+    #[arg(long)]
+    test_cap: Option<String>,
+    /// The sender (default: the configured wallet's address).
+    #[arg(long)]
+    sender: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print a commented example configuration.
+    Example,
+    /// Check a configuration (with the environment's overrides) and print it.
+    Check(ConfigArg),
+}
+
+fn load(path: &std::path::Path) -> Result<Config> {
+    Config::load(path, std::env::vars())
+        .with_context(|| format!("configuration {}", path.display()))
+}
+
+fn chain(cfg: &Config) -> Result<Box<dyn Chain>> {
+    Ok(match cfg.chain.kind {
+        ChainKind::Sui => Box::new(SuiChain::new(
+            cfg.sui_settings()?,
+            cfg.deployment()?,
+            cfg.wallet(|name| std::env::var(name).ok())?,
+        )?),
+        ChainKind::Local => local_chain(cfg)?,
+    })
+}
+
+/// The embedded ledger of the local network.
+#[cfg(feature = "local")]
+fn local_chain(cfg: &Config) -> Result<Box<dyn Chain>> {
+    let ledger = cfg.chain.ledger.clone().unwrap_or_default();
+    Ok(Box::new(vram_localnet::chain::LocalChain::open(
+        &ledger,
+        cfg.validator_address()?,
+    )?))
+}
+
+#[cfg(not(feature = "local"))]
+fn local_chain(_cfg: &Config) -> Result<Box<dyn Chain>> {
+    anyhow::bail!(
+        "chain.kind = \"local\" needs the local network, and this vram-validator was built \
+         without it (default feature `local`)"
+    )
+}
+
+fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
+    let chain = chain(cfg)?;
+    let root = chain.hparams()?.current.values.dataset_root.clone();
+    let root: Option<[u8; 32]> = root.as_slice().try_into().ok();
+    let metrics = Arc::new(Metrics::default());
+    if let Some(listen) = &cfg.metrics.listen {
+        let addr = metrics::serve(Arc::clone(&metrics), listen)?;
+        tracing::info!(%addr, "metrics on /metrics");
+    }
+    Ok(Validator::new(
+        chain,
+        Supervisor::new(
+            cfg.launcher()?,
+            Duration::from_secs(cfg.enclave.call_timeout_s),
+        ),
+        Journal::open(&cfg.storage.journal)?,
+        WalrusClient::new(
+            &cfg.walrus.aggregators,
+            &cfg.walrus.publishers,
+            cfg.retry_policy(),
+        )?,
+        CheckpointStore::new(&cfg.storage.checkpoints),
+        Dataset::load(&cfg.storage.dataset, root.as_ref())?,
+        cfg.loop_config()?,
+        metrics,
+    ))
+}
+
+pub(crate) fn run(args: RunArgs) -> Result<Outcome> {
+    let cfg = load(&args.common.config)?;
+    let mut v = validator(&cfg)?;
+    let json = args.common.json;
+    let first = first_window(&mut v)?;
+    let last = args.windows.map(|n| first + n.saturating_sub(1));
+    let stop = AtomicBool::new(false);
+    let mut failed = 0u64;
+    v.run(&stop, Some(first), last, |report| {
+        let (state, detail) = match &report.outcome {
+            WindowOutcome::Submitted { digest } => ("submitted", digest.clone()),
+            WindowOutcome::Failed { reason } => {
+                failed += 1;
+                ("failed", reason.clone())
+            }
+        };
+        if json {
+            println!(
+                "{}",
+                json!({"window": report.window, "state": state, "detail": detail,
+                "fetch_failures": report.fetch_failures})
+            );
+        } else {
+            println!("window {}: {state} ({detail})", report.window);
+        }
+    })?;
+    Ok(if failed == 0 {
+        Outcome::Done
+    } else {
+        Outcome::Refused
+    })
+}
+
+/// The first window `run` works on: the current one if its upload deadline
+/// is still ahead, or if the journal holds it (a restart resumes it);
+/// otherwise the next. A window whose deadline passed before the enclave
+/// was up cannot be fetched and scored in full, and design.md §2 lets only
+/// the key registered at the deadline sign for it.
+fn first_window(v: &mut Validator<Box<dyn Chain>>) -> Result<u64> {
+    let now = v.chain().now_ms()?;
+    let hp = v.chain().hparams()?;
+    let current = hp.window_at(now);
+    let ahead = hp
+        .times(current)
+        .is_some_and(|t| now < t.upload_deadline_ms);
+    Ok(if ahead || v.journal().get(current)?.is_some() {
+        current
+    } else {
+        current + 1
+    })
+}
+
+/// Attests the enclave and prints the unsigned registration transaction.
+fn serialize_registration(args: &RegisterArgs, cfg: &Config) -> Result<Outcome> {
+    use vram_host::chain::sui_tx::{self, parse_address, Gas, OwnedObject};
+    if cfg.chain.kind != ChainKind::Sui {
+        anyhow::bail!(
+            "--serialize-unsigned-transaction builds Sui transactions: set chain.kind = \"sui\""
+        );
+    }
+    let deployment = cfg.deployment()?;
+    let sender = match &args.sender {
+        Some(s) => parse_address(s)?,
+        None => cfg.wallet(|name| std::env::var(name).ok())?.address(),
+    };
+    let gas = Gas {
+        sender,
+        coins: vec![args
+            .gas
+            .as_deref()
+            .unwrap_or_default()
+            .parse::<OwnedObject>()?],
+        price: args.gas_price.unwrap_or_default(),
+        budget: args.gas_budget.unwrap_or_default(),
+    };
+    // Only the enclave is contacted: its key and document, nothing on chain.
+    let mut supervisor = Supervisor::new(
+        cfg.launcher()?,
+        Duration::from_secs(cfg.enclave.call_timeout_s),
+    );
+    let vram_host::enclave_client::Attestation {
+        public_key,
+        document: attestation,
+        ..
+    } = supervisor.client()?.attest()?;
+    let tx = match &args.test_cap {
+        Some(cap) => sui_tx::register_test_enclave(&deployment, &gas, cap.parse()?, &public_key)?,
+        None => sui_tx::register_enclave(&deployment, &gas, &attestation)?,
+    };
+    if let Some(path) = &args.doc_out {
+        std::fs::write(path, &attestation)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let bytes = sui_tx::to_base64(&tx)?;
+    if args.common.json {
+        println!(
+            "{}",
+            json!({"tx_bytes": bytes, "digest": sui_tx::digest(&tx),
+            "public_key": hex::encode(public_key)})
+        );
+    } else {
+        println!("{bytes}");
+    }
+    Ok(Outcome::Done)
+}
+
+pub(crate) fn register_enclave(args: RegisterArgs) -> Result<Outcome> {
+    let cfg = load(&args.common.config)?;
+    if args.serialize_unsigned_transaction {
+        return serialize_registration(&args, &cfg);
+    }
+    let mut v = validator(&cfg)?;
+    let key = v.ensure_enclave()?;
+    let doc = v
+        .attested()
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, d)| d.clone())
+        .unwrap_or_default();
+    if let Some(path) = &args.doc_out {
+        std::fs::write(path, &doc).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let registered = v.chain().enclave_key()?.as_deref() == Some(&key[..]);
+    if args.common.json {
+        println!(
+            "{}",
+            json!({"public_key": hex::encode(key), "registered": registered,
+            "chain": v.chain().name(), "document_bytes": doc.len()})
+        );
+    } else {
+        println!(
+            "enclave key {} registered on {}: {registered}",
+            hex::encode(key),
+            v.chain().name()
+        );
+    }
+    // The enclave keeps running under the operator's service manager; this
+    // command's child is stopped with it.
+    Ok(if registered {
+        Outcome::Done
+    } else {
+        Outcome::Refused
+    })
+}
+
+pub(crate) fn config(cmd: ConfigCommand) -> Result<Outcome> {
+    match cmd {
+        ConfigCommand::Example => print!("{EXAMPLE}"),
+        ConfigCommand::Check(args) => {
+            let cfg = load(&args.config)?;
+            if args.json {
+                println!("{}", serde_json::to_string(&cfg)?);
+            } else {
+                println!("{}", toml::to_string_pretty(&cfg)?);
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}

@@ -1,0 +1,226 @@
+//! `vram-validator gradient ...` and `bench ...`: the interface tools
+//! depend on (arguments, JSON keys, exit codes), on the tiny preset.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::{Device, Tensor};
+use serde_json::Value;
+use vram_enclave::codec::{decode_param, read_blob, Bases};
+use vram_enclave::model::{save_weights, Checkpoint, SplitMix64};
+use vram_test_support::{TempDir, TinyCheckpoint};
+
+fn run(args: &[&str]) -> (i32, Value, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vram-validator"))
+        .args(args)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn scratch(name: &str) -> TempDir {
+    TempDir::new(&format!("validator-{name}")).unwrap()
+}
+
+/// A tiny checkpoint with config.json beside it, and a dense gradient file.
+fn setup(dir: &Path) -> (PathBuf, PathBuf) {
+    let tiny = TinyCheckpoint::new(1).unwrap();
+    let cfg = &tiny.config;
+    let ckpt = dir.join("model.safetensors");
+    std::fs::write(&ckpt, &tiny.weights).unwrap();
+    std::fs::write(dir.join("config.json"), &tiny.config_json).unwrap();
+    let mut rng = SplitMix64::new(4);
+    let grads: HashMap<String, Tensor> = cfg
+        .parameter_shapes()
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| rng.next_normal() as f32).collect();
+            (
+                name,
+                Tensor::from_vec(v, shape.as_slice(), &Device::Cpu).unwrap(),
+            )
+        })
+        .collect();
+    let grad = dir.join("grad.safetensors");
+    std::fs::write(&grad, save_weights(&grads).unwrap()).unwrap();
+    (ckpt, grad)
+}
+
+#[test]
+fn encode_decode_inspect_round_trip() {
+    let dir = scratch("roundtrip");
+    let (ckpt, grad) = setup(&dir);
+    let blob = dir.join("blob.safetensors");
+    let (code, json, stderr) = run(&[
+        "gradient",
+        "encode",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--grad",
+        grad.to_str().unwrap(),
+        "--out",
+        blob.to_str().unwrap(),
+        "--topk",
+        "32",
+        "--quantize",
+        "--window",
+        "5",
+        "--miner-uid",
+        "9",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["params"], 120_576);
+    let weights = std::fs::read(&ckpt).unwrap();
+    let config = std::fs::read(dir.join("config.json")).unwrap();
+    let checkpoint = Checkpoint::load(&weights, &config).unwrap();
+    assert_eq!(json["base_checkpoint"], hex::encode(checkpoint.hash()));
+
+    let (code, json, _) = run(&[
+        "gradient",
+        "inspect",
+        blob.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["metadata"]["format"], "vram-gradient/1");
+    assert_eq!(json["metadata"]["window"], "5");
+    assert_eq!(json["metadata"]["miner_uid"], "9");
+    assert_eq!(
+        json["tensors"]["transformer.wte.weight.vals"]["dtype"],
+        "U8"
+    );
+
+    let dense = dir.join("dense.safetensors");
+    let (code, _, stderr) = run(&[
+        "gradient",
+        "decode",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--blob",
+        blob.to_str().unwrap(),
+        "--out",
+        dense.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let written = candle_core::safetensors::load(&dense, &Device::Cpu).unwrap();
+    let parsed = read_blob(&std::fs::read(&blob).unwrap(), checkpoint.shapes(), 32).unwrap();
+    let mut bases = Bases::new();
+    for p in &parsed.params {
+        bases.prepare(p.layout.n1);
+        bases.prepare(p.layout.n2);
+        let expected = decode_param(p, &bases).unwrap();
+        let ours = written[&p.name]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(ours, expected, "{}", p.name);
+        assert_eq!(written[&p.name].dims(), p.layout.shape.as_slice());
+    }
+}
+
+#[test]
+fn malformed_blobs_exit_1_with_the_reason() {
+    let dir = scratch("malformed");
+    let (ckpt, grad) = setup(&dir);
+    let blob = dir.join("blob.safetensors");
+    let (code, _, _) = run(&[
+        "gradient",
+        "encode",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--grad",
+        grad.to_str().unwrap(),
+        "--out",
+        blob.to_str().unwrap(),
+        "--raw",
+    ]);
+    assert_eq!(code, 0);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    // Overwrite the first value of one parameter with a NaN.
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let start = header["transformer.ln_f.bias.vals"]["data_offsets"][0]
+        .as_u64()
+        .unwrap() as usize;
+    bytes[8 + n + start..8 + n + start + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&blob, &bytes).unwrap();
+    let dense = dir.join("dense.safetensors");
+    let (code, _, stderr) = run(&[
+        "gradient",
+        "decode",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--blob",
+        blob.to_str().unwrap(),
+        "--out",
+        dense.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("non-finite"), "{stderr}");
+    assert!(!dense.exists());
+
+    std::fs::write(&blob, b"garbage").unwrap();
+    let (code, json, _) = run(&["gradient", "inspect", blob.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json["valid"], false);
+    let (code, _, _) = run(&[
+        "gradient",
+        "decode",
+        "--checkpoint",
+        "/no/such",
+        "--blob",
+        "/no/such",
+        "--out",
+        "/tmp/x",
+    ]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn bench_commands_print_their_keys() {
+    let (code, json, stderr) = run(&[
+        "bench",
+        "eval",
+        "--preset",
+        "tiny",
+        "--tokens",
+        "512",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    for key in [
+        "preset",
+        "threads",
+        "tokens",
+        "tokens_per_s",
+        "loss",
+        "peak_rss_mib",
+    ] {
+        assert!(!json[key].is_null(), "{key}");
+    }
+    assert_eq!(json["threads"], 1);
+    assert!((json["loss"].as_f64().unwrap() - 256f64.ln()).abs() < 0.3);
+    let (code, json, _) = run(&["bench", "codec", "--preset", "tiny", "--json"]);
+    assert_eq!(code, 0);
+    for key in ["params", "decode_params_per_s", "encode_params_per_s"] {
+        assert!(json[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    let (code, _, _) = run(&["bench", "eval", "--preset", "huge", "--json"]);
+    assert_eq!(code, 2);
+}

@@ -1,0 +1,276 @@
+//! `Chain` on Sui, over the `sui.rpc.v2` gRPC services (the `sui-rpc`
+//! crate's client): Move objects are read as BCS `contents` and decoded into
+//! their Rust twins (`types`); table entries are dynamic fields, whose ids are
+//! derived from the table's UID and the key; transactions are built offline
+//! (`sui_tx`), signed with the wallet and executed.
+//!
+//! Every call goes to the endpoints in turn, each attempt under a deadline,
+//! for several rounds with backoff: an endpoint that is unavailable, slow or
+//! answers nonsense is skipped. A Move abort in one of the package's modules
+//! comes back as [`Error::Abort`] with the constant's name.
+
+use std::time::Duration;
+
+use sui_rpc::proto::sui::rpc::v2 as proto;
+use sui_sdk_types::TypeTag;
+
+use crate::chain::aborts;
+use crate::chain::sui_tx::{self, Deployment, OwnedObject};
+use crate::chain::types::{
+    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, GradientRegistryObject,
+    HparamsObject, PeerRecord, PeerRegistryObject, RoundStateObject, ScoreLedgerObject,
+    SubmissionKey, SubmissionRecord, SubmitArgs,
+};
+use crate::chain::{Chain, PreparedSubmission};
+use crate::error::{Error, Result};
+use crate::wallet::Wallet;
+
+mod execute;
+mod rpc;
+
+pub(super) fn chain_err(reason: impl Into<String>) -> Error {
+    Error::Chain {
+        reason: reason.into(),
+    }
+}
+
+/// How to reach Sui.
+#[derive(Debug, Clone)]
+pub struct SuiSettings {
+    /// gRPC endpoints, tried in turn.
+    pub endpoints: Vec<String>,
+    /// One attempt's deadline.
+    pub timeout: Duration,
+    /// Rounds over all endpoints.
+    pub rounds: u32,
+    /// Pause before the second round (doubles).
+    pub backoff: Duration,
+    /// Gas budget per transaction, MIST.
+    pub gas_budget: u64,
+    /// The TestModeCap the validator holds, for test-mode registration.
+    pub test_cap: Option<[u8; 32]>,
+}
+
+/// The package on Sui, seen from the validator's account.
+pub struct SuiChain {
+    rt: tokio::runtime::Runtime,
+    clients: Vec<(String, sui_rpc::Client)>,
+    deployment: Deployment,
+    wallet: Wallet,
+    settings: SuiSettings,
+}
+
+/// An object as read: Move contents (BCS), version, digest.
+pub(super) type ObjectRead = (Vec<u8>, u64, [u8; 32]);
+
+pub(super) const COIN_TYPE: &str = "0x2::coin::Coin<0x2::sui::SUI>";
+
+impl SuiChain {
+    /// Connects (lazily) to the endpoints.
+    pub fn new(settings: SuiSettings, deployment: Deployment, wallet: Wallet) -> Result<Self> {
+        if settings.endpoints.is_empty() {
+            return Err(chain_err("no Sui RPC endpoint configured"));
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| chain_err(format!("runtime: {e}")))?;
+        let clients = settings
+            .endpoints
+            .iter()
+            .map(|url| {
+                let _guard = rt.enter();
+                sui_rpc::Client::new(url.as_str())
+                    .map(|c| (url.clone(), c))
+                    .map_err(|e| chain_err(format!("{url}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            rt,
+            clients,
+            deployment,
+            wallet,
+            settings,
+        })
+    }
+}
+
+impl Chain for SuiChain {
+    fn name(&self) -> String {
+        format!("sui ({})", self.settings.endpoints.join(", "))
+    }
+
+    fn validator(&self) -> [u8; 32] {
+        self.wallet.address()
+    }
+
+    fn now_ms(&self) -> Result<u64> {
+        let info = self
+            .call("get_service_info", |mut c| async move {
+                c.ledger_client()
+                    .get_service_info(proto::GetServiceInfoRequest::default())
+                    .await
+                    .map(|r| r.into_inner())
+            })?
+            .ok_or_else(|| chain_err("service info: not found"))?;
+        let ts = info
+            .timestamp
+            .ok_or_else(|| chain_err("service info has no timestamp"))?;
+        Ok(u64::try_from(ts.seconds).unwrap_or(0) * 1000
+            + u64::try_from(ts.nanos).unwrap_or(0) / 1_000_000)
+    }
+
+    fn hparams(&self) -> Result<HparamsObject> {
+        self.decode(&self.deployment.hparams.id, "Hparams")
+    }
+
+    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])> {
+        let rounds: RoundStateObject = self.decode(&self.deployment.rounds.id, "RoundState")?;
+        let anchored = rounds
+            .windows
+            .iter()
+            .copied()
+            .filter(|w| *w <= window)
+            .max()
+            .ok_or_else(|| aborts::round_state::ENoAnchor.err(format!("window {window}")))?;
+        let hash: Vec<u8> = self
+            .field(&rounds.anchors.id, &TypeTag::U64, &anchored)?
+            .ok_or_else(|| chain_err(format!("anchor {anchored} listed but not found")))?;
+        let hash: [u8; 32] = hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| chain_err("anchor is not 32 bytes"))?;
+        Ok((anchored, hash))
+    }
+
+    fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
+        let reg: GradientRegistryObject =
+            self.decode(&self.deployment.gradients.id, "GradientRegistry")?;
+        let uids: Vec<u64> = self
+            .field(&reg.by_window.id, &TypeTag::U64, &window)?
+            .unwrap_or_default();
+        let key_type = self.package_type("gradient_registry", "CommitmentKey")?;
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in uids {
+            let key = CommitmentKey {
+                window,
+                miner_uid: uid,
+            };
+            let c: Commitment = self
+                .field(&reg.commitments.id, &key_type, &key)?
+                .ok_or_else(|| {
+                    chain_err(format!("commitment of miner {uid} listed but not found"))
+                })?;
+            out.push((uid, c));
+        }
+        out.sort_by_key(|(uid, _)| *uid);
+        Ok(out)
+    }
+
+    fn miners(&self) -> Result<Vec<u64>> {
+        let reg: PeerRegistryObject = self.decode(&self.deployment.peers.id, "PeerRegistry")?;
+        let mut out = Vec::new();
+        for uid in 0..reg.next_uid.min(100_000) {
+            let peer: Option<PeerRecord> = self.field(&reg.peers.id, &TypeTag::U64, &uid)?;
+            if peer.is_some() {
+                out.push(uid);
+            }
+        }
+        Ok(out)
+    }
+
+    fn enclave_key(&self) -> Result<Option<Vec<u8>>> {
+        let config: EnclaveConfigObject =
+            self.decode(&self.deployment.enclave_config.id, "EnclaveConfig")?;
+        let record: Option<EnclaveRecord> = self.field(
+            &config.enclaves.id,
+            &TypeTag::Address,
+            &self.wallet.address(),
+        )?;
+        Ok(record
+            .filter(|r| r.config_version == config.version)
+            .map(|r| r.public_key))
+    }
+
+    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
+        let cap_id = self.settings.test_cap.ok_or_else(|| {
+            chain_err("test-mode registration needs the TestModeCap (chain.test_cap)")
+        })?;
+        let (_, version, digest) = self
+            .object(&cap_id)?
+            .ok_or_else(|| chain_err("the TestModeCap object is not found"))?;
+        let cap = OwnedObject {
+            id: cap_id,
+            version,
+            digest,
+        };
+        let tx = sui_tx::register_test_enclave(&self.deployment, &self.gas()?, cap, public_key)?;
+        let prepared = self.sign(&tx)?;
+        self.execute(&prepared)
+    }
+
+    fn register_attested_enclave(&mut self, document: &[u8]) -> Result<()> {
+        let tx = sui_tx::register_enclave(&self.deployment, &self.gas()?, document)?;
+        let prepared = self.sign(&tx)?;
+        self.execute(&prepared)
+    }
+
+    fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission> {
+        let tx = sui_tx::submit_scores(&self.deployment, &self.gas()?, args)?;
+        self.sign(&tx)
+    }
+
+    fn send(&mut self, submission: &PreparedSubmission) -> Result<()> {
+        self.execute(submission)
+    }
+
+    fn has_submitted(&self, window: u64) -> Result<bool> {
+        Ok(self.submission_record(window)?.is_some())
+    }
+
+    fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let Some(record) = self.submission_record(window)? else {
+            return Ok(None);
+        };
+        let hp = self.hparams()?;
+        let values = hp
+            .segment_for_window(window)
+            .map(|s| s.values.clone())
+            .ok_or_else(|| chain_err(format!("no hparams for window {window}")))?;
+        let message = vram_attestation::statement::IntentMessage {
+            intent: vram_attestation::statement::INTENT_WINDOW_SCORES,
+            timestamp_ms: record.timestamp_ms,
+            payload: vram_attestation::statement::WindowScores {
+                window,
+                validator: self.wallet.address(),
+                checkpoint_hash: record.checkpoint_hash,
+                dataset_root: values.dataset_root.clone(),
+                eval_params_hash: vram_attestation::sha256(
+                    &bcs::to_bytes(&values.eval_params()).map_err(|e| chain_err(e.to_string()))?,
+                )
+                .to_vec(),
+                eval_seed: record.eval_seed,
+                loss_before_random: record.loss_before_random,
+                entries: record.entries,
+            },
+        };
+        let bytes =
+            vram_attestation::statement::to_bcs(&message).map_err(|e| chain_err(e.to_string()))?;
+        Ok(Some((bytes, record.signature)))
+    }
+}
+
+impl SuiChain {
+    fn submission_record(&self, window: u64) -> Result<Option<SubmissionRecord>> {
+        let ledger: ScoreLedgerObject = self.decode(&self.deployment.ledger.id, "ScoreLedger")?;
+        let key = SubmissionKey {
+            window,
+            validator: self.wallet.address(),
+        };
+        self.field(
+            &ledger.submissions.id,
+            &self.package_type("score_ledger", "SubmissionKey")?,
+            &key,
+        )
+    }
+}

@@ -1,0 +1,132 @@
+//! Reads: one gRPC call tried on each endpoint in turn under deadlines and
+//! backoff, Move objects as BCS into their Rust twins, dynamic-field table
+//! entries, the package's type tags.
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sui_rpc::field::{FieldMask, FieldMaskUtil};
+use sui_rpc::proto::sui::rpc::v2 as proto;
+use sui_sdk_types::{Address, Digest, StructTag, TypeTag};
+
+use crate::chain::types::FieldObject;
+use crate::error::Result;
+
+use super::{chain_err, ObjectRead, SuiChain};
+
+impl SuiChain {
+    /// Runs `call` against each endpoint in turn until one answers.
+    /// `NotFound` is an answer (`Ok(None)`), not a failure.
+    pub(super) fn call<T, F, Fut>(&self, what: &str, call: F) -> Result<Option<T>>
+    where
+        F: Fn(sui_rpc::Client) -> Fut,
+        Fut: Future<Output = std::result::Result<T, tonic::Status>>,
+    {
+        let mut failures = Vec::new();
+        for round in 0..self.settings.rounds.max(1) {
+            if round > 0 {
+                std::thread::sleep(self.settings.backoff * (1 << (round - 1).min(8)));
+            }
+            for (url, client) in &self.clients {
+                let attempt = self.rt.block_on(async {
+                    tokio::time::timeout(self.settings.timeout, call(client.clone())).await
+                });
+                match attempt {
+                    Ok(Ok(v)) => return Ok(Some(v)),
+                    Ok(Err(status)) if status.code() == tonic::Code::NotFound => return Ok(None),
+                    Ok(Err(status)) => {
+                        failures.push(format!("{url}: {} {}", status.code(), status.message()))
+                    }
+                    Err(_) => failures.push(format!(
+                        "{url}: no answer within {:?}",
+                        self.settings.timeout
+                    )),
+                }
+            }
+        }
+        Err(chain_err(format!("{what} failed: {}", failures.join("; "))))
+    }
+
+    /// An object's Move contents, version and digest; `None` if it does not exist.
+    pub(super) fn object(&self, id: &[u8; 32]) -> Result<Option<ObjectRead>> {
+        let object_id = Address::new(*id).to_string();
+        let response = self.call("get_object", |mut c| {
+            let mut req = proto::GetObjectRequest::default();
+            req.object_id = Some(object_id.clone());
+            req.read_mask = Some(FieldMask::from_paths([
+                "object_id",
+                "version",
+                "digest",
+                "contents",
+            ]));
+            async move {
+                c.ledger_client()
+                    .get_object(req)
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })?;
+        let Some(object) = response.and_then(|r| r.object) else {
+            return Ok(None);
+        };
+        let contents = object
+            .contents
+            .and_then(|b| b.value)
+            .ok_or_else(|| chain_err(format!("object {object_id} came without contents")))?;
+        let digest = object
+            .digest
+            .as_deref()
+            .map(|d| d.parse::<Digest>())
+            .transpose()
+            .map_err(|e| chain_err(format!("object {object_id} digest: {e}")))?
+            .map(|d| d.into_inner())
+            .unwrap_or([0; 32]);
+        Ok(Some((
+            contents.to_vec(),
+            object.version.unwrap_or(0),
+            digest,
+        )))
+    }
+
+    pub(super) fn decode<T: DeserializeOwned>(&self, id: &[u8; 32], what: &str) -> Result<T> {
+        let (bytes, _, _) = self
+            .object(id)?
+            .ok_or_else(|| chain_err(format!("{what} object 0x{} not found", hex::encode(id))))?;
+        bcs::from_bytes(&bytes)
+            .map_err(|e| chain_err(format!("{what} object does not decode: {e}")))
+    }
+
+    /// A table entry (dynamic field) of `table`, if present.
+    pub(super) fn field<K, V>(
+        &self,
+        table: &[u8; 32],
+        key_type: &TypeTag,
+        key: &K,
+    ) -> Result<Option<V>>
+    where
+        K: Serialize + DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        let key_bytes = bcs::to_bytes(key).map_err(|e| chain_err(e.to_string()))?;
+        let id = Address::new(*table)
+            .derive_dynamic_child_id(key_type, &key_bytes)
+            .into_inner();
+        let Some((bytes, _, _)) = self.object(&id)? else {
+            return Ok(None);
+        };
+        let field: FieldObject<K, V> = bcs::from_bytes(&bytes)
+            .map_err(|e| chain_err(format!("table entry does not decode: {e}")))?;
+        Ok(Some(field.value))
+    }
+
+    pub(super) fn package_type(&self, module: &str, name: &str) -> Result<TypeTag> {
+        let tag: StructTag = format!(
+            "0x{}::{module}::{name}",
+            hex::encode(self.deployment.package)
+        )
+        .parse()
+        .map_err(|e| chain_err(format!("type tag: {e}")))?;
+        Ok(TypeTag::Struct(Box::new(tag)))
+    }
+}

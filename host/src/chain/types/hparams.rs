@@ -1,0 +1,203 @@
+//! Twins of `vramhub::hparams`: the parameters, their schedule segments,
+//! and the window arithmetic on them.
+
+use serde::{Deserialize, Serialize};
+use vram_enclave::eval::EvalParams;
+
+use crate::error::{Error, Result};
+
+/// `vramhub::hparams::Values`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HparamValues {
+    /// Window length.
+    pub window_duration_ms: u64,
+    /// Upload deadline within a window.
+    pub put_window_open_ms: u64,
+    /// DCT coefficients kept per chunk.
+    pub topk_compression: u64,
+    /// Miners aggregated per window.
+    pub top_g: u64,
+    /// OpenSkill beta, times 1e9.
+    pub openskill_beta_e9: u64,
+    /// OpenSkill tau, times 1e9.
+    pub openskill_tau_e9: u64,
+    /// Tokens emitted per window (base units).
+    pub emission_per_window: u64,
+    /// Windows between checkpoint anchors.
+    pub checkpoint_frequency: u64,
+    /// Minimum miner stake (MIST).
+    pub min_miner_stake: u64,
+    /// Minimum validator stake (MIST).
+    pub min_validator_stake: u64,
+    /// Windows a new validator waits before scoring.
+    pub validator_offset: u64,
+    /// Gauntlet decay per window, times 1e9.
+    pub gauntlet_gamma_e9: u64,
+    /// Sync fast-eval threshold.
+    pub sync_threshold: u64,
+    /// sign-SGD learning rate, times 1e9.
+    pub learning_rate_e9: u64,
+    /// Tokens per page.
+    pub page_len: u64,
+    /// Own pages evaluated per miner.
+    pub own_pages: u64,
+    /// Shared random pages.
+    pub random_pages: u64,
+    /// SHA-256 of the dataset manifest (empty until governance sets it).
+    pub dataset_root: Vec<u8>,
+    /// Pages in the dataset.
+    pub dataset_pages: u64,
+}
+
+impl HparamValues {
+    /// The defaults `vramhub::hparams::defaults()` publishes.
+    pub fn defaults() -> Self {
+        Self {
+            window_duration_ms: 600_000,
+            put_window_open_ms: 480_000,
+            topk_compression: 32,
+            top_g: 15,
+            openskill_beta_e9: 4_166_666_667,
+            openskill_tau_e9: 83_333_333,
+            emission_per_window: 70_000_000_000,
+            checkpoint_frequency: 100,
+            min_miner_stake: 1_000_000_000,
+            min_validator_stake: 10_000_000_000,
+            validator_offset: 2,
+            gauntlet_gamma_e9: 990_000_000,
+            sync_threshold: 3,
+            learning_rate_e9: 1_000_000,
+            page_len: 1025,
+            own_pages: 4,
+            random_pages: 8,
+            dataset_root: Vec::new(),
+            dataset_pages: 0,
+        }
+    }
+
+    /// The evaluation parameters, as `hparams::eval_params` builds them.
+    pub fn eval_params(&self) -> EvalParams {
+        EvalParams {
+            learning_rate_e9: self.learning_rate_e9,
+            topk: self.topk_compression,
+            page_len: self.page_len,
+            own_pages: self.own_pages,
+            random_pages: self.random_pages,
+        }
+    }
+
+    /// The checks `hparams::validate` makes, with the Move abort's meaning.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |reason: &str| {
+            Err(Error::InvalidHparams {
+                reason: reason.to_string(),
+            })
+        };
+        if self.window_duration_ms == 0
+            || self.put_window_open_ms == 0
+            || self.put_window_open_ms >= self.window_duration_ms
+        {
+            return bad("need 0 < put_window_open_ms < window_duration_ms");
+        }
+        if self.topk_compression == 0 || self.topk_compression > 4096 {
+            return bad("topk_compression outside 1..=4096");
+        }
+        if self.top_g == 0 || self.openskill_beta_e9 == 0 || self.checkpoint_frequency == 0 {
+            return bad("top_g, openskill_beta_e9 and checkpoint_frequency must be positive");
+        }
+        if self.gauntlet_gamma_e9 > 1_000_000_000 {
+            return bad("gauntlet_gamma_e9 above 1e9");
+        }
+        if self.learning_rate_e9 == 0
+            || self.page_len < 2
+            || self.own_pages == 0
+            || self.random_pages == 0
+        {
+            return bad("evaluation parameters out of range");
+        }
+        if self.dataset_root.len() != 32 || self.dataset_pages == 0 {
+            return bad("dataset_root must be 32 bytes and dataset_pages positive");
+        }
+        Ok(())
+    }
+}
+
+/// `vramhub::hparams::Segment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// First window of the segment.
+    pub start_window: u64,
+    /// Chain time at which `start_window` starts.
+    pub start_ms: u64,
+    /// The values in force.
+    pub values: HparamValues,
+}
+
+/// `vramhub::hparams::Hparams` (the shared object's contents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HparamsObject {
+    /// The object's UID.
+    pub id: [u8; 32],
+    /// Bumped by every update.
+    pub version: u64,
+    /// The segment in force.
+    pub current: Segment,
+    /// An update waiting for its window boundary.
+    pub next: Option<Segment>,
+}
+
+impl HparamsObject {
+    fn segment_at_ms(&self, now_ms: u64) -> &Segment {
+        match &self.next {
+            Some(next) if now_ms >= next.start_ms => next,
+            _ => &self.current,
+        }
+    }
+
+    /// The segment in force for `window`; `None` before the schedule's start.
+    pub fn segment_for_window(&self, window: u64) -> Option<&Segment> {
+        match &self.next {
+            Some(next) if window >= next.start_window => Some(next),
+            _ if window >= self.current.start_window => Some(&self.current),
+            _ => None,
+        }
+    }
+
+    /// `hparams::window_at`.
+    pub fn window_at(&self, now_ms: u64) -> u64 {
+        let s = self.segment_at_ms(now_ms);
+        s.start_window + now_ms.saturating_sub(s.start_ms) / s.values.window_duration_ms.max(1)
+    }
+
+    /// `hparams::window_start_ms`.
+    pub fn window_start_ms(&self, window: u64) -> Option<u64> {
+        let s = self.segment_for_window(window)?;
+        (window - s.start_window)
+            .checked_mul(s.values.window_duration_ms)?
+            .checked_add(s.start_ms)
+    }
+}
+
+/// The per-window schedule a host or ledger acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowTimes {
+    /// Window start.
+    pub start_ms: u64,
+    /// Upload deadline (scoring starts).
+    pub upload_deadline_ms: u64,
+    /// Window end (scoring ends).
+    pub end_ms: u64,
+}
+
+impl HparamsObject {
+    /// `round_state::{window_start_ms, upload_deadline_ms, window_end_ms}`.
+    pub fn times(&self, window: u64) -> Option<WindowTimes> {
+        let s = self.segment_for_window(window)?;
+        let start_ms = self.window_start_ms(window)?;
+        Some(WindowTimes {
+            start_ms,
+            upload_deadline_ms: start_ms.checked_add(s.values.put_window_open_ms)?,
+            end_ms: start_ms.checked_add(s.values.window_duration_ms)?,
+        })
+    }
+}

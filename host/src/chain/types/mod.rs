@@ -1,0 +1,20 @@
+//! Rust twins of the `vramhub` Move structs the host reads or encodes.
+//!
+//! Field order is the BCS layout: it must equal the Move declaration, field by
+//! field (`docs/contracts.md` has the table). `UID`/`ID`/`address` are 32 raw
+//! bytes; `Option<T>` is a 0/1 tag then `T`; `vector<u8>` is a ULEB128 length
+//! then bytes.
+
+mod hparams;
+mod registries;
+mod score_ledger;
+
+pub use hparams::{HparamValues, HparamsObject, Segment, WindowTimes};
+pub use registries::{
+    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, FieldObject,
+    GradientRegistryObject, PeerRecord, PeerRegistryObject, RoundStateObject, TableRef,
+};
+pub use score_ledger::{
+    ScoreLedgerObject, ScoresSubmitted, SubmissionKey, SubmissionRecord, SubmitArgs,
+    MAX_SUBMIT_ENTRIES, MAX_SUBMIT_HASHED_ENTRIES,
+};

@@ -1,0 +1,144 @@
+//! Twins of the registries' structs: `gradient_registry`, `peer_registry`,
+//! `enclave_registry`, `round_state`, and the framework's table and field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// `vramhub::gradient_registry::Commitment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commitment {
+    /// Walrus blob id (32 bytes).
+    pub blob_id: Vec<u8>,
+    /// SHA-256 of the blob.
+    pub sha256: Vec<u8>,
+    /// Chain time of the commitment.
+    pub committed_ms: u64,
+}
+
+impl Commitment {
+    /// The committed blob id and SHA-256, checked to be 32 bytes each.
+    pub fn blob(&self) -> Result<(crate::walrus::BlobId, [u8; 32])> {
+        let id: [u8; 32] = self
+            .blob_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Walrus {
+                reason: format!("commitment blob id of {} bytes", self.blob_id.len()),
+            })?;
+        let sha: [u8; 32] = self
+            .sha256
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Walrus {
+                reason: format!("commitment hash of {} bytes", self.sha256.len()),
+            })?;
+        Ok((crate::walrus::BlobId(id), sha))
+    }
+}
+
+/// `vramhub::gradient_registry::CommitmentKey` (a dynamic-field key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitmentKey {
+    /// The window.
+    pub window: u64,
+    /// The miner.
+    pub miner_uid: u64,
+}
+
+/// `vramhub::enclave_registry::EnclaveRecord`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnclaveRecord {
+    /// The Ed25519 key that signs for the validator.
+    pub public_key: Vec<u8>,
+    /// `EnclaveConfig.version` at registration.
+    pub config_version: u64,
+    /// Chain time of registration.
+    pub registered_ms: u64,
+    /// Registered through the test-mode path.
+    pub test_mode: bool,
+}
+
+/// `sui::table::Table<K, V>` as it sits inside its parent: the table's own
+/// UID (the parent of its dynamic fields) and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableRef {
+    /// The table's UID.
+    pub id: [u8; 32],
+    /// Entries.
+    pub size: u64,
+}
+
+/// `vramhub::round_state::RoundState`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundStateObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// window -> checkpoint hash.
+    pub anchors: TableRef,
+    /// Anchored windows, ascending.
+    pub windows: Vec<u64>,
+}
+
+/// `vramhub::gradient_registry::GradientRegistry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GradientRegistryObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// CommitmentKey -> Commitment.
+    pub commitments: TableRef,
+    /// window -> committed uids.
+    pub by_window: TableRef,
+}
+
+/// `vramhub::peer_registry::PeerRegistry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRegistryObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// The next uid to hand out.
+    pub next_uid: u64,
+    /// uid -> Peer.
+    pub peers: TableRef,
+    /// address -> uid.
+    pub uid_of: TableRef,
+}
+
+/// `vramhub::peer_registry::Peer` (`Balance<SUI>` is its `u64` value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    /// The owner.
+    pub owner: [u8; 32],
+    /// Stake, MIST.
+    pub stake: u64,
+    /// Registration window.
+    pub registered_window: u64,
+}
+
+/// `vramhub::enclave_registry::EnclaveConfig`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnclaveConfigObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// Expected PCR0.
+    pub pcr0: Vec<u8>,
+    /// Expected PCR1.
+    pub pcr1: Vec<u8>,
+    /// Expected PCR2.
+    pub pcr2: Vec<u8>,
+    /// Configuration version.
+    pub version: u64,
+    /// validator -> EnclaveRecord.
+    pub enclaves: TableRef,
+}
+
+/// `sui::dynamic_field::Field<K, V>`: what a table entry is on chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldObject<K, V> {
+    /// The field's UID (its object id).
+    pub id: [u8; 32],
+    /// The key.
+    pub name: K,
+    /// The value.
+    pub value: V,
+}

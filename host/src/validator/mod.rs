@@ -1,0 +1,278 @@
+//! The window loop (design.md §3): at the upload deadline, read what the chain
+//! committed, fetch it, drive the enclave, check its statement and submit it
+//! before the window ends, journaling every step so that a crash at any
+//! point loses nothing and never submits twice.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vram_attestation::statement::SignedStatement;
+use vram_attestation::{verify, AttestationDocument, Policy, TrustRoot};
+
+use crate::chain::{wait_until, Chain};
+use crate::enclave_client::Attestation;
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::sources::{CheckpointStore, Dataset};
+use crate::supervisor::Supervisor;
+use crate::walrus::WalrusClient;
+
+mod score;
+mod window;
+
+/// Which root attestation documents must chain to.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The pinned AWS Nitro root (production).
+    AwsNitro,
+    /// The simulated NSM's test root (test mode, local mode).
+    TestRoot(PathBuf),
+}
+
+/// Loop settings.
+#[derive(Debug, Clone)]
+pub struct LoopConfig {
+    /// Trust root for the enclave's documents.
+    pub trust: Trust,
+    /// Blob fetches in flight at once.
+    pub fetch_parallelism: usize,
+    /// Give up scoring when less than this remains before the window ends
+    /// (room to submit).
+    pub submit_margin_ms: u64,
+    /// Most miners one statement covers (the contract takes 2000).
+    pub max_miners: usize,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            trust: Trust::AwsNitro,
+            fetch_parallelism: 8,
+            submit_margin_ms: 5_000,
+            max_miners: 2000,
+        }
+    }
+}
+
+/// How a window ended for this validator.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted on chain.
+    Submitted {
+        /// The transaction digest.
+        digest: String,
+    },
+    /// Not submitted; why.
+    Failed {
+        /// The reason (journaled).
+        reason: String,
+    },
+}
+
+/// One window's result.
+#[derive(Debug, Clone)]
+pub struct WindowReport {
+    /// The window.
+    pub window: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The statement, if the enclave produced one.
+    pub statement: Option<SignedStatement>,
+    /// Why each miner's blob could not be fetched, if it could not.
+    pub fetch_failures: BTreeMap<u64, String>,
+}
+
+/// Where the host stops on purpose (fault-injection tests kill it there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// After journaling the window's inputs.
+    Opened,
+    /// After fetching blobs.
+    Fetched,
+    /// After the enclave returned the statement, before journaling it.
+    Signed,
+    /// After journaling the statement.
+    Scored,
+    /// After journaling the transaction, before sending it.
+    Prepared,
+    /// After sending, before journaling the result.
+    Sent,
+}
+
+/// The validator: chain, blobs, enclave, journal.
+pub struct Validator<C: Chain> {
+    chain: C,
+    supervisor: Supervisor,
+    journal: Journal,
+    walrus: WalrusClient,
+    checkpoints: CheckpointStore,
+    dataset: Dataset,
+    config: LoopConfig,
+    metrics: Arc<Metrics>,
+    /// The enclave key known to be registered, and the restart count it is for.
+    registered: Option<([u8; 32], u64)>,
+    /// Test hook: return `Err` right after this step.
+    crash_after: Option<Step>,
+    /// Every attestation document verified, with the key it binds.
+    attested: Vec<([u8; 32], Vec<u8>)>,
+}
+
+pub(super) fn enclave_err(reason: impl Into<String>) -> Error {
+    Error::Enclave {
+        reason: reason.into(),
+    }
+}
+
+impl<C: Chain> Validator<C> {
+    /// Assembles a validator.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: C,
+        supervisor: Supervisor,
+        journal: Journal,
+        walrus: WalrusClient,
+        checkpoints: CheckpointStore,
+        dataset: Dataset,
+        config: LoopConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            chain,
+            supervisor,
+            journal,
+            walrus,
+            checkpoints,
+            dataset,
+            config,
+            metrics,
+            registered: None,
+            crash_after: None,
+            attested: Vec::new(),
+        }
+    }
+
+    /// Makes the loop fail right after `step` (fault-injection tests).
+    pub fn crash_after(&mut self, step: Option<Step>) {
+        self.crash_after = step;
+    }
+
+    pub(super) fn checkpoint(&self, step: Step) -> Result<()> {
+        if self.crash_after == Some(step) {
+            return Err(Error::InjectedCrash {
+                step: format!("{step:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The chain.
+    pub fn chain(&mut self) -> &mut C {
+        &mut self.chain
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Every attestation document this validator verified, with its key.
+    pub fn attested(&self) -> &[([u8; 32], Vec<u8>)] {
+        &self.attested
+    }
+
+    /// The enclave supervisor.
+    pub fn supervisor(&mut self) -> &mut Supervisor {
+        &mut self.supervisor
+    }
+
+    /// Starts (or restarts) the enclave if needed, verifies its attestation
+    /// and makes sure its key is the one registered on chain. Returns it.
+    pub fn ensure_enclave(&mut self) -> Result<[u8; 32]> {
+        let restarted = self.supervisor.ensure_running()?;
+        if restarted && self.registered.is_some() {
+            self.metrics.enclave_restarts.inc();
+        }
+        let restarts = self.supervisor.restarts();
+        if let Some((key, at)) = self.registered {
+            if at == restarts && !restarted {
+                return Ok(key);
+            }
+        }
+        let Attestation {
+            public_key: key,
+            document: attestation,
+            nonce,
+        } = self.supervisor.client()?.attest()?;
+        let root = match &self.config.trust {
+            Trust::AwsNitro => TrustRoot::aws_nitro(),
+            Trust::TestRoot(path) => {
+                let pem = std::fs::read_to_string(path).map_err(Error::io(path))?;
+                TrustRoot::from_pem(&pem)
+            }
+        }
+        .map_err(|e| enclave_err(format!("trust root: {e}")))?;
+        let doc = AttestationDocument::parse(&attestation)
+            .map_err(|e| enclave_err(format!("attestation: {e}")))?;
+        let now_ms = crate::chain::unix_ms();
+        let verified = verify(&attestation, &root, now_ms)
+            .map_err(|e| enclave_err(format!("attestation does not verify: {e}")))?;
+        Policy::new()
+            .expect_nonce(nonce.to_vec())
+            .expect_public_key(key.to_vec())
+            .check(&verified, doc.timestamp_ms)
+            .map_err(|e| enclave_err(format!("attestation policy: {e}")))?;
+        if !self.attested.iter().any(|(k, _)| *k == key) {
+            self.attested.push((key, attestation.clone()));
+        }
+        if self.chain.enclave_key()?.as_deref() != Some(&key[..]) {
+            match self.config.trust {
+                Trust::TestRoot(_) => self.chain.register_test_enclave(&key)?,
+                Trust::AwsNitro => return Err(enclave_err(
+                    "the enclave's key is not registered: run `vram-validator register-enclave`",
+                )),
+            }
+            tracing::info!(key = %hex::encode(key), "enclave key registered");
+        }
+        self.registered = Some((key, restarts));
+        Ok(key)
+    }
+
+    /// Runs windows as the chain clock reaches their upload deadlines, until
+    /// `stop` is set or `last` (inclusive) is done.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        first: Option<u64>,
+        last: Option<u64>,
+        mut on_window: impl FnMut(&WindowReport),
+    ) -> Result<()> {
+        let hp = self.chain.hparams()?;
+        let mut window = match first {
+            Some(w) => w,
+            None => hp.window_at(self.chain.now_ms()?),
+        };
+        while !stop.load(Ordering::SeqCst) {
+            if last.is_some_and(|l| window > l) {
+                return Ok(());
+            }
+            let hp = self.chain.hparams()?;
+            let times = hp.times(window).ok_or(Error::NoSchedule { window })?;
+            // Keep the enclave up (and its key registered) between windows.
+            if let Err(e) = self.ensure_enclave() {
+                tracing::warn!(error = %e, "enclave not ready");
+            }
+            let poll = Duration::from_millis(200);
+            if !wait_until(&self.chain, times.upload_deadline_ms, poll, stop)? {
+                break;
+            }
+            let report = self.run_window(window)?;
+            on_window(&report);
+            window += 1;
+        }
+        Ok(())
+    }
+}

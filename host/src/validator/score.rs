@@ -1,0 +1,252 @@
+//! Scoring a window: the inputs the chain names, the blobs fetched within
+//! the time left, the enclave driven through the protocol, its statement
+//! checked.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vram_attestation::statement::{EntryStatus, SignedStatement};
+use vram_enclave::codec::ModelShapes;
+use vram_enclave::model::GptConfig;
+use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, UploadKind};
+
+use super::{enclave_err, Step, Validator, WindowReport};
+use crate::chain::types::{Commitment, HparamValues, WindowTimes};
+use crate::chain::Chain;
+use crate::error::{Error, Result};
+
+impl<C: Chain> Validator<C> {
+    pub(super) fn score(
+        &mut self,
+        window: u64,
+        values: &HparamValues,
+        times: &WindowTimes,
+        report: &mut WindowReport,
+    ) -> Result<()> {
+        let (open, commitments) = self.window_inputs(window, values)?;
+        let inputs =
+            vram_attestation::sha256(&bcs::to_bytes(&open).map_err(|e| Error::Encoding {
+                what: "the window's inputs",
+                reason: e.to_string(),
+            })?);
+        let now = self.chain.now_ms()?;
+        self.journal.open_window(window, &inputs, now)?;
+        self.checkpoint(Step::Opened)?;
+
+        let checkpoint_hash = open.checkpoint_hash.0;
+        let (weights, config_json) = self.checkpoints.get(&checkpoint_hash)?;
+        let cfg = GptConfig::from_json(&config_json).map_err(|e| Error::Checkpoint {
+            reason: format!("config.json: {e}"),
+        })?;
+        let shapes = ModelShapes::new(cfg.parameter_shapes()).map_err(|e| Error::Checkpoint {
+            reason: format!("shapes: {e}"),
+        })?;
+        let budget = shapes.blob_budget(values.topk_compression as usize) as u64;
+        let started = Instant::now();
+        let blobs = self.fetch_all(&commitments, budget, times, report)?;
+        self.metrics.fetch_latency.observe(started.elapsed());
+        self.checkpoint(Step::Fetched)?;
+
+        let key = self.ensure_enclave()?;
+        let (message, signature) = self.drive_enclave(&open, &[&weights, &config_json], &blobs)?;
+        self.checkpoint(Step::Signed)?;
+        let signed = self.check_statement(&open, &key, &message, &signature)?;
+        let now = self.chain.now_ms()?;
+        self.journal
+            .record_statement(window, &message, &signature, now)?;
+        report.statement = Some(signed);
+        self.checkpoint(Step::Scored)?;
+        Ok(())
+    }
+
+    /// What the chain names for `window`: the anchored checkpoint, the
+    /// commitments and every miner to list, as the enclave's `OpenWindow`.
+    fn window_inputs(
+        &self,
+        window: u64,
+        values: &HparamValues,
+    ) -> Result<(OpenWindow, Vec<(u64, Commitment)>)> {
+        let (_, checkpoint_hash) = self.chain.latest_anchor(window)?;
+        let commitments = self.chain.commitments(window)?;
+        let mut uids = self.chain.miners()?;
+        for (uid, _) in &commitments {
+            if !uids.contains(uid) {
+                uids.push(*uid);
+            }
+        }
+        uids.sort_unstable();
+        uids.truncate(self.config.max_miners);
+        let root = self.dataset.root();
+        if root.as_slice() != values.dataset_root.as_slice() {
+            return Err(Error::Dataset {
+                reason: "the local dataset is not the network's (dataset root differs)".into(),
+            });
+        }
+        let miners: Vec<MinerCommitment> = uids
+            .iter()
+            .map(|uid| MinerCommitment {
+                uid: *uid,
+                gradient_hash: commitments
+                    .iter()
+                    .find(|(u, _)| u == uid)
+                    .and_then(|(_, c)| c.sha256.as_slice().try_into().ok())
+                    .map(Bytes32),
+            })
+            .collect();
+        let open = OpenWindow {
+            window,
+            validator: Bytes32(self.chain.validator()),
+            eval_params: values.eval_params(),
+            checkpoint_hash: Bytes32(checkpoint_hash),
+            dataset_root: Bytes32(root),
+            page_count: self.dataset.len(),
+            miners,
+        };
+        Ok((open, commitments))
+    }
+
+    /// The protocol, one window: open, upload what the enclave lacks
+    /// (checkpoint weights and config, manifest) and every fetched blob, send
+    /// the pages it asks for, and take the signed statement.
+    fn drive_enclave(
+        &mut self,
+        open: &OpenWindow,
+        checkpoint: &[&[u8]; 2],
+        blobs: &BTreeMap<u64, Vec<u8>>,
+    ) -> Result<(Vec<u8>, Vec<u8>)> {
+        let window = open.window;
+        let mut client = self.supervisor.client()?;
+        let (need_checkpoint, need_manifest) = client.open_window(open)?;
+        if need_checkpoint {
+            client.upload(window, UploadKind::CheckpointWeights, checkpoint[0])?;
+            client.upload(window, UploadKind::CheckpointConfig, checkpoint[1])?;
+        }
+        if need_manifest {
+            client.upload(window, UploadKind::Manifest, self.dataset.manifest())?;
+        }
+        for (uid, blob) in blobs {
+            client.upload(window, UploadKind::Gradient { uid: *uid }, blob)?;
+        }
+        let request = client.request_pages(window)?;
+        let pages = request
+            .pages()
+            .into_iter()
+            .map(|index| {
+                self.dataset
+                    .page(index)
+                    .map(|tokens| Page {
+                        index,
+                        tokens: vram_enclave::dataset::page_bytes(tokens),
+                    })
+                    .ok_or_else(|| enclave_err(format!("the enclave asked for page {index}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let outstanding = client.send_pages(window, pages)?;
+        if outstanding != 0 {
+            return Err(enclave_err(format!("{outstanding} pages still missing")));
+        }
+        client.finish(window)
+    }
+
+    /// The enclave's statement, checked as the chain will: signed by `key`,
+    /// about this window, checkpoint and validator.
+    fn check_statement(
+        &self,
+        open: &OpenWindow,
+        key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<SignedStatement> {
+        let signed = SignedStatement::decode(message, signature)
+            .map_err(|e| enclave_err(format!("statement: {e}")))?;
+        signed
+            .verify(key)
+            .map_err(|e| enclave_err(format!("statement signature: {e}")))?;
+        let p = &signed.message.payload;
+        if p.window != open.window
+            || p.checkpoint_hash != open.checkpoint_hash.0
+            || p.validator != self.chain.validator()
+        {
+            return Err(enclave_err("the statement is about other inputs"));
+        }
+        let scored = p
+            .entries
+            .iter()
+            .filter(|e| e.status == EntryStatus::Scored as u8)
+            .count();
+        tracing::info!(
+            window = open.window,
+            entries = p.entries.len(),
+            scored,
+            "statement signed"
+        );
+        Ok(signed)
+    }
+
+    /// Fetches every committed blob, `fetch_parallelism` at a time, until
+    /// every fetch is done or half the time left before the submission
+    /// margin has passed; a blob that did not arrive by then is left out
+    /// (the enclave scores it as missing) so that the window still makes its
+    /// deadline.
+    pub(super) fn fetch_all(
+        &self,
+        commitments: &[(u64, Commitment)],
+        budget: u64,
+        times: &WindowTimes,
+        report: &mut WindowReport,
+    ) -> Result<BTreeMap<u64, Vec<u8>>> {
+        let now = self.chain.now_ms()?;
+        let usable = times
+            .end_ms
+            .saturating_sub(self.config.submit_margin_ms)
+            .saturating_sub(now);
+        let give_up = Instant::now() + Duration::from_millis(usable / 2);
+        let jobs: Arc<std::sync::Mutex<Vec<(u64, crate::chain::types::Commitment)>>> = Arc::new(
+            std::sync::Mutex::new(commitments.iter().rev().cloned().collect()),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..self.config.fetch_parallelism.max(1).min(commitments.len()) {
+            let (jobs, tx, walrus) = (Arc::clone(&jobs), tx.clone(), self.walrus.clone());
+            std::thread::spawn(move || loop {
+                let job = jobs.lock().ok().and_then(|mut j| j.pop());
+                let Some((uid, c)) = job else { return };
+                let result = c
+                    .blob()
+                    .and_then(|(id, sha)| walrus.fetch(&id, &sha, budget));
+                if tx.send((uid, result)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut out = BTreeMap::new();
+        let mut pending: std::collections::BTreeSet<u64> =
+            commitments.iter().map(|(uid, _)| *uid).collect();
+        while !pending.is_empty() {
+            let left = give_up.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((uid, result)) => {
+                    pending.remove(&uid);
+                    match result {
+                        Ok(bytes) => {
+                            out.insert(uid, bytes);
+                        }
+                        Err(e) => {
+                            tracing::warn!(uid, error = %e, "blob not fetched: scored as missing");
+                            report.fetch_failures.insert(uid, e.to_string());
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        for uid in pending {
+            tracing::warn!(uid, "blob fetch ran out of time: scored as missing");
+            report
+                .fetch_failures
+                .insert(uid, "fetch ran out of time for this window".into());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,192 @@
+//! One window, from the upload deadline to a confirmed submission: resume
+//! from the journal, score, prepare, send, confirm.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use vram_attestation::statement::SignedStatement;
+
+use super::{enclave_err, Outcome, Step, Validator, WindowReport};
+use crate::chain::types::SubmitArgs;
+use crate::chain::Chain;
+use crate::error::{Error, Result};
+use crate::journal::NextStep;
+
+impl<C: Chain> Validator<C> {
+    /// Works on `window` until it is submitted, refused, or out of time.
+    /// Resumes from the journal: a window already submitted is not touched.
+    pub fn run_window(&mut self, window: u64) -> Result<WindowReport> {
+        let hp = self.chain.hparams()?;
+        let times = hp.times(window).ok_or(Error::NoSchedule { window })?;
+        let values = hp
+            .segment_for_window(window)
+            .map(|s| s.values.clone())
+            .ok_or(Error::NoSchedule { window })?;
+        let mut report = WindowReport {
+            window,
+            outcome: Outcome::Failed {
+                reason: "not attempted".into(),
+            },
+            statement: None,
+            fetch_failures: BTreeMap::new(),
+        };
+        loop {
+            let now = self.chain.now_ms()?;
+            match self.journal.next_step(window)? {
+                NextStep::Done => {
+                    let record = self.journal.get(window)?;
+                    report.outcome = match record {
+                        Some(r) if r.state == crate::journal::WindowState::Submitted => {
+                            Outcome::Submitted {
+                                digest: r.tx_digest.unwrap_or_default(),
+                            }
+                        }
+                        Some(r) => Outcome::Failed {
+                            reason: r.outcome.unwrap_or_default(),
+                        },
+                        None => report.outcome,
+                    };
+                    return Ok(report);
+                }
+                NextStep::Score => {
+                    if now + self.config.submit_margin_ms >= times.end_ms {
+                        return self.give_up(
+                            window,
+                            &mut report,
+                            "late: no time left to score",
+                            now,
+                        );
+                    }
+                    match self.score(window, &values, &times, &mut report) {
+                        Ok(()) => {}
+                        Err(e @ Error::Enclave { .. }) | Err(e @ Error::Refused { .. }) => {
+                            tracing::warn!(window, error = %e, "enclave failed; retrying");
+                            self.registered = None;
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                NextStep::Submit {
+                    statement,
+                    signature,
+                } => {
+                    let signed = SignedStatement::decode(&statement, &signature)
+                        .map_err(|e| enclave_err(format!("journaled statement: {e}")))?;
+                    report.statement = Some(signed.clone());
+                    if now >= times.end_ms {
+                        return self.give_up(
+                            window,
+                            &mut report,
+                            "late: window over before submission",
+                            now,
+                        );
+                    }
+                    let key = self.chain.enclave_key()?;
+                    if signed.verify(key.as_deref().unwrap_or_default()).is_err() {
+                        // Signed by a key the chain no longer holds (the
+                        // enclave restarted): score again if there is time.
+                        self.journal.discard_statement(
+                            window,
+                            "signed by an enclave key that is no longer registered",
+                            now,
+                        )?;
+                        continue;
+                    }
+                    let args = SubmitArgs::new(
+                        signed.message.timestamp_ms,
+                        &signed.message.payload,
+                        &signed.signature,
+                    )?;
+                    let prepared = self.chain.prepare_submission(&args)?;
+                    self.journal.begin_submission(
+                        window,
+                        &prepared.digest,
+                        &prepared.bytes,
+                        now,
+                    )?;
+                    self.checkpoint(Step::Prepared)?;
+                    self.send(window, &prepared.digest, &prepared.bytes, &mut report)?;
+                }
+                NextStep::Confirm {
+                    digest,
+                    transaction,
+                } => {
+                    if self.chain.has_submitted(window)? {
+                        self.journal.finish(window, Ok(&digest), now)?;
+                        continue;
+                    }
+                    if now >= times.end_ms {
+                        self.journal.finish(
+                            window,
+                            Err("late: the sent transaction did not land in time"),
+                            now,
+                        )?;
+                        self.metrics.windows_late.inc();
+                        continue;
+                    }
+                    self.send(window, &digest, &transaction, &mut report)?;
+                }
+            }
+        }
+    }
+
+    pub(super) fn give_up(
+        &mut self,
+        window: u64,
+        report: &mut WindowReport,
+        reason: &str,
+        now: u64,
+    ) -> Result<WindowReport> {
+        if self.journal.get(window)?.is_none() {
+            self.journal.open_window(window, &[], now)?;
+        }
+        self.journal.finish(window, Err(reason), now)?;
+        self.metrics.windows_late.inc();
+        tracing::warn!(window, reason, "window not submitted");
+        report.outcome = Outcome::Failed {
+            reason: reason.into(),
+        };
+        Ok(report.clone())
+    }
+
+    pub(super) fn send(
+        &mut self,
+        window: u64,
+        digest: &str,
+        bytes: &[u8],
+        report: &mut WindowReport,
+    ) -> Result<()> {
+        let prepared = crate::chain::PreparedSubmission {
+            digest: digest.to_string(),
+            bytes: bytes.to_vec(),
+        };
+        let result = self.chain.send(&prepared);
+        self.checkpoint(Step::Sent)?;
+        let now = self.chain.now_ms()?;
+        match result {
+            Ok(()) => {
+                self.journal.finish(window, Ok(digest), now)?;
+                self.metrics.windows_scored.inc();
+                tracing::info!(window, digest, "statement accepted");
+                report.outcome = Outcome::Submitted {
+                    digest: digest.to_string(),
+                };
+            }
+            Err(e @ Error::Abort { .. }) => {
+                let reason = e.to_string();
+                self.journal.finish(window, Err(&reason), now)?;
+                self.metrics.windows_failed.inc();
+                tracing::error!(window, %reason, "statement refused");
+                report.outcome = Outcome::Failed { reason };
+            }
+            // Transport trouble: the bytes are journaled; the next pass
+            // confirms or re-sends exactly them.
+            Err(e) => {
+                tracing::warn!(window, error = %e, "send failed; will confirm or re-send");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        Ok(())
+    }
+}

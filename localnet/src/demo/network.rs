@@ -1,0 +1,148 @@
+//! The demo network's pieces: the dataset and first checkpoint, the ledger
+//! with its validator, miners and first anchor, the blob store, and the
+//! validator host that drives a `vram-enclave` process.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vram_attestation::sha256;
+use vram_enclave::model::{init_weights, save_weights, GptConfig};
+use vram_host::chain::types::HparamValues;
+use vram_host::chain::unix_ms;
+use vram_host::journal::Journal;
+use vram_host::metrics::Metrics;
+use vram_host::sources::{CheckpointStore, Dataset};
+use vram_host::supervisor::{sibling_binary, Launcher, Supervisor};
+use vram_host::validator::{LoopConfig, Trust, Validator};
+use vram_host::walrus::{RetryPolicy, WalrusClient};
+
+use super::miner::{kinds, miner_address, Miner, MinerWorld};
+use super::{corpus, demo_err, demo_values, DemoConfig};
+use crate::blobstore::BlobStore;
+use crate::chain::LocalChain;
+use crate::error::Result;
+use crate::ledger::Ledger;
+
+/// Everything the demo runs on, set up and published.
+pub(super) struct Network {
+    pub(super) out: PathBuf,
+    pub(super) state_dir: PathBuf,
+    pub(super) ledger_path: PathBuf,
+    pub(super) validator: [u8; 32],
+    pub(super) miners: Vec<Miner>,
+    pub(super) world: MinerWorld,
+    pub(super) values: HparamValues,
+    pub(super) checkpoints: CheckpointStore,
+    /// The checkpoint anchored at window 0.
+    pub(super) first_checkpoint: [u8; 32],
+    pub(super) walrus: WalrusClient,
+    /// Kept for its lifetime: dropping it stops the server.
+    _store: BlobStore,
+}
+
+impl Network {
+    /// Data, first checkpoint, ledger (genesis, validator, miners, anchor)
+    /// and blob store, under `cfg.out`.
+    pub(super) fn build(cfg: &DemoConfig) -> Result<Self> {
+        let out = cfg.out.clone();
+        let model = GptConfig::tiny();
+        let pages = corpus::synthetic_pages(
+            cfg.seed,
+            model.vocab_size as u32,
+            model.block_size + 1,
+            cfg.pages,
+        );
+        let dataset = Arc::new(Dataset::new(pages)?);
+        dataset.save(&out.join("dataset"))?;
+        let checkpoints = CheckpointStore::new(&out.join("checkpoints"));
+        let config_json = serde_json::to_vec(&model).map_err(|e| demo_err(e.to_string()))?;
+        let weights =
+            save_weights(&init_weights(&model, cfg.seed).map_err(|e| demo_err(e.to_string()))?)
+                .map_err(|e| demo_err(e.to_string()))?;
+        let first_checkpoint = checkpoints.put(&weights, &config_json)?;
+        let values = demo_values(cfg, &dataset);
+
+        let ledger_path = out.join("ledger.sqlite");
+        let mut ledger = Ledger::open(&ledger_path)?;
+        ledger.genesis(values.clone(), unix_ms() + 1_500)?;
+        let validator = sha256(format!("vram demo validator {}", cfg.seed).as_bytes());
+        ledger.register_validator(validator, values.min_validator_stake, 0)?;
+        let miners: Vec<Miner> = kinds(cfg.miners)
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                let address = miner_address(cfg.seed, i);
+                let uid = ledger.register_miner(address, values.min_miner_stake, 0)?;
+                Ok(Miner {
+                    uid,
+                    kind,
+                    address,
+                    copy_from: 0,
+                })
+            })
+            .collect::<Result<_>>()?;
+        ledger.anchor_checkpoint(0, &first_checkpoint, 0)?;
+
+        let store = BlobStore::start(&out.join("blobs"), "127.0.0.1:0", 64 << 20)?;
+        let policy = RetryPolicy {
+            rounds: 3,
+            backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(10),
+        };
+        let walrus = WalrusClient::new(&[store.url()], &[store.url()], policy)?;
+        let world = MinerWorld {
+            ledger: ledger_path.clone(),
+            walrus: walrus.clone(),
+            checkpoints: checkpoints.clone(),
+            dataset,
+            values: values.clone(),
+            seed: cfg.seed,
+        };
+        Ok(Self {
+            state_dir: out.join("enclave-state"),
+            out,
+            ledger_path,
+            validator,
+            miners,
+            world,
+            values,
+            checkpoints,
+            first_checkpoint,
+            walrus,
+            _store: store,
+        })
+    }
+
+    /// The validator host on the local chain, supervising a `vram-enclave`
+    /// process with the simulated NSM.
+    pub(super) fn validator(&self, cfg: &DemoConfig) -> Result<Validator<LocalChain>> {
+        let enclave_exe = match &cfg.enclave_exe {
+            Some(p) => p.clone(),
+            None => sibling_binary("vram-enclave")?,
+        };
+        let supervisor = Supervisor::new(
+            Launcher::Process {
+                exe: enclave_exe,
+                socket: self.out.join("enclave.sock"),
+                state_dir: self.state_dir.clone(),
+                log: self.out.join("enclave.log"),
+            },
+            Duration::from_secs(120),
+        );
+        Ok(Validator::new(
+            LocalChain::open(&self.ledger_path, self.validator)?,
+            supervisor,
+            Journal::open(&self.out.join("journal.sqlite"))?,
+            self.walrus.clone(),
+            self.checkpoints.clone(),
+            (*self.world.dataset).clone(),
+            LoopConfig {
+                trust: Trust::TestRoot(self.state_dir.join("test-root.pem")),
+                submit_margin_ms: 500,
+                ..LoopConfig::default()
+            },
+            Arc::new(Metrics::default()),
+        ))
+    }
+}

@@ -1,0 +1,85 @@
+//! Twin of `contracts/sources/hparams.move`: the Hparams object, its
+//! schedule segments and `update_hparams`.
+
+use rusqlite::Connection;
+use vram_host::chain::aborts::hparams as e;
+use vram_host::chain::types::{HparamValues, HparamsObject, Segment, WindowTimes};
+
+use super::store::{abort, bcs_bytes, event, get_meta, put_meta};
+use super::Ledger;
+use crate::error::{Error, Result};
+
+impl Ledger {
+    /// The Hparams object.
+    pub fn hparams(&self) -> Result<HparamsObject> {
+        read_hparams(&self.conn)
+    }
+
+    /// `hparams::update_hparams`: `values` from the next window boundary.
+    pub fn update_hparams(&mut self, values: HparamValues, now_ms: u64) -> Result<()> {
+        validate_values(&values)?;
+        self.tx(|tx| {
+            let mut hp = read_hparams(tx)?;
+            if let Some(next) = hp.next.clone() {
+                if now_ms >= next.start_ms {
+                    hp.current = next;
+                    hp.next = None;
+                }
+            }
+            let window = hp.window_at(now_ms) + 1;
+            let start_ms = window_start_ms(&hp, window)?;
+            hp.next = Some(Segment {
+                start_window: window,
+                start_ms,
+                values,
+            });
+            hp.version += 1;
+            put_meta(tx, "hparams", &bcs_bytes("Hparams", &hp)?)?;
+            event(
+                tx,
+                now_ms,
+                "HparamsUpdated",
+                &serde_json::json!({"version": hp.version, "effective_window": window}),
+            )
+        })
+    }
+}
+
+/// The values `new_values` accepts, with its aborts.
+pub(super) fn validate_values(values: &HparamValues) -> Result<()> {
+    values.validate().map_err(|err| {
+        if values.dataset_root.len() != 32 {
+            abort(e::EBadDatasetRoot, err.to_string())
+        } else {
+            abort(e::EInvalidValue, err.to_string())
+        }
+    })
+}
+
+/// The stored Hparams object.
+pub(super) fn read_hparams(conn: &Connection) -> Result<HparamsObject> {
+    let bytes = get_meta(conn, "hparams")?.ok_or(Error::NoGenesis)?;
+    bcs::from_bytes(&bytes).map_err(|err| Error::Corrupt {
+        what: "Hparams",
+        reason: err.to_string(),
+    })
+}
+
+/// `hparams::for_window`: the values in force for `window`.
+pub(super) fn for_window(hp: &HparamsObject, window: u64) -> Result<HparamValues> {
+    hp.segment_for_window(window)
+        .map(|s| s.values.clone())
+        .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("window {window}")))
+}
+
+/// `hparams::window_start_ms`.
+pub(super) fn window_start_ms(hp: &HparamsObject, window: u64) -> Result<u64> {
+    hp.window_start_ms(window)
+        .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("window {window}")))
+}
+
+/// The window's start, upload deadline and end.
+pub(super) fn times(hp: &HparamsObject, window: u64) -> Result<WindowTimes> {
+    hp.times(window)
+        .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("window {window}")))
+}

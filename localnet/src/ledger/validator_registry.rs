@@ -1,0 +1,78 @@
+//! Twin of `contracts/sources/validator_registry.move`: validators and their
+//! stakes (recorded amounts here; the Move package holds real coins).
+
+use rusqlite::{params, Connection, OptionalExtension};
+use vram_host::chain::aborts::validator_registry as e;
+use vram_host::chain::types::HparamsObject;
+
+use super::hparams::{for_window, read_hparams};
+use super::store::{abort, db, event};
+use super::{Address, Ledger};
+use crate::error::Result;
+
+impl Ledger {
+    /// `validator_registry::register_validator`.
+    pub fn register_validator(&mut self, sender: Address, stake: u64, now_ms: u64) -> Result<()> {
+        self.tx(|tx| {
+            let hp = read_hparams(tx)?;
+            if is_validator(tx, &sender)? {
+                return Err(abort(e::EAlreadyRegistered, "already a validator"));
+            }
+            let window = hp.window_at(now_ms);
+            let values = for_window(&hp, window)?;
+            if stake < values.min_validator_stake {
+                return Err(abort(
+                    e::EInsufficientStake,
+                    format!("stake {stake} below {}", values.min_validator_stake),
+                ));
+            }
+            let first_window = window + values.validator_offset;
+            tx.execute(
+                "INSERT INTO validators VALUES (?1, ?2, ?3)",
+                params![&sender[..], stake as i64, first_window as i64],
+            )
+            .map_err(db("write validator"))?;
+            event(
+                tx,
+                now_ms,
+                "ValidatorRegistered",
+                &serde_json::json!({"validator": hex::encode(sender), "stake": stake, "first_window": first_window}),
+            )
+        })
+    }
+}
+
+/// `validator_registry::is_validator`.
+pub(super) fn is_validator(conn: &Connection, address: &Address) -> Result<bool> {
+    Ok(validator(conn, address)?.is_some())
+}
+
+/// Why `validator_registry::can_score` refuses `address` for `window`, if it
+/// does: not registered, still waiting its offset, or staked below the
+/// minimum in force for the window.
+pub(super) fn cannot_score(
+    conn: &Connection,
+    hp: &HparamsObject,
+    address: &Address,
+    window: u64,
+) -> Result<Option<String>> {
+    let min_stake = for_window(hp, window)?.min_validator_stake;
+    Ok(match validator(conn, address)? {
+        Some((stake, first)) if window >= first && stake >= min_stake => None,
+        Some((_, first)) => Some(format!("may score from window {first}")),
+        None => Some("sender is not a validator".into()),
+    })
+}
+
+/// (stake, first window it may score).
+fn validator(conn: &Connection, address: &Address) -> Result<Option<(u64, u64)>> {
+    let row: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT stake, first_window FROM validators WHERE address = ?1",
+            params![&address[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db("read validators"))?;
+    Ok(row.map(|(stake, first)| (stake as u64, first as u64)))
+}

@@ -1,0 +1,177 @@
+//! The local network end to end (the short version of the README's main
+//! job): real miners, the enclave process, the embedded ledger, ratings,
+//! then the auditor's checks on the bundle. A second run kills the enclave
+//! in the middle of a window.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use vram_host::replay::replay_bundle;
+use vram_localnet::demo::{self, DemoConfig};
+
+/// The bundle's folder, left behind for inspection.
+fn out_dir(tag: &str) -> PathBuf {
+    vram_test_support::TempDir::new(&format!("demo-test-{tag}"))
+        .unwrap()
+        .keep()
+}
+
+fn config(tag: &str) -> DemoConfig {
+    DemoConfig {
+        miners: 8,
+        windows: 4,
+        seed: 42,
+        window_seconds: 8.0,
+        out: out_dir(tag),
+        pages: 256,
+        ..DemoConfig::default()
+    }
+}
+
+/// The `vram-attest` binary of this build (cargo test --workspace builds it).
+fn vram_attest() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("vram-attest")
+}
+
+#[test]
+fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
+    let cfg = config("main");
+    let mut seen = Vec::new();
+    let summary = demo::run(&cfg, |w| seen.push(w.window)).unwrap();
+    assert_eq!(seen, vec![0, 1, 2, 3]);
+    for w in &summary.windows {
+        assert!(
+            w.submitted,
+            "window {} not submitted: {:?}",
+            w.window, w.failure
+        );
+        assert!(w.verified, "window {}", w.window);
+        assert_eq!(w.entries.len(), 8);
+        let status = |uid: u64| {
+            w.entries
+                .iter()
+                .find(|e| e.miner_uid == uid)
+                .unwrap()
+                .status
+                .clone()
+        };
+        for uid in [0, 1, 2, 3, 4] {
+            assert_eq!(status(uid), "scored");
+        }
+        assert_eq!(status(5), "stale");
+        assert_eq!(status(6), "malformed");
+        assert_eq!(status(7), "missing");
+    }
+    assert!(summary.honest_on_top, "{:#?}", summary.miners);
+    // Training works: the base loss on random pages falls.
+    let first = summary.windows[0].loss_before_random.unwrap();
+    let last = summary.windows[3].loss_before_random.unwrap();
+    assert!(last < first - 0.02, "loss {first} -> {last}");
+
+    // The JSON summary keeps the keys tools depend on.
+    let json = serde_json::to_value(&summary).unwrap();
+    for key in [
+        "window",
+        "statement_sha256",
+        "verified",
+        "submitted",
+        "entries",
+    ] {
+        assert!(json["windows"][0].get(key).is_some(), "{key}");
+    }
+    for key in [
+        "miner_uid",
+        "status",
+        "loss_before_own",
+        "loss_after_own",
+        "loss_after_random",
+    ] {
+        assert!(json["windows"][0]["entries"][0].get(key).is_some(), "{key}");
+    }
+    for key in ["uid", "kind", "mu", "sigma", "ordinal"] {
+        assert!(json["miners"][0].get(key).is_some(), "{key}");
+    }
+
+    // Every statement verifies with the auditor's tool.
+    let bundle = &cfg.out;
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
+    let doc = bundle.join(index["attestations"][0]["file"].as_str().unwrap());
+    for s in index["statements"].as_array().unwrap() {
+        let out = std::process::Command::new(vram_attest())
+            .args(["statement", "verify", "--json", "--statement"])
+            .arg(bundle.join(s["file"].as_str().unwrap()))
+            .arg("--doc")
+            .arg(&doc)
+            .arg("--root")
+            .arg(bundle.join("test-root.pem"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // And replay agrees on every entry, bit for bit.
+    let replay = replay_bundle(bundle, None).unwrap();
+    assert_eq!(replay.len(), 4);
+    for w in &replay {
+        assert!(w.agrees, "window {}: {:?}", w.window, w.problems);
+        assert!(w
+            .entries
+            .iter()
+            .all(|e| e.identical && e.max_abs_diff == 0.0));
+    }
+    // A tampered blob is caught.
+    let blobs: Vec<_> = std::fs::read_dir(bundle.join("blobs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let victim = blobs[0].path();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&victim, bytes).unwrap();
+    let replay = replay_bundle(bundle, None).unwrap();
+    assert!(replay.iter().any(|w| !w.agrees));
+    let _ = std::fs::remove_dir_all(bundle);
+}
+
+#[test]
+fn killing_the_enclave_mid_window_loses_nothing() {
+    let mut cfg = config("kill");
+    cfg.windows = 3;
+    cfg.kill_enclave_in_window = Some(1);
+    let summary = demo::run(&cfg, |_| {}).unwrap();
+    assert_eq!(summary.enclave_restarts, 1);
+    for w in &summary.windows {
+        assert!(
+            w.submitted && w.verified,
+            "window {}: {:?}",
+            w.window,
+            w.failure
+        );
+    }
+    // Two keys, each attested; the ledger took one statement per window.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.out.join("bundle.json")).unwrap()).unwrap();
+    assert_eq!(index["attestations"].as_array().unwrap().len(), 2);
+    let ledger: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cfg.out.join("ledger.json")).unwrap()).unwrap();
+    assert_eq!(ledger["submissions"].as_array().unwrap().len(), 3);
+    let registrations = ledger["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "TestEnclaveRegistered")
+        .count();
+    assert_eq!(registrations, 2);
+    assert!(replay_bundle(&cfg.out, None)
+        .unwrap()
+        .iter()
+        .all(|w| w.agrees));
+    let _ = std::fs::remove_dir_all(&cfg.out);
+}

@@ -1,0 +1,283 @@
+//! The embedded ledger enforces the Move package's rules with the same
+//! aborts. The scenario is the Move tests' golden world (window 42, validator
+//! 0xaa..aa, miners 0..=5, miners 1 and 5 committed, checkpoint 0x11..
+//! anchored at 0, dataset 0x22..), and the signature accepted here is the one
+//! `contracts/tests/test_world.move` submits: both sides take the same bytes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use vram_host::chain::aborts::{
+    enclave_registry as er, gradient_registry as gr, round_state as rs, score_ledger as sl,
+    validator_registry as vr, Abort,
+};
+use vram_host::chain::types::{HparamValues, SubmitArgs};
+use vram_localnet::ledger::{Address, Ledger};
+use vram_test_support::golden;
+
+const VALIDATOR: Address = [0xaa; 32];
+const W: u64 = 42;
+const START: u64 = W * 600_000;
+const SCORING: u64 = START + 500_000;
+const GOLDEN_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+
+fn submit_signature() -> String {
+    golden::submit_signature().unwrap()
+}
+
+fn miner(i: u64) -> Address {
+    let mut a = [0u8; 32];
+    a[31] = 0xb0 + i as u8;
+    a
+}
+
+fn world(tag: &str, register_key: bool) -> Ledger {
+    // The ledger file outlives this function: keep its folder.
+    let path = vram_test_support::TempDir::new(&format!("ledger-{tag}"))
+        .unwrap()
+        .keep()
+        .join("ledger.sqlite");
+    let mut ledger = Ledger::open(&path).unwrap();
+    let mut values = HparamValues::defaults();
+    values.dataset_root = vec![0x22; 32];
+    values.dataset_pages = 1000;
+    ledger.genesis(values, 0).unwrap();
+    ledger
+        .register_validator(VALIDATOR, 10_000_000_000, 0)
+        .unwrap();
+    for i in 0..6 {
+        assert_eq!(
+            ledger.register_miner(miner(i), 1_000_000_000, 0).unwrap(),
+            i
+        );
+    }
+    ledger.anchor_checkpoint(0, &[0x11; 32], 0).unwrap();
+    if register_key {
+        ledger
+            .register_test_enclave(VALIDATOR, &hex::decode(GOLDEN_KEY).unwrap(), 0)
+            .unwrap();
+    }
+    for uid in [1u64, 5] {
+        ledger
+            .commit_gradient(
+                miner(uid),
+                W,
+                uid,
+                &[0xb0 + uid as u8; 32],
+                &[uid as u8; 32],
+                START + 1_000,
+            )
+            .unwrap();
+    }
+    ledger
+}
+
+/// The golden statement's `submit_scores` arguments with its signature.
+fn golden_args() -> SubmitArgs {
+    let m = golden::submit_message().unwrap();
+    let signature = hex::decode(submit_signature()).unwrap();
+    SubmitArgs::new(m.timestamp_ms, &m.payload, &signature).unwrap()
+}
+
+fn refused(abort: Abort, tag: &str, change: impl FnOnce(&mut SubmitArgs)) {
+    let mut ledger = world(tag, true);
+    let mut args = golden_args();
+    change(&mut args);
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(abort.is(&err), "{tag}: expected {abort:?}, got {err}");
+}
+
+#[test]
+fn the_move_tests_signed_statement_is_accepted_once() {
+    let mut ledger = world("accept", true);
+    let event = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap();
+    assert_eq!((event.entries, event.scored), (3, 1));
+    let stored = ledger.submission(W, &VALIDATOR).unwrap().unwrap();
+    assert_eq!(hex::encode(stored.signature), submit_signature());
+    let again = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING + 1)
+        .unwrap_err();
+    assert!(sl::EAlreadySubmitted.is(&again), "{again}");
+    assert_eq!(ledger.submissions().unwrap().len(), 1);
+}
+
+#[test]
+fn a_statement_from_an_unregistered_key_is_refused() {
+    let mut ledger = world("nokey", false);
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(er::ENoEnclave.is(&err), "{err}");
+    // Another key registered: the signature does not verify under it.
+    ledger
+        .register_test_enclave(VALIDATOR, &[9; 32], 0)
+        .unwrap();
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(sl::EBadSignature.is(&err), "{err}");
+    // A PCR update makes the registration stale.
+    ledger
+        .update_pcrs([&[1; 48], &[2; 48], &[3; 48]], 0)
+        .unwrap();
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(er::EStaleEnclave.is(&err), "{err}");
+}
+
+#[test]
+fn tampered_entries_are_refused() {
+    refused(sl::EBadSignature, "tamper-loss", |a| {
+        a.losses_after_own[0] -= 1
+    });
+    refused(sl::EBadSignature, "tamper-status", |a| {
+        a.statuses[2] = 3;
+    });
+    refused(sl::EBadSignature, "tamper-seed", |a| a.eval_seed[0] ^= 1);
+}
+
+#[test]
+fn the_checkpoint_must_be_the_anchor() {
+    refused(sl::ECheckpointMismatch, "ckpt", |a| {
+        a.checkpoint_hash = vec![0x12; 32]
+    });
+}
+
+#[test]
+fn gradient_hashes_must_be_the_commitments() {
+    refused(sl::EGradientHashMismatch, "grad", |a| {
+        a.gradient_hashes[40] ^= 1
+    });
+    refused(sl::ENoCommitment, "nocommit", |a| {
+        a.statuses[1] = 0;
+        a.gradient_hashes = [vec![1u8; 32], vec![2u8; 32], vec![5u8; 32]].concat();
+    });
+    refused(sl::EBadGradientHashes, "extra", |a| {
+        a.gradient_hashes.extend([0u8; 32])
+    });
+    refused(sl::ECommitmentNotScored, "omitted", |a| {
+        a.miner_uids.truncate(2);
+        a.statuses.truncate(2);
+        a.losses_before_own.truncate(2);
+        a.losses_after_own.truncate(2);
+        a.losses_after_random.truncate(2);
+        a.gradient_hashes.truncate(32);
+    });
+}
+
+#[test]
+fn late_and_early_submissions_are_refused() {
+    let mut ledger = world("late", true);
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), START + 479_999)
+        .unwrap_err();
+    assert!(sl::EWindowNotScoring.is(&err), "{err}");
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), START + 600_000)
+        .unwrap_err();
+    assert!(sl::EWindowNotScoring.is(&err), "{err}");
+}
+
+#[test]
+fn the_remaining_checks_keep_the_move_order() {
+    refused(sl::ELengthMismatch, "len", |a| {
+        a.statuses.pop();
+    });
+    refused(sl::EDatasetRootMismatch, "root", |a| {
+        a.dataset_root = vec![0x23; 32]
+    });
+    refused(sl::EBadSeed, "seed", |a| {
+        a.eval_seed.pop().map(|_| ()).unwrap_or(())
+    });
+    refused(sl::EEntriesNotSorted, "sorted", |a| {
+        a.miner_uids = vec![1, 1, 5]
+    });
+    refused(sl::EBadStatus, "status", |a| a.statuses[1] = 4);
+    refused(sl::EUnknownMiner, "unknown", |a| {
+        a.miner_uids = vec![1, 5, 9]
+    });
+    let mut ledger = world("notvalidator", true);
+    let err = ledger
+        .submit_scores([0xbe; 32], &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(sl::ENotValidator.is(&err), "{err}");
+}
+
+#[test]
+fn registries_and_commitments_follow_their_modules() {
+    let mut ledger = world("registries", true);
+    let err = ledger
+        .register_validator(VALIDATOR, 10_000_000_000, 0)
+        .unwrap_err();
+    assert!(vr::EAlreadyRegistered.is(&err));
+    let err = ledger.register_validator([1; 32], 1, 0).unwrap_err();
+    assert!(vr::EInsufficientStake.is(&err));
+    let err = ledger
+        .commit_gradient(miner(2), W, 1, &[0; 32], &[0; 32], START + 1)
+        .unwrap_err();
+    assert!(gr::ENotOwner.is(&err));
+    let err = ledger
+        .commit_gradient(miner(1), W, 1, &[0; 32], &[0; 32], START + 2)
+        .unwrap_err();
+    assert!(gr::EAlreadyCommitted.is(&err));
+    let err = ledger
+        .commit_gradient(miner(2), W, 2, &[0; 32], &[0; 32], START + 480_000)
+        .unwrap_err();
+    assert!(gr::EUploadClosed.is(&err));
+    let err = ledger
+        .commit_gradient(miner(2), W + 1, 2, &[0; 32], &[0; 32], START + 3)
+        .unwrap_err();
+    assert!(gr::EWrongWindow.is(&err));
+    let err = ledger.anchor_checkpoint(0, &[0x12; 32], START).unwrap_err();
+    assert!(rs::ENotAscending.is(&err));
+    let err = ledger
+        .anchor_checkpoint(40, &[0x12; 32], START)
+        .unwrap_err();
+    assert!(rs::ENotCheckpointWindow.is(&err));
+    let err = ledger
+        .anchor_checkpoint(200, &[0x12; 32], START)
+        .unwrap_err();
+    assert!(rs::EAnchorTooFarAhead.is(&err));
+    let err = ledger.latest_anchor(0).map(|_| ());
+    assert!(err.is_ok());
+    let export = ledger.export().unwrap();
+    assert_eq!(export["commitments"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
+    let mut ledger = world("hparams", true);
+    let mut values = HparamValues::defaults();
+    values.dataset_root = vec![0x23; 32];
+    values.dataset_pages = 7;
+    values.window_duration_ms = 300_000;
+    values.put_window_open_ms = 200_000;
+    // During window 5: applies from window 6, which still starts at 6 * 600 000.
+    ledger
+        .update_hparams(values.clone(), 5 * 600_000 + 10)
+        .unwrap();
+    let hp = ledger.hparams().unwrap();
+    assert_eq!(hp.version, 2);
+    assert_eq!(hp.segment_for_window(5).unwrap().values.dataset_pages, 1000);
+    assert_eq!(hp.segment_for_window(6).unwrap().values.dataset_pages, 7);
+    assert_eq!(hp.window_start_ms(6), Some(3_600_000));
+    assert_eq!(hp.window_start_ms(7), Some(3_900_000));
+    assert_eq!(hp.window_at(3_899_999), 6);
+    // Values the Move module refuses are refused with its aborts.
+    let mut bad = values.clone();
+    bad.put_window_open_ms = bad.window_duration_ms;
+    let err = ledger.update_hparams(bad, 5 * 600_000 + 20).unwrap_err();
+    assert!(
+        vram_host::chain::aborts::hparams::EInvalidValue.is(&err),
+        "{err}"
+    );
+    let err = ledger
+        .update_hparams(HparamValues::defaults(), 5 * 600_000 + 30)
+        .unwrap_err();
+    assert!(
+        vram_host::chain::aborts::hparams::EBadDatasetRoot.is(&err),
+        "{err}"
+    );
+}
