@@ -1,0 +1,238 @@
+//! Evaluating a window: the pages it needs (own pages from public inputs,
+//! random pages from the seed), then the losses and the signed statement.
+
+use vram_attestation::sha256;
+use vram_attestation::statement::{
+    EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
+};
+
+use crate::eval::{loss_to_u64, Evaluator, MinerInput};
+use crate::protocol::{Bytes32, ErrorCode, PageRequest, Response};
+
+use super::{now_ms, own_pages, random_pages, refuse, Enclave, Refusal, State};
+
+impl Enclave {
+    pub(super) fn request_pages(
+        &self,
+        state: &mut State,
+        window: u64,
+    ) -> Result<Response, Refusal> {
+        let State {
+            windows, records, ..
+        } = state;
+        let w = windows.get_mut(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
+        if w.checkpoint.is_none() || w.manifest.is_none() {
+            return refuse(
+                ErrorCode::OutOfOrder,
+                "upload the checkpoint and the manifest first",
+            );
+        }
+        if let Some(request) = &w.request {
+            return Ok(Response::PagesNeeded(request.clone()));
+        }
+        let record = records.get_mut(&window).ok_or((
+            ErrorCode::Internal,
+            "no record for an open window".to_string(),
+        ))?;
+        let seed = match record.seed {
+            Some(seed) => seed,
+            None => {
+                let mut seed = [0u8; 32];
+                self.nsm
+                    .fill_random(&mut seed)
+                    .map_err(|e| (ErrorCode::Nsm, e.to_string()))?;
+                record.seed = Some(seed);
+                seed
+            }
+        };
+        let p = &w.open.eval_params;
+        let request = PageRequest {
+            seed: Bytes32(seed),
+            random: random_pages(&seed, p.random_pages, w.open.page_count),
+            own: w
+                .open
+                .miners
+                .iter()
+                .filter(|m| m.gradient_hash.is_some())
+                .map(|m| {
+                    (
+                        m.uid,
+                        own_pages(
+                            &w.open.dataset_root.0,
+                            window,
+                            m.uid,
+                            p.own_pages,
+                            w.open.page_count,
+                        ),
+                    )
+                })
+                .collect(),
+        };
+        w.request = Some(request.clone());
+        Ok(Response::PagesNeeded(request))
+    }
+
+    pub(super) fn pages(
+        state: &mut State,
+        window: u64,
+        pages: Vec<crate::protocol::Page>,
+    ) -> Result<Response, Refusal> {
+        let w = state.windows.get_mut(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
+        let (Some(request), Some(manifest), Some(checkpoint)) =
+            (&w.request, &w.manifest, &w.checkpoint)
+        else {
+            return refuse(ErrorCode::OutOfOrder, "request pages first");
+        };
+        let wanted = request.pages();
+        let page_len = w.open.eval_params.page_len as usize;
+        let vocab = checkpoint.config().vocab_size;
+        for page in pages {
+            if !wanted.contains(&page.index) {
+                return refuse(
+                    ErrorCode::PageNotRequested,
+                    format!("page {} was not requested", page.index),
+                );
+            }
+            if page.tokens.len() != page_len * 4 {
+                return refuse(
+                    ErrorCode::BadPage,
+                    format!(
+                        "page {} has {} bytes, expected {}",
+                        page.index,
+                        page.tokens.len(),
+                        page_len * 4
+                    ),
+                );
+            }
+            let expected = manifest
+                .get(page.index as usize)
+                .ok_or((ErrorCode::Internal, "index outside manifest".to_string()))?;
+            if sha256(&page.tokens) != *expected {
+                return refuse(
+                    ErrorCode::PageHashMismatch,
+                    format!("page {} does not match the manifest", page.index),
+                );
+            }
+            let tokens: Vec<u32> = page
+                .tokens
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            if let Some(t) = tokens.iter().find(|&&t| t as usize >= vocab) {
+                return refuse(
+                    ErrorCode::BadPage,
+                    format!("page {} has token {t} outside the vocabulary", page.index),
+                );
+            }
+            w.pages.insert(page.index, tokens);
+        }
+        let outstanding = wanted.iter().filter(|i| !w.pages.contains_key(i)).count() as u64;
+        Ok(Response::PagesAccepted { outstanding })
+    }
+
+    pub(super) fn finish(&self, state: &mut State, window: u64) -> Result<Response, Refusal> {
+        if let Some((message, signature)) =
+            state.records.get(&window).and_then(|r| r.statement.clone())
+        {
+            return Ok(Response::Statement { message, signature });
+        }
+        let w = state.windows.get(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
+        let (Some(request), Some(checkpoint)) = (&w.request, &w.checkpoint) else {
+            return refuse(ErrorCode::OutOfOrder, "request and send pages first");
+        };
+        let missing = request
+            .random
+            .iter()
+            .chain(request.own.iter().flat_map(|(_, p)| p))
+            .filter(|i| !w.pages.contains_key(i))
+            .count();
+        if missing > 0 {
+            return refuse(
+                ErrorCode::PagesMissing,
+                format!("{missing} requested pages have not arrived"),
+            );
+        }
+        let page = |i: &u64| w.pages.get(i).map(Vec::as_slice).unwrap_or_default();
+        let random: Vec<&[u32]> = request.random.iter().map(page).collect();
+        let miners: Vec<MinerInput<'_>> = w
+            .open
+            .miners
+            .iter()
+            .map(|m| MinerInput {
+                uid: m.uid,
+                own_pages: request
+                    .own
+                    .iter()
+                    .find(|(uid, _)| *uid == m.uid)
+                    .map(|(_, idx)| idx.iter().map(page).collect())
+                    .unwrap_or_default(),
+                blob: w.gradients.get(&m.uid).map(|(b, _)| b.as_slice()),
+            })
+            .collect();
+        let evaluation = Evaluator::new(checkpoint, self.config.batch_pages)
+            .evaluate_window(window, &w.open.eval_params, &random, &miners)
+            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        let eval_params_hash = sha256(
+            &bcs::to_bytes(&w.open.eval_params)
+                .map_err(|e| (ErrorCode::Internal, e.to_string()))?,
+        );
+        let entries = evaluation
+            .miners
+            .iter()
+            .map(|r| {
+                let status = r.outcome.status();
+                let gradient_hash = match status {
+                    EntryStatus::Missing => Vec::new(),
+                    _ => w
+                        .gradients
+                        .get(&r.uid)
+                        .map(|(_, h)| h.to_vec())
+                        .unwrap_or_default(),
+                };
+                ScoreEntry {
+                    miner_uid: r.uid,
+                    gradient_hash,
+                    status: status as u8,
+                    loss_before_own: loss_to_u64(r.loss_before_own),
+                    loss_after_own: loss_to_u64(r.loss_after_own),
+                    loss_after_random: loss_to_u64(r.loss_after_random),
+                }
+            })
+            .collect();
+        let message = IntentMessage {
+            intent: INTENT_WINDOW_SCORES,
+            timestamp_ms: now_ms(),
+            payload: WindowScores {
+                window,
+                validator: w.open.validator.0,
+                checkpoint_hash: w.open.checkpoint_hash.0.to_vec(),
+                dataset_root: w.open.dataset_root.0.to_vec(),
+                eval_params_hash: eval_params_hash.to_vec(),
+                eval_seed: request.seed.0.to_vec(),
+                loss_before_random: loss_to_u64(evaluation.loss_before_random),
+                entries,
+            },
+        };
+        let signed = SignedStatement::sign(message, &self.key)
+            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
+        let out = (signed.bcs, signed.signature.to_vec());
+        if let Some(record) = state.records.get_mut(&window) {
+            record.statement = Some(out.clone());
+        }
+        // The inputs are no longer needed: the statement is final.
+        state.windows.remove(&window);
+        Ok(Response::Statement {
+            message: out.0,
+            signature: out.1,
+        })
+    }
+}
