@@ -7,16 +7,17 @@ mod compress;
 mod dct;
 mod decode;
 mod layout;
+mod metadata;
 mod pack;
 mod quant;
+mod shapes;
 
-pub use blob::{
-    encode_blob, float_values, read_blob, write_blob, BlobMetadata, GradientBlob, ModelShapes,
-    FORMAT,
-};
+pub use blob::{encode_blob, float_values, read_blob, write_blob, GradientBlob, FORMAT};
 pub use compress::{compress, SparseParam};
 pub use dct::{Bases, Basis};
 pub use decode::{aggregate, decode_param};
 pub use layout::{chunk_size, Layout, TARGET_CHUNK};
+pub use metadata::BlobMetadata;
 pub use pack::{pack12, unpack12, MAX_INDEX};
 pub use quant::{dequantize, quantize, Quantized};
+pub use shapes::ModelShapes;
