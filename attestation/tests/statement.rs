@@ -12,8 +12,8 @@
 use ring::signature::Ed25519KeyPair;
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{
-    ed25519_public_key, from_bcs, to_bcs, verify_ed25519, EntryStatus, IntentMessage, ScoreEntry,
-    SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
+    ed25519_public_key, from_bcs, to_bcs, verify_ed25519, EntryStatus, IntentMessage,
+    SignedStatement, WindowScores,
 };
 use vram_attestation::{verify, Error, TrustRoot};
 
@@ -62,40 +62,7 @@ fn nautilus_vector_reproduces_and_verifies_with_the_attested_key() {
 /// A fixed key and statement: the golden vector shared with Move.
 fn golden() -> (Ed25519KeyPair, IntentMessage<WindowScores>) {
     let key = vram_test_support::golden::golden_key();
-    let entry = |uid: u64, status: EntryStatus, losses: [u64; 3]| ScoreEntry {
-        miner_uid: uid,
-        gradient_hash: if status == EntryStatus::Missing {
-            vec![]
-        } else {
-            vec![uid as u8; 32]
-        },
-        status: status as u8,
-        loss_before_own: losses[0],
-        loss_after_own: losses[1],
-        loss_after_random: losses[2],
-    };
-    let message = IntentMessage {
-        intent: INTENT_WINDOW_SCORES,
-        timestamp_ms: 1_763_700_000_000,
-        payload: WindowScores {
-            window: 42,
-            validator: [0xaa; 32],
-            checkpoint_hash: vec![0x11; 32],
-            dataset_root: vec![0x22; 32],
-            eval_params_hash: vec![0x33; 32],
-            eval_seed: vec![0x44; 32],
-            loss_before_random: 4_200_000_000,
-            entries: vec![
-                entry(
-                    1,
-                    EntryStatus::Scored,
-                    [4_100_000_000, 4_000_000_000, 4_150_000_000],
-                ),
-                entry(2, EntryStatus::Missing, [0, 0, 0]),
-                entry(5, EntryStatus::Malformed, [0, 0, 0]),
-            ],
-        },
-    };
+    let message = vram_test_support::golden::golden_message(vec![0x33; 32]);
     (key, message)
 }
 

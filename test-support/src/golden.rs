@@ -50,6 +50,14 @@ pub fn submit_message() -> Result<IntentMessage<WindowScores>> {
             wanted: "hex",
             found: "not hex".into(),
         })?;
+    Ok(golden_message(eval_params_hash))
+}
+
+/// The golden statement with `eval_params_hash`: window 42, validator
+/// 0xaa…aa, checkpoint 0x11…, dataset 0x22…, seed 0x44…, miners 1 (scored),
+/// 2 (missing) and 5 (malformed). `GOLDEN_BCS` of the Move tests is this
+/// with 0x33 × 32 as the hash.
+pub fn golden_message(eval_params_hash: Vec<u8>) -> IntentMessage<WindowScores> {
     let entry = |uid: u64, status: EntryStatus, l: [u64; 3]| ScoreEntry {
         miner_uid: uid,
         gradient_hash: if status == EntryStatus::Missing {
@@ -62,7 +70,7 @@ pub fn submit_message() -> Result<IntentMessage<WindowScores>> {
         loss_after_own: l[1],
         loss_after_random: l[2],
     };
-    Ok(IntentMessage {
+    IntentMessage {
         intent: INTENT_WINDOW_SCORES,
         timestamp_ms: 1_763_700_000_000,
         payload: WindowScores {
@@ -83,5 +91,5 @@ pub fn submit_message() -> Result<IntentMessage<WindowScores>> {
                 entry(5, EntryStatus::Malformed, [0, 0, 0]),
             ],
         },
-    })
+    }
 }
