@@ -265,18 +265,20 @@ async function main() {
     lint: opts.lint,
   };
   const pinnedRevs = () => [...new Set(fetcher.requested.values())];
+  // A build or test build that did not compile: report it, exit 1.
+  const compileFailure = (what, result) => {
+    report.ok = false;
+    report.error = stripAnsi(result.error);
+    report.category = result.category;
+    if (opts.json) console.log(JSON.stringify(report, null, 2));
+    else console.error(`${what} failed (${result.category}):\n${report.error}`);
+    return 1;
+  };
 
   if (opts.command === "build") {
     const result = await dumpMovePackage(input);
     report.frameworkRevsRequested = pinnedRevs();
-    if ("error" in result) {
-      report.ok = false;
-      report.error = stripAnsi(result.error);
-      report.category = result.category;
-      if (opts.json) console.log(JSON.stringify(report, null, 2));
-      else console.error(`build failed (${result.category}):\n${report.error}`);
-      return 1;
-    }
+    if ("error" in result) return compileFailure("build", result);
     const { warnings } = countDiagnostics(result.warnings);
     report.modules = result.modules.length;
     report.warnings = warnings.length;
@@ -290,14 +292,7 @@ async function main() {
 
   const result = await testMovePackage(input);
   report.frameworkRevsRequested = pinnedRevs();
-  if ("error" in result) {
-    report.ok = false;
-    report.error = stripAnsi(result.error);
-    report.category = result.category;
-    if (opts.json) console.log(JSON.stringify(report, null, 2));
-    else console.error(`test build failed (${result.category}):\n${report.error}`);
-    return 1;
-  }
+  if ("error" in result) return compileFailure("test build", result);
   const parsed = parseTestOutput(result.output, opts.nativeModule);
   const { warnings, errors } = countDiagnostics(parsed.compileText);
   const by = (verdict) => parsed.tests.filter((t) => t.verdict === verdict);
@@ -308,6 +303,7 @@ async function main() {
   report.tests = parsed.tests.map(({ block: _block, ...t }) => t);
   report.runnerSummary = parsed.summary;
   report.warnings = warnings.length;
+  report.errors = errors.length;
   report.passed = passed.length;
   report.failed = failed.length + wrong.length;
   report.needsNative = stubbed.map((t) => t.key);
@@ -315,7 +311,7 @@ async function main() {
     parsed.tests.length > 0 && errors.length === 0 && warnings.length === 0 && report.failed === 0;
 
   if (!opts.json) {
-    if (warnings.length) console.log(parsed.compileText.trim());
+    if (warnings.length || errors.length) console.log(parsed.compileText.trim());
     for (const t of failed) console.log(`FAILED ${t.key}\n${t.block.trim()}`);
     for (const t of wrong) {
       console.log(
@@ -331,7 +327,7 @@ async function main() {
         stubbed.map((t) => t.name).join(", "),
     );
     console.log(`(the compiler pins the framework at commit ${pinnedRevs().join(", ")}; served from the tree above)`);
-    console.log(`test build: 0 errors, ${warnings.length} warnings`);
+    console.log(`test build: ${errors.length} errors, ${warnings.length} warnings`);
     console.log(`move: ${passed.length} passed, ${report.failed} failed, ${stubbed.length} skipped`);
   } else {
     console.log(JSON.stringify(report, null, 2));

@@ -3,25 +3,12 @@
 use std::path::PathBuf;
 
 use thiserror::Error;
-use vram_host::chain::aborts::{Abort, MoveAbort};
+use vram_host::chain::aborts::MoveAbort;
 
 /// What the local network can refuse or fail at.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The embedded ledger refused a call with the abort its Move twin
-    /// raises for it (`docs/contracts.md`).
-    #[error("ledger abort {module}::{name} ({code}): {detail}")]
-    Abort {
-        /// The Move module.
-        module: &'static str,
-        /// The abort constant's name.
-        name: &'static str,
-        /// Its code.
-        code: u64,
-        /// What was checked.
-        detail: String,
-    },
     /// The ledger's SQLite file failed.
     #[error("ledger database ({context}): {source}")]
     Database {
@@ -69,7 +56,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// The host library (window loop, Walrus client, enclave, journal) failed.
+    /// The host library (window loop, Walrus client, enclave, journal)
+    /// failed, or the embedded ledger refused a call with the abort its Move
+    /// twin raises (`vram_host::Error::Abort`, `docs/contracts.md`).
     #[error(transparent)]
     Host(#[from] vram_host::Error),
 }
@@ -78,20 +67,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The abort `abort` with `detail`, as the ledger raises it.
-    pub fn abort(abort: Abort, detail: impl Into<String>) -> Self {
-        Self::Abort {
-            module: abort.module,
-            name: abort.name,
-            code: abort.code,
-            detail: detail.into(),
-        }
-    }
-
-    pub(crate) fn database(context: &'static str) -> impl Fn(rusqlite::Error) -> Self {
-        move |source| Self::Database { context, source }
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
@@ -101,7 +76,6 @@ impl Error {
 impl MoveAbort for Error {
     fn move_abort(&self) -> Option<(&str, u64)> {
         match self {
-            Self::Abort { module, code, .. } => Some((module, *code)),
             Self::Host(e) => e.move_abort(),
             _ => None,
         }
@@ -113,17 +87,6 @@ impl MoveAbort for Error {
 impl From<Error> for vram_host::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Abort {
-                module,
-                name,
-                code,
-                detail,
-            } => vram_host::Error::Abort {
-                module,
-                name,
-                code,
-                detail,
-            },
             Error::Host(e) => e,
             other => vram_host::Error::Chain {
                 reason: format!("local ledger: {other}"),

@@ -11,7 +11,8 @@ use vram_enclave::codec::{encode_blob, read_blob, write_blob, BlobMetadata};
 use vram_enclave::model::{Checkpoint, GptConfig, SplitMix64};
 use vram_enclave::service::own_pages;
 
-use crate::error::{Error, Result};
+use super::demo_err;
+use crate::error::Result;
 use crate::ledger::{Address, Ledger};
 use vram_host::chain::types::HparamValues;
 use vram_host::sources::{CheckpointStore, Dataset};
@@ -100,12 +101,6 @@ pub struct Miner {
     pub address: Address,
     /// The honest miner a copycat copies.
     pub copy_from: u64,
-}
-
-fn demo_err(reason: impl Into<String>) -> Error {
-    Error::Demo {
-        reason: reason.into(),
-    }
 }
 
 impl Miner {

@@ -152,7 +152,7 @@ pub struct DemoSummary {
 /// How often the demo's threads look at the clock.
 const POLL: Duration = Duration::from_millis(100);
 
-fn demo_err(reason: impl Into<String>) -> Error {
+pub(crate) fn demo_err(reason: impl Into<String>) -> Error {
     Error::Demo {
         reason: reason.into(),
     }

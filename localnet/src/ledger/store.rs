@@ -34,12 +34,13 @@ CREATE TABLE IF NOT EXISTS events (
 
 /// Maps a SQLite failure, saying what the ledger was doing.
 pub(super) fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    Error::database(context)
+    move |source| Error::Database { context, source }
 }
 
-/// The abort `abort` with `detail`.
+/// The abort `abort` with `detail`: the host's own `Error::Abort`, as the
+/// Sui chain reports it.
 pub(super) fn abort(abort: vram_host::chain::aborts::Abort, detail: impl Into<String>) -> Error {
-    Error::abort(abort, detail)
+    Error::Host(abort.err(detail))
 }
 
 pub(super) fn bcs_bytes<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>> {
