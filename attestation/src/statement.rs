@@ -12,7 +12,7 @@ pub const INTENT_WINDOW_SCORES: u8 = 1;
 /// Largest BCS statement accepted for decoding.
 pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
 /// Most entries a statement may carry (one per miner uid).
-pub const MAX_ENTRIES: usize = 4096;
+pub const MAX_ENTRIES: usize = 2000;
 /// Identifies the JSON statement file format.
 pub const STATEMENT_FILE_FORMAT: &str = "vram-statement/1";
 
@@ -39,6 +39,9 @@ pub enum EntryStatus {
     Malformed = 2,
     /// The blob names another base checkpoint or window.
     Stale = 3,
+    /// Valid, but after the window's `max_scored` in the seed's order (or
+    /// past the enclave's time budget).
+    NotEvaluated = 4,
 }
 
 impl EntryStatus {
@@ -49,6 +52,7 @@ impl EntryStatus {
             1 => Some(Self::Missing),
             2 => Some(Self::Malformed),
             3 => Some(Self::Stale),
+            4 => Some(Self::NotEvaluated),
             _ => None,
         }
     }
@@ -60,6 +64,7 @@ impl EntryStatus {
             Self::Missing => "missing",
             Self::Malformed => "malformed",
             Self::Stale => "stale",
+            Self::NotEvaluated => "not_evaluated",
         }
     }
 }
@@ -128,6 +133,8 @@ impl WindowScores {
             )));
         }
         let mut previous: Option<u64> = None;
+        let mut last_scored: Option<[u8; 32]> = None;
+        let mut first_unscored: Option<[u8; 32]> = None;
         for entry in &self.entries {
             if previous.is_some_and(|p| p >= entry.miner_uid) {
                 return Err(invalid(format!(
@@ -155,9 +162,55 @@ impl WindowScores {
                     entry.gradient_hash.len()
                 )));
             }
+            if status != EntryStatus::Scored
+                && (
+                    entry.loss_before_own,
+                    entry.loss_after_own,
+                    entry.loss_after_random,
+                ) != (0, 0, 0)
+            {
+                return Err(invalid(format!(
+                    "miner {} ({}) carries losses; only scored entries do",
+                    entry.miner_uid,
+                    status.as_str()
+                )));
+            }
+            let key = || selection_key(&self.eval_seed, entry.miner_uid);
+            match status {
+                EntryStatus::Scored => last_scored = last_scored.max(Some(key())),
+                EntryStatus::NotEvaluated => {
+                    first_unscored = Some(first_unscored.map_or(key(), |k| k.min(key())));
+                }
+                _ => {}
+            }
+        }
+        if let (Some(last), Some(first)) = (last_scored, first_unscored) {
+            if last >= first {
+                return Err(invalid(
+                    "a scored entry sorts after a not-evaluated one in the seed's order",
+                ));
+            }
         }
         Ok(())
     }
+
+    /// Entries with status 0 (what `max_scored` bounds).
+    pub fn scored_count(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.status == EntryStatus::Scored as u8)
+            .count()
+    }
+}
+
+/// `sha256(eval_seed || le64(uid))`: a window's valid blobs are evaluated in
+/// ascending order of this key, and the scored ones are a prefix of it
+/// (design §4.4, budgeted selection).
+pub fn selection_key(eval_seed: &[u8], uid: u64) -> [u8; 32] {
+    let mut bytes = Vec::with_capacity(eval_seed.len() + 8);
+    bytes.extend_from_slice(eval_seed);
+    bytes.extend_from_slice(&uid.to_le_bytes());
+    crate::sha256(&bytes)
 }
 
 /// BCS bytes of an intent message, the exact bytes that are signed.

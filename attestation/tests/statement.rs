@@ -12,8 +12,8 @@
 use ring::signature::Ed25519KeyPair;
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{
-    ed25519_public_key, from_bcs, to_bcs, verify_ed25519, EntryStatus, IntentMessage,
-    SignedStatement, WindowScores,
+    ed25519_public_key, from_bcs, selection_key, to_bcs, verify_ed25519, EntryStatus,
+    IntentMessage, ScoreEntry, SignedStatement, WindowScores,
 };
 use vram_attestation::{verify, Error, TrustRoot};
 
@@ -123,8 +123,8 @@ fn tampering_and_malformed_statements_are_refused() {
     let public = ed25519_public_key(&key);
 
     let mut bytes = signed.bcs.clone();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
+    // A byte of the timestamp: still a well-formed statement.
+    bytes[1] ^= 1;
     let tampered = SignedStatement::decode(&bytes, &signed.signature).unwrap();
     assert_eq!(tampered.verify(&public), Err(Error::BadStatementSignature));
 
@@ -171,6 +171,45 @@ fn tampering_and_malformed_statements_are_refused() {
     short_seed.payload.eval_seed = vec![0; 31];
     assert!(matches!(
         SignedStatement::sign(short_seed, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+}
+
+#[test]
+fn unscored_entries_carry_no_losses_and_scored_ones_lead_the_seed_order() {
+    let (key, message) = golden();
+    // Miner 5 (malformed) with a loss.
+    let mut lossy = message.clone();
+    lossy.payload.entries[2].loss_after_random = 1;
+    assert!(matches!(
+        SignedStatement::sign(lossy, &key),
+        Err(Error::InvalidStatement { .. })
+    ));
+    // sha256(0x44.. || le64(1)) < sha256(0x44.. || le64(5)): scoring 1 and
+    // deferring 5 is a prefix of the seed's order; the reverse is not.
+    let mut budgeted = message.clone();
+    budgeted.payload.entries[2].status = EntryStatus::NotEvaluated as u8;
+    assert!(SignedStatement::sign(budgeted.clone(), &key).is_ok());
+    assert!(
+        selection_key(&budgeted.payload.eval_seed, 1)
+            < selection_key(&budgeted.payload.eval_seed, 5)
+    );
+    let mut skipped = message;
+    let scored = skipped.payload.entries[0].clone();
+    skipped.payload.entries[0] = ScoreEntry {
+        status: EntryStatus::NotEvaluated as u8,
+        loss_before_own: 0,
+        loss_after_own: 0,
+        loss_after_random: 0,
+        ..scored.clone()
+    };
+    skipped.payload.entries[2] = ScoreEntry {
+        miner_uid: 5,
+        gradient_hash: vec![5; 32],
+        ..scored
+    };
+    assert!(matches!(
+        SignedStatement::sign(skipped, &key),
         Err(Error::InvalidStatement { .. })
     ));
 }

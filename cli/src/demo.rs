@@ -51,6 +51,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Outcome> {
         pages: args.pages,
         enclave_exe: args.enclave,
         kill_enclave_in_window: args.kill_enclave_in_window,
+        blob_outage: None,
         progress: !args.json && std::io::stderr().is_terminal(),
     };
     if !args.json {

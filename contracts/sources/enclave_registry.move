@@ -14,14 +14,26 @@
 /// 32-byte Ed25519 key.
 ///
 /// Test mode (simulated NSM, testnet) registers a raw key through a separate path
-/// gated by `TestModeCap`, which emits `TestEnclaveRegistered`; the capability can
-/// be destroyed for good.
+/// gated by `TestModeCap`, which emits `TestEnclaveRegistered`. Destroying the
+/// capability closes test mode for good: from then on no test-mode key signs
+/// anything, even one registered before.
+///
+/// Which key signs for a window (design §2): the key the validator had
+/// registered before the window's upload deadline, so a key registered during
+/// a scoring phase cannot re-score that window and running several enclaves to
+/// pick the best seed gains nothing. The latest and the previous registration
+/// are kept, which covers one restart per window. A PCR update takes effect at
+/// the next window boundary; until then keys of the old and of the pending
+/// image both register, and a window is signed by a key of the image in force
+/// at its upload deadline (or of the pending one).
 module vramhub::enclave_registry;
 
 use sui::clock::Clock;
 use sui::event;
 use sui::nitro_attestation::NitroAttestationDocument;
 use sui::table::{Self, Table};
+use vramhub::hparams::Hparams;
+use vramhub::round_state;
 use vramhub::validator_registry::ValidatorRegistry;
 
 // === Errors ===
@@ -48,8 +60,13 @@ const EDocumentFromFuture: u64 = 8;
 const EBadPcrLength: u64 = 9;
 /// The validator has no registered enclave.
 const ENoEnclave: u64 = 10;
-/// The enclave was registered under an older configuration version.
+/// The enclave was registered for an image not in force for the window.
 const EStaleEnclave: u64 = 11;
+/// Test mode is closed: no test-mode key registers or signs.
+const ETestModeClosed: u64 = 12;
+/// No key of the validator was registered before the window's upload
+/// deadline.
+const ENoKeyForWindow: u64 = 13;
 
 // === Constants ===
 
@@ -73,30 +90,51 @@ public struct TestModeCap has key, store {
     id: UID,
 }
 
-/// A validator's current enclave.
+/// One registration of a validator's enclave.
 public struct EnclaveRecord has copy, drop, store {
     public_key: vector<u8>,
-    /// `EnclaveConfig.version` at registration.
+    /// The version of the image the key was registered for.
     config_version: u64,
     registered_ms: u64,
     /// Registered through the test-mode path.
     test_mode: bool,
 }
 
-/// The expected image and the registered enclaves, one per validator.
-public struct EnclaveConfig has key {
-    id: UID,
+/// A validator's latest registration and the one before it: a window whose
+/// deadline fell between them is still signed by the earlier key.
+public struct Enclaves has copy, drop, store {
+    latest: EnclaveRecord,
+    previous: Option<EnclaveRecord>,
+}
+
+/// An expected image: PCR0/1/2, in force from `effective_ms` (a window
+/// boundary).
+public struct Image has copy, drop, store {
+    version: u64,
     pcr0: vector<u8>,
     pcr1: vector<u8>,
     pcr2: vector<u8>,
-    /// Bumped by every PCR update; older registrations become stale.
+    effective_ms: u64,
+}
+
+/// The expected image and the registered enclaves, one per validator.
+public struct EnclaveConfig has key {
+    id: UID,
+    /// The image in force (version 0 and empty PCRs until governance sets one).
+    current: Image,
+    /// An update waiting for its window boundary.
+    next: Option<Image>,
+    /// Bumped by every PCR update.
     version: u64,
-    enclaves: Table<address, EnclaveRecord>,
+    /// False once the test-mode capability is destroyed.
+    test_mode_open: bool,
+    enclaves: Table<address, Enclaves>,
 }
 
 // === Events ===
 
-/// An attested enclave key now signs for `validator`.
+/// An attested enclave key signs for `validator` from the first window
+/// whose upload deadline is after `registered_ms`.
 public struct EnclaveRegistered has copy, drop {
     validator: address,
     public_key: vector<u8>,
@@ -105,22 +143,26 @@ public struct EnclaveRegistered has copy, drop {
     pcr2: vector<u8>,
     config_version: u64,
     document_timestamp_ms: u64,
+    registered_ms: u64,
 }
 
-/// A test-mode key (simulated NSM, no hardware attestation) now signs for
-/// `validator`. Nothing it signs is backed by AWS.
+/// A test-mode key (simulated NSM, no hardware attestation) signs for
+/// `validator` from the first window whose upload deadline is after
+/// `registered_ms`, until test mode closes. Nothing it signs is backed by AWS.
 public struct TestEnclaveRegistered has copy, drop {
     validator: address,
     public_key: vector<u8>,
     config_version: u64,
+    registered_ms: u64,
 }
 
-/// Governance changed the expected image.
+/// Governance changed the expected image, from `effective_ms` on.
 public struct PcrsUpdated has copy, drop {
     version: u64,
     pcr0: vector<u8>,
     pcr1: vector<u8>,
     pcr2: vector<u8>,
+    effective_ms: u64,
 }
 
 /// A validator's enclave was removed.
@@ -144,10 +186,16 @@ fun init(ctx: &mut TxContext) {
 fun share(ctx: &mut TxContext) {
     transfer::share_object(EnclaveConfig {
         id: object::new(ctx),
-        pcr0: vector[],
-        pcr1: vector[],
-        pcr2: vector[],
+        current: Image {
+            version: 0,
+            pcr0: vector[],
+            pcr1: vector[],
+            pcr2: vector[],
+            effective_ms: 0,
+        },
+        next: option::none(),
         version: 0,
+        test_mode_open: true,
         enclaves: table::new(ctx),
     });
 }
@@ -186,37 +234,58 @@ public fun register_test_enclave(
     ctx: &mut TxContext,
 ) {
     let validator = ctx.sender();
+    assert!(self.test_mode_open, ETestModeClosed);
     assert!(validators.is_validator(validator), ENotValidator);
     assert!(public_key.length() == ED25519_KEY_LEN, EBadPublicKey);
-    self.put(validator, public_key, clock.timestamp_ms(), true);
-    event::emit(TestEnclaveRegistered { validator, public_key, config_version: self.version });
+    let now = clock.timestamp_ms();
+    // A test key stands for the image in force: it goes stale with it.
+    let config_version = self.image_at(now).version;
+    self.put(validator, public_key, config_version, now, true);
+    event::emit(TestEnclaveRegistered {
+        validator,
+        public_key,
+        config_version,
+        registered_ms: now,
+    });
 }
 
-/// Sets the expected image. Every earlier registration becomes stale and must
-/// be redone with a document of the new image.
+/// Sets the expected image from the next window boundary (at once if none
+/// was set yet). Keys of the new image may register before the boundary; keys
+/// of the old one stop signing for windows whose upload deadline is after it.
+/// A pending update that has not taken effect is replaced, and keys
+/// registered for it never sign.
 public fun update_pcrs(
     self: &mut EnclaveConfig,
     _cap: &EnclaveAdminCap,
+    hparams: &Hparams,
     pcr0: vector<u8>,
     pcr1: vector<u8>,
     pcr2: vector<u8>,
+    clock: &Clock,
 ) {
     assert!(
         pcr0.length() == PCR_LEN && pcr1.length() == PCR_LEN && pcr2.length() == PCR_LEN,
         EBadPcrLength,
     );
     assert!(!(is_zero(&pcr0) && is_zero(&pcr1) && is_zero(&pcr2)), EDebugModePcrs);
-    self.pcr0 = pcr0;
-    self.pcr1 = pcr1;
-    self.pcr2 = pcr2;
+    let now = clock.timestamp_ms();
+    self.settle(now);
     self.version = self.version + 1;
-    event::emit(PcrsUpdated { version: self.version, pcr0, pcr1, pcr2 });
+    let effective_ms = if (self.current.version == 0) now
+    else hparams.window_start_ms(round_state::current_window(hparams, clock) + 1);
+    let image = Image { version: self.version, pcr0, pcr1, pcr2, effective_ms };
+    if (self.current.version == 0) {
+        self.current = image;
+    } else {
+        self.next = option::some(image);
+    };
+    event::emit(PcrsUpdated { version: self.version, pcr0, pcr1, pcr2, effective_ms });
 }
 
 /// Governance removes a validator's enclave (a compromised or retired image).
 public fun retire_enclave(self: &mut EnclaveConfig, _cap: &EnclaveAdminCap, validator: address) {
     assert!(self.enclaves.contains(validator), ENoEnclave);
-    let record = self.enclaves.remove(validator);
+    let record = self.enclaves.remove(validator).latest;
     event::emit(EnclaveRetired { validator, public_key: record.public_key, by_governance: true });
 }
 
@@ -224,37 +293,68 @@ public fun retire_enclave(self: &mut EnclaveConfig, _cap: &EnclaveAdminCap, vali
 public fun deregister_enclave(self: &mut EnclaveConfig, ctx: &mut TxContext) {
     let validator = ctx.sender();
     assert!(self.enclaves.contains(validator), ENoEnclave);
-    let record = self.enclaves.remove(validator);
+    let record = self.enclaves.remove(validator).latest;
     event::emit(EnclaveRetired { validator, public_key: record.public_key, by_governance: false });
 }
 
-/// Closes the test-mode path for good.
-public fun destroy_test_mode_cap(cap: TestModeCap) {
+/// Closes the test-mode path for good: no test-mode key registers or signs
+/// after this, including keys registered before.
+public fun destroy_test_mode_cap(self: &mut EnclaveConfig, cap: TestModeCap) {
     let TestModeCap { id } = cap;
     id.delete();
+    self.test_mode_open = false;
     event::emit(TestModeDisabled {});
 }
 
-/// The key that currently signs for `validator`; aborts if none or stale.
-public fun current_key(self: &EnclaveConfig, validator: address): vector<u8> {
+/// The key that signs for `validator` in a window whose upload deadline is
+/// `upload_deadline_ms`, and whether it is a test-mode key: the latest key
+/// registered before the deadline, for the image in force at the deadline (or
+/// the pending one). Aborts `ENoEnclave`, `ENoKeyForWindow`, `EStaleEnclave` or
+/// `ETestModeClosed`.
+public fun signer_for_window(
+    self: &EnclaveConfig,
+    validator: address,
+    upload_deadline_ms: u64,
+): (vector<u8>, bool) {
     assert!(self.enclaves.contains(validator), ENoEnclave);
-    let record = self.enclaves.borrow(validator);
-    assert!(record.config_version == self.version, EStaleEnclave);
+    let enclaves = self.enclaves.borrow(validator);
+    let record = if (enclaves.latest.registered_ms < upload_deadline_ms) {
+        &enclaves.latest
+    } else {
+        assert!(enclaves.previous.is_some(), ENoKeyForWindow);
+        let previous = enclaves.previous.borrow();
+        assert!(previous.registered_ms < upload_deadline_ms, ENoKeyForWindow);
+        previous
+    };
+    self.check_usable(record, upload_deadline_ms);
+    (record.public_key, record.test_mode)
+}
+
+/// The validator's latest key if it can sign now (for windows whose upload
+/// deadline is still ahead); aborts like `signer_for_window`.
+public fun current_key(self: &EnclaveConfig, validator: address, clock: &Clock): vector<u8> {
+    assert!(self.enclaves.contains(validator), ENoEnclave);
+    let record = &self.enclaves.borrow(validator).latest;
+    self.check_usable(record, clock.timestamp_ms());
     record.public_key
 }
 
-/// The validator's record, if any (stale or not).
+/// The validator's latest record, if any (stale or not).
 public fun record(self: &EnclaveConfig, validator: address): Option<EnclaveRecord> {
-    if (self.enclaves.contains(validator)) option::some(*self.enclaves.borrow(validator))
+    if (self.enclaves.contains(validator)) option::some(self.enclaves.borrow(validator).latest)
     else option::none()
 }
 
-/// The configuration version.
+/// The configuration version (bumped by every PCR update).
 public fun version(self: &EnclaveConfig): u64 { self.version }
 
-/// The expected PCR0, PCR1, PCR2.
-public fun pcrs(self: &EnclaveConfig): (vector<u8>, vector<u8>, vector<u8>) {
-    (self.pcr0, self.pcr1, self.pcr2)
+/// Whether test-mode keys may still register and sign.
+public fun test_mode_open(self: &EnclaveConfig): bool { self.test_mode_open }
+
+/// The PCR0, PCR1, PCR2 expected at `now_ms`.
+public fun pcrs(self: &EnclaveConfig, now_ms: u64): (vector<u8>, vector<u8>, vector<u8>) {
+    let image = self.image_at(now_ms);
+    (image.pcr0, image.pcr1, image.pcr2)
 }
 
 /// The record's key.
@@ -263,26 +363,68 @@ public fun public_key(r: &EnclaveRecord): &vector<u8> { &r.public_key }
 /// Whether the record came through the test-mode path.
 public fun is_test_mode(r: &EnclaveRecord): bool { r.test_mode }
 
+/// When the record was registered.
+public fun registered_ms(r: &EnclaveRecord): u64 { r.registered_ms }
+
 // === Private Functions ===
 
 fun put(
     self: &mut EnclaveConfig,
     validator: address,
     public_key: vector<u8>,
+    config_version: u64,
     now: u64,
     test_mode: bool,
 ) {
-    let record = EnclaveRecord {
-        public_key,
-        config_version: self.version,
-        registered_ms: now,
-        test_mode,
-    };
+    let latest = EnclaveRecord { public_key, config_version, registered_ms: now, test_mode };
     if (self.enclaves.contains(validator)) {
-        *self.enclaves.borrow_mut(validator) = record;
+        let enclaves = self.enclaves.borrow_mut(validator);
+        enclaves.previous = option::some(enclaves.latest);
+        enclaves.latest = latest;
     } else {
-        self.enclaves.add(validator, record);
+        self.enclaves.add(validator, Enclaves { latest, previous: option::none() });
     }
+}
+
+/// Folds a pending image in once its boundary has passed.
+fun settle(self: &mut EnclaveConfig, now_ms: u64) {
+    if (self.next.is_some() && now_ms >= self.next.borrow().effective_ms) {
+        self.current = self.next.extract();
+    }
+}
+
+/// The image in force at `time_ms`.
+fun image_at(self: &EnclaveConfig, time_ms: u64): &Image {
+    if (self.next.is_some() && time_ms >= self.next.borrow().effective_ms) self.next.borrow()
+    else &self.current
+}
+
+/// A record signs at `time_ms` if its image is the one in force then or the
+/// pending one, and it is not a test-mode key after test mode closed.
+fun check_usable(self: &EnclaveConfig, record: &EnclaveRecord, time_ms: u64) {
+    let version = record.config_version;
+    let pending = self.next.is_some() && self.next.borrow().version == version;
+    assert!(version == self.image_at(time_ms).version || pending, EStaleEnclave);
+    assert!(!record.test_mode || self.test_mode_open, ETestModeClosed);
+}
+
+/// The version of the image (in force at `now_ms`, or pending) whose PCRs
+/// are these; aborts `EPcrMismatch`.
+fun matching_image(
+    self: &EnclaveConfig,
+    now_ms: u64,
+    pcr0: &vector<u8>,
+    pcr1: &vector<u8>,
+    pcr2: &vector<u8>,
+): u64 {
+    let in_force = self.image_at(now_ms);
+    if (&in_force.pcr0 == pcr0 && &in_force.pcr1 == pcr1 && &in_force.pcr2 == pcr2) {
+        return in_force.version
+    };
+    assert!(self.next.is_some(), EPcrMismatch);
+    let next = self.next.borrow();
+    assert!(&next.pcr0 == pcr0 && &next.pcr1 == pcr1 && &next.pcr2 == pcr2, EPcrMismatch);
+    next.version
 }
 
 /// The checks on what a verified document says, in order. Kept apart from
@@ -316,9 +458,9 @@ fun register_attested(
     let pcr0 = pcr0.destroy_some();
     let pcr1 = pcr1.destroy_some();
     let pcr2 = pcr2.destroy_some();
-    assert!(pcr0 == self.pcr0 && pcr1 == self.pcr1 && pcr2 == self.pcr2, EPcrMismatch);
-
     let now = clock.timestamp_ms();
+    let config_version = self.matching_image(now, &pcr0, &pcr1, &pcr2);
+
     assert!(timestamp <= now + MAX_FUTURE_SKEW_MS, EDocumentFromFuture);
     assert!(now <= timestamp || now - timestamp <= MAX_DOCUMENT_AGE_MS, EDocumentTooOld);
 
@@ -326,15 +468,16 @@ fun register_attested(
     let public_key = public_key.destroy_some();
     assert!(public_key.length() == ED25519_KEY_LEN, EBadPublicKey);
 
-    self.put(validator, public_key, now, false);
+    self.put(validator, public_key, config_version, now, false);
     event::emit(EnclaveRegistered {
         validator,
         public_key,
         pcr0,
         pcr1,
         pcr2,
-        config_version: self.version,
+        config_version,
         document_timestamp_ms: timestamp,
+        registered_ms: now,
     });
 }
 

@@ -60,6 +60,12 @@ public struct Values has copy, drop, store {
     random_pages: u64,
     dataset_root: vector<u8>,
     dataset_pages: u64,
+    /// Most entries a statement may score (status 0); the valid rest are
+    /// status 4, in the seed's order (design §4.4, budgeted selection).
+    max_scored: u64,
+    /// How long after the upload deadline an enclave waits, by its own
+    /// clock, before it opens a window (covers enclave clock drift).
+    seed_margin_ms: u64,
 }
 
 /// Values in force from `start_window`, which starts at `start_ms`.
@@ -79,14 +85,19 @@ public struct Hparams has key {
     next: Option<Segment>,
 }
 
-/// The evaluation parameters the enclave uses. Its BCS hash goes in every
-/// statement; field order equals the Rust `vram_enclave::eval::EvalParams`.
+/// The evaluation parameters the enclave uses (design §4.4; field order is
+/// normative). Its BCS hash goes in every statement; the Rust twin is
+/// `vram_enclave::eval::EvalParams`. The enclave opens a window only at or
+/// after `upload_deadline_ms + seed_margin_ms` by its own clock.
 public struct EvalParams has copy, drop {
     learning_rate_e9: u64,
     topk: u64,
     page_len: u64,
     own_pages: u64,
     random_pages: u64,
+    max_scored: u64,
+    upload_deadline_ms: u64,
+    seed_margin_ms: u64,
 }
 
 // === Events ===
@@ -140,6 +151,8 @@ public fun defaults(): Values {
         random_pages: 8,
         dataset_root: vector[],
         dataset_pages: 0,
+        max_scored: 256,
+        seed_margin_ms: 10_000,
     }
 }
 
@@ -165,6 +178,8 @@ public fun new_values(
     random_pages: u64,
     dataset_root: vector<u8>,
     dataset_pages: u64,
+    max_scored: u64,
+    seed_margin_ms: u64,
 ): Values {
     let values = Values {
         window_duration_ms,
@@ -186,6 +201,8 @@ public fun new_values(
         random_pages,
         dataset_root,
         dataset_pages,
+        max_scored,
+        seed_margin_ms,
     };
     validate(&values);
     values
@@ -241,6 +258,9 @@ public fun eval_params(self: &Hparams, window: u64): EvalParams {
         page_len: v.page_len,
         own_pages: v.own_pages,
         random_pages: v.random_pages,
+        max_scored: v.max_scored,
+        upload_deadline_ms: self.window_start_ms(window) + v.put_window_open_ms,
+        seed_margin_ms: v.seed_margin_ms,
     }
 }
 
@@ -292,6 +312,10 @@ public fun dataset_root(v: &Values): &vector<u8> { &v.dataset_root }
 
 public fun dataset_pages(v: &Values): u64 { v.dataset_pages }
 
+public fun max_scored(v: &Values): u64 { v.max_scored }
+
+public fun seed_margin_ms(v: &Values): u64 { v.seed_margin_ms }
+
 // === Private Functions ===
 
 /// Folds a pending update in once its boundary has passed.
@@ -332,6 +356,9 @@ fun validate(v: &Values) {
     assert!(v.own_pages > 0 && v.random_pages > 0, EInvalidValue);
     assert!(v.dataset_root.length() == 32, EBadDatasetRoot);
     assert!(v.dataset_pages > 0, EInvalidValue);
+    assert!(v.max_scored > 0, EInvalidValue);
+    // The enclave must be able to open the window before it ends.
+    assert!(v.seed_margin_ms < v.window_duration_ms - v.put_window_open_ms, EInvalidValue);
 }
 
 // === Test Only ===
@@ -357,5 +384,19 @@ public fun with_window(v: Values, window_duration_ms: u64, put_window_open_ms: u
     let mut v = v;
     v.window_duration_ms = window_duration_ms;
     v.put_window_open_ms = put_window_open_ms;
+    v
+}
+
+#[test_only]
+public fun with_checkpoint_frequency(v: Values, checkpoint_frequency: u64): Values {
+    let mut v = v;
+    v.checkpoint_frequency = checkpoint_frequency;
+    v
+}
+
+#[test_only]
+public fun with_max_scored(v: Values, max_scored: u64): Values {
+    let mut v = v;
+    v.max_scored = max_scored;
     v
 }

@@ -22,8 +22,10 @@ const ENotAscending: u64 = 1;
 const ENotCheckpointWindow: u64 = 2;
 /// No checkpoint is anchored at or before the window.
 const ENoAnchor: u64 = 3;
-/// Anchors may be set for the current or the next window only.
-const EAnchorTooFarAhead: u64 = 4;
+/// Anchors are set for windows that have not started (never the current or
+/// a past one, so no commitment or statement in flight goes stale) and at
+/// most `checkpoint_frequency` windows ahead.
+const EAnchorNotFuture: u64 = 4;
 
 // === Constants ===
 
@@ -87,8 +89,13 @@ public fun anchor_checkpoint(
     clock: &Clock,
 ) {
     assert!(checkpoint_hash.length() == 32, EBadHash);
-    assert!(window <= current_window(hparams, clock) + 1, EAnchorTooFarAhead);
     let frequency = hparams.for_window(window).checkpoint_frequency();
+    let now = clock.timestamp_ms();
+    assert!(
+        hparams.window_start_ms(window) > now
+            && window <= current_window(hparams, clock) + frequency,
+        EAnchorNotFuture,
+    );
     assert!(window % frequency == 0, ENotCheckpointWindow);
     let count = self.windows.length();
     assert!(count == 0 || self.windows[count - 1] < window, ENotAscending);

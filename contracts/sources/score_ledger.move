@@ -11,6 +11,17 @@
 /// 16 KiB: `MAX_ENTRIES` u64s fit one argument; the concatenated gradient
 /// hashes of the non-missing entries fit up to 512 entries.
 ///
+/// The statement lists exactly the miners that committed for the window, each
+/// proven by its commitment alone: a miner that deregisters after committing
+/// cannot make the window unscorable. Only the key the validator had
+/// registered before the window's upload deadline signs for it (see
+/// `enclave_registry`), and every submission records whether a test-mode key
+/// signed it.
+///
+/// Budgeted selection (design §4.4): the valid entries are ordered by
+/// `sha256(eval_seed || le64(uid))`; the scored ones (status 0) are a prefix of
+/// that order at most `max_scored` long, the valid rest are status 4.
+///
 /// Golden vector: `tests/score_ledger_tests.move` asserts the same BCS hex and
 /// signature as the Rust test `attestation/tests/statement.rs`
 /// (`golden_window_scores_vector`).
@@ -25,7 +36,6 @@ use sui::table::{Self, Table};
 use vramhub::enclave_registry::EnclaveConfig;
 use vramhub::gradient_registry::GradientRegistry;
 use vramhub::hparams::Hparams;
-use vramhub::peer_registry::PeerRegistry;
 use vramhub::round_state::{Self, RoundState};
 use vramhub::validator_registry::ValidatorRegistry;
 
@@ -50,11 +60,11 @@ const EDatasetRootMismatch: u64 = 6;
 const EBadSeed: u64 = 7;
 /// Entries are not in strictly ascending miner_uid order.
 const EEntriesNotSorted: u64 = 8;
-/// A status is not 0..=3.
+/// A status is not 0..=4.
 const EBadStatus: u64 = 9;
-/// An entry names a uid no miner holds.
-const EUnknownMiner: u64 = 10;
-/// A non-missing entry has no gradient commitment for the window.
+/// A scored entry sorts after a not-evaluated one in the seed's order.
+const ENotInSeedOrder: u64 = 10;
+/// An entry names a miner with no gradient commitment for the window.
 const ENoCommitment: u64 = 11;
 /// A gradient hash differs from the miner's commitment.
 const EGradientHashMismatch: u64 = 12;
@@ -64,6 +74,8 @@ const EBadGradientHashes: u64 = 13;
 const ECommitmentNotScored: u64 = 14;
 /// The signature does not verify under the validator's enclave key.
 const EBadSignature: u64 = 15;
+/// More entries are scored than the window's `max_scored`.
+const ETooManyScored: u64 = 16;
 
 // === Constants ===
 
@@ -72,7 +84,7 @@ const INTENT_WINDOW_SCORES: u8 = 1;
 /// Entry statuses.
 const STATUS_SCORED: u8 = 0;
 const STATUS_MISSING: u8 = 1;
-const STATUS_STALE: u8 = 3;
+const STATUS_NOT_EVALUATED: u8 = 4;
 /// u64 vectors of this length stay under the 16 KiB pure-argument limit.
 const MAX_ENTRIES: u64 = 2000;
 const HASH_LEN: u64 = 32;
@@ -117,6 +129,8 @@ public struct SubmissionKey has copy, drop, store {
 /// An accepted statement, with the raw losses.
 public struct Submission has copy, drop, store {
     enclave_public_key: vector<u8>,
+    /// Signed by a test-mode key (simulated NSM, no AWS attestation).
+    test_mode: bool,
     timestamp_ms: u64,
     checkpoint_hash: vector<u8>,
     eval_seed: vector<u8>,
@@ -141,6 +155,8 @@ public struct ScoresSubmitted has copy, drop {
     window: u64,
     validator: address,
     enclave_public_key: vector<u8>,
+    /// Signed by a test-mode key (simulated NSM, no AWS attestation).
+    test_mode: bool,
     /// SHA-256 of the signed BCS bytes (what `vram-attest statement show` prints).
     statement_sha256: vector<u8>,
     entries: u64,
@@ -165,7 +181,6 @@ public fun submit_scores(
     self: &mut ScoreLedger,
     enclaves: &EnclaveConfig,
     validators: &ValidatorRegistry,
-    peers: &PeerRegistry,
     gradients: &GradientRegistry,
     rounds: &RoundState,
     hparams: &Hparams,
@@ -195,8 +210,9 @@ public fun submit_scores(
 
     let validator = ctx.sender();
     assert!(validators.can_score(hparams, validator, window), ENotValidator);
-    let public_key = enclaves.current_key(validator);
     assert!(round_state::is_scoring(hparams, window, clock), EWindowNotScoring);
+    let deadline = round_state::upload_deadline_ms(hparams, window);
+    let (public_key, test_mode) = enclaves.signer_for_window(validator, deadline);
     let key = SubmissionKey { window, validator };
     assert!(!self.submissions.contains(key), EAlreadySubmitted);
 
@@ -206,9 +222,10 @@ public fun submit_scores(
     assert!(eval_seed.length() == HASH_LEN, EBadSeed);
 
     let entries = build_entries(
-        peers,
         gradients,
         window,
+        hparams.for_window(window).max_scored(),
+        &eval_seed,
         &miner_uids,
         &statuses,
         &gradient_hashes,
@@ -241,6 +258,7 @@ public fun submit_scores(
             key,
             Submission {
                 enclave_public_key: public_key,
+                test_mode,
                 timestamp_ms,
                 checkpoint_hash,
                 eval_seed,
@@ -256,6 +274,7 @@ public fun submit_scores(
         window,
         validator,
         enclave_public_key: public_key,
+        test_mode,
         statement_sha256: hash::sha2_256(bytes),
         entries: n,
         scored,
@@ -284,6 +303,9 @@ public fun entries(s: &Submission): &vector<ScoreEntry> { &s.entries }
 /// The key that signed the submission.
 public fun enclave_public_key(s: &Submission): &vector<u8> { &s.enclave_public_key }
 
+/// Whether a test-mode key signed the submission.
+public fun is_test_mode(s: &Submission): bool { s.test_mode }
+
 /// Base loss on the shared random pages.
 public fun loss_before_random(s: &Submission): u64 { s.loss_before_random }
 
@@ -301,13 +323,15 @@ public fun loss_after_random(e: &ScoreEntry): u64 { e.loss_after_random }
 
 // === Private Functions ===
 
-/// Checks the entries against the registries and builds them, taking each
-/// non-missing entry's gradient hash from `gradient_hashes` and requiring it to
-/// equal the commitment. Every committed miner must appear.
+/// Checks the entries against the window's commitments and builds them,
+/// taking each non-missing entry's gradient hash from `gradient_hashes` and
+/// requiring it to equal the commitment. The entries are exactly the
+/// committed miners; the scored ones are a prefix of the seed's order.
 fun build_entries(
-    peers: &PeerRegistry,
     gradients: &GradientRegistry,
     window: u64,
+    max_scored: u64,
+    eval_seed: &vector<u8>,
     miner_uids: &vector<u64>,
     statuses: &vector<u8>,
     gradient_hashes: &vector<u8>,
@@ -317,28 +341,39 @@ fun build_entries(
 ): vector<ScoreEntry> {
     let n = miner_uids.length();
     let mut entries = vector[];
-    let mut committed_seen = 0;
     let mut offset = 0;
+    let mut scored = 0;
+    // The largest selection key among scored entries, the smallest among
+    // not-evaluated ones.
+    let mut last_scored: Option<vector<u8>> = option::none();
+    let mut first_unscored: Option<vector<u8>> = option::none();
     let mut i = 0;
     while (i < n) {
         let uid = miner_uids[i];
         assert!(i == 0 || miner_uids[i - 1] < uid, EEntriesNotSorted);
         let status = statuses[i];
-        assert!(status <= STATUS_STALE, EBadStatus);
-        assert!(peers.is_registered(uid), EUnknownMiner);
+        assert!(status <= STATUS_NOT_EVALUATED, EBadStatus);
         let commitment = gradients.commitment(window, uid);
-        if (commitment.is_some()) {
-            committed_seen = committed_seen + 1;
-        };
+        assert!(commitment.is_some(), ENoCommitment);
         let gradient_hash = if (status == STATUS_MISSING) {
             vector[]
         } else {
-            assert!(commitment.is_some(), ENoCommitment);
             assert!(offset + HASH_LEN <= gradient_hashes.length(), EBadGradientHashes);
             let claimed = slice(gradient_hashes, offset, HASH_LEN);
             offset = offset + HASH_LEN;
             assert!(&claimed == commitment.borrow().sha256(), EGradientHashMismatch);
             claimed
+        };
+        if (status == STATUS_SCORED || status == STATUS_NOT_EVALUATED) {
+            let key = selection_key(eval_seed, uid);
+            if (status == STATUS_SCORED) {
+                scored = scored + 1;
+                if (last_scored.is_none() || less(last_scored.borrow(), &key)) {
+                    last_scored = option::some(key);
+                };
+            } else if (first_unscored.is_none() || less(&key, first_unscored.borrow())) {
+                first_unscored = option::some(key);
+            };
         };
         entries.push_back(ScoreEntry {
             miner_uid: uid,
@@ -351,8 +386,30 @@ fun build_entries(
         i = i + 1;
     };
     assert!(offset == gradient_hashes.length(), EBadGradientHashes);
-    assert!(committed_seen == gradients.commitment_count(window), ECommitmentNotScored);
+    assert!(n == gradients.commitment_count(window), ECommitmentNotScored);
+    assert!(scored <= max_scored, ETooManyScored);
+    if (last_scored.is_some() && first_unscored.is_some()) {
+        assert!(less(last_scored.borrow(), first_unscored.borrow()), ENotInSeedOrder);
+    };
     entries
+}
+
+/// `sha256(eval_seed || le64(uid))`: the order in which a window's valid
+/// blobs are evaluated.
+fun selection_key(eval_seed: &vector<u8>, uid: u64): vector<u8> {
+    let mut bytes = *eval_seed;
+    bytes.append(bcs::to_bytes(&uid));
+    hash::sha2_256(bytes)
+}
+
+/// Lexicographic `a < b` on equal-length byte strings.
+fun less(a: &vector<u8>, b: &vector<u8>): bool {
+    let mut i = 0;
+    while (i < a.length()) {
+        if (a[i] != b[i]) return a[i] < b[i];
+        i = i + 1;
+    };
+    false
 }
 
 fun slice(bytes: &vector<u8>, start: u64, len: u64): vector<u8> {

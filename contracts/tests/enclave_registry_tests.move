@@ -18,10 +18,7 @@ use vramhub::test_world::{Self, World, fill};
 public fun configured(pcr0: vector<u8>, pcr1: vector<u8>, pcr2: vector<u8>): World {
     let mut world = test_world::begin();
     world.register_validator(test_world::validator(), 10_000_000_000);
-    world.next(test_world::admin());
-    let mut config = world.scenario().take_shared<EnclaveConfig>();
-    config.update_pcrs(world.enclave_cap(), pcr0, pcr1, pcr2);
-    ts::return_shared(config);
+    world.update_pcrs(pcr0, pcr1, pcr2);
     world
 }
 
@@ -33,7 +30,7 @@ public fun nautilus_world(): World {
 public fun current_key(world: &mut World): vector<u8> {
     world.next(test_world::admin());
     let config = world.scenario().take_shared<EnclaveConfig>();
-    let key = config.current_key(test_world::validator());
+    let key = config.current_key(test_world::validator(), world.clock());
     ts::return_shared(config);
     key
 }
@@ -181,15 +178,7 @@ fun a_document_key_must_be_ed25519() {
 #[test, expected_failure(abort_code = enclave_registry::ENotValidator)]
 fun only_validators_register_enclaves() {
     let mut world = test_world::begin();
-    world.next(test_world::admin());
-    let mut config = world.scenario().take_shared<EnclaveConfig>();
-    config.update_pcrs(
-        world.enclave_cap(),
-        fx::nautilus_pcr0(),
-        fx::nautilus_pcr1(),
-        fx::nautilus_pcr2(),
-    );
-    ts::return_shared(config);
+    world.update_pcrs(fx::nautilus_pcr0(), fx::nautilus_pcr1(), fx::nautilus_pcr2());
     register_nautilus(&mut world, fx::nautilus_at());
     world.finish();
 }
@@ -235,15 +224,66 @@ fun test_mode_keys_are_ed25519() {
     world.finish();
 }
 
-#[test, expected_failure(abort_code = enclave_registry::EStaleEnclave)]
-fun a_pcr_update_makes_registrations_stale() {
+/// The first window boundary after the Nautilus document's time.
+fun boundary_after_nautilus(): u64 {
+    (fx::nautilus_at() / test_world::window_ms() + 1) * test_world::window_ms()
+}
+
+#[test]
+fun a_pcr_update_takes_effect_at_the_next_window_boundary() {
     let mut world = nautilus_world();
     register_nautilus(&mut world, fx::nautilus_at());
+    world.update_pcrs(fill(1, 48), fill(2, 48), fill(3, 48));
     world.next(test_world::admin());
-    let mut config = world.scenario().take_shared<EnclaveConfig>();
-    config.update_pcrs(world.enclave_cap(), fill(1, 48), fill(2, 48), fill(3, 48));
+    let config = world.scenario().take_shared<EnclaveConfig>();
     assert!(config.version() == 2);
     ts::return_shared(config);
+    // The window in flight keeps its key.
+    assert!(current_key(&mut world) == fx::nautilus_key());
+    world.set_time(boundary_after_nautilus() - 1);
+    assert!(current_key(&mut world) == fx::nautilus_key());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EStaleEnclave)]
+fun a_pcr_update_makes_registrations_stale_from_the_boundary() {
+    let mut world = nautilus_world();
+    register_nautilus(&mut world, fx::nautilus_at());
+    world.update_pcrs(fill(1, 48), fill(2, 48), fill(3, 48));
+    world.set_time(boundary_after_nautilus());
+    current_key(&mut world);
+    world.finish();
+}
+
+#[test]
+fun a_key_of_the_pending_image_registers_before_the_boundary() {
+    let mut world = configured(fill(1, 48), fill(2, 48), fill(3, 48));
+    world.set_time(fx::nautilus_at());
+    world.update_pcrs(fx::nautilus_pcr0(), fx::nautilus_pcr1(), fx::nautilus_pcr2());
+    register_nautilus(&mut world, fx::nautilus_at());
+    assert!(current_key(&mut world) == fx::nautilus_key());
+    world.set_time(boundary_after_nautilus() + 1);
+    assert!(current_key(&mut world) == fx::nautilus_key());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EStaleEnclave)]
+fun a_key_of_a_replaced_pending_image_never_signs() {
+    let mut world = configured(fill(1, 48), fill(2, 48), fill(3, 48));
+    world.set_time(fx::nautilus_at());
+    world.update_pcrs(fx::nautilus_pcr0(), fx::nautilus_pcr1(), fx::nautilus_pcr2());
+    register_nautilus(&mut world, fx::nautilus_at());
+    world.update_pcrs(fill(4, 48), fill(5, 48), fill(6, 48));
+    current_key(&mut world);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::ETestModeClosed)]
+fun attack_keep_signing_with_a_test_key_registered_before_test_mode_closed() {
+    let mut world = test_world::begin();
+    world.register_validator(test_world::validator(), 10_000_000_000);
+    world.register_test_key(test_world::validator(), test_world::golden_key());
+    world.close_test_mode();
     current_key(&mut world);
     world.finish();
 }
@@ -275,9 +315,11 @@ fun a_validator_removes_its_enclave() {
 
 #[test]
 fun the_test_mode_path_can_be_closed_for_good() {
-    let mut scenario = ts::begin(test_world::admin());
-    let (admin, test_cap) = enclave_registry::init_for_testing(scenario.ctx());
-    enclave_registry::destroy_test_mode_cap(test_cap);
-    std::unit_test::destroy(admin);
-    scenario.end();
+    let mut world = test_world::begin();
+    world.close_test_mode();
+    world.next(test_world::admin());
+    let config = world.scenario().take_shared<EnclaveConfig>();
+    assert!(!config.test_mode_open());
+    ts::return_shared(config);
+    world.finish();
 }

@@ -12,15 +12,16 @@ use vramhub::test_world;
 // The Rust twins' bytes: `host/tests/move_constants.rs` reads these constants
 // from this file and checks them against `vram_host::chain::types`.
 
-/// BCS of the default `EvalParams` (five u64s).
+/// BCS of `EvalParams` for window 42 under the default values (eight u64s;
+/// the upload deadline is 42 * 600 000 + 480 000).
 const EVAL_PARAMS_BCS: vector<u8> =
-    x"40420f00000000002000000000000000010400000000000004000000000000000800000000000000";
+    x"40420f00000000002000000000000000010400000000000004000000000000000800000000000000000100000000000080d88701000000001027000000000000";
 /// SHA-256 of `EVAL_PARAMS_BCS`, the hash every statement carries.
 const EVAL_PARAMS_HASH: vector<u8> =
-    x"5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8";
+    x"5063ac60059141d470fbbab78850405d9642718440ff3cbb99ac965c472225d5";
 /// BCS of `defaults().with_dataset(0x22 * 32, 1000)`: `Values` field by field.
 const GOLDEN_VALUES_BCS: vector<u8> =
-    x"c027090000000000005307000000000020000000000000000f00000000000000ab495af800000000d590f70400000000003c534c10000000640000000000000000ca9a3b0000000000e40b540200000002000000000000008033023b00000000030000000000000040420f0000000000010400000000000004000000000000000800000000000000202222222222222222222222222222222222222222222222222222222222222222e803000000000000";
+    x"c027090000000000005307000000000020000000000000000f00000000000000ab495af800000000d590f70400000000003c534c10000000640000000000000000ca9a3b0000000000e40b540200000002000000000000008033023b00000000030000000000000040420f0000000000010400000000000004000000000000000800000000000000202222222222222222222222222222222222222222222222222222222222222222e80300000000000000010000000000001027000000000000";
 
 #[test]
 fun defaults_match_the_published_parameters() {
@@ -53,8 +54,9 @@ fun eval_params_hash_matches_rust() {
     world.next(test_world::admin());
     let hp = world.scenario().take_shared<Hparams>();
     assert!(bcs::to_bytes(&hp.eval_params(42)) == EVAL_PARAMS_BCS);
-    assert!(hp.eval_params_hash(0) == EVAL_PARAMS_HASH);
     assert!(hp.eval_params_hash(42) == EVAL_PARAMS_HASH);
+    // The upload deadline is part of the parameters: each window has its own.
+    assert!(hp.eval_params_hash(43) != EVAL_PARAMS_HASH);
     ts::return_shared(hp);
     world.finish();
 }

@@ -36,18 +36,21 @@ fun phases_follow_the_clock() {
 
 #[test]
 fun latest_anchor_at_or_before_a_window() {
+    // Checkpoints every 2 windows from window 1; each anchor is set before its
+    // window starts.
     let mut world = test_world::begin();
-    world.anchor(0, fill(0x10, 32));
+    world.anchor(2, fill(0x10, 32));
     world.set_time(99 * 600_000);
     world.anchor(100, fill(0x11, 32));
-    world.set_time(250 * 600_000);
+    world.set_time(199 * 600_000 + 599_999);
     world.anchor(200, fill(0x12, 32));
     world.next(test_world::admin());
     let rounds = world.scenario().take_shared<RoundState>();
-    let (w, h) = rounds.latest_anchor(0);
-    assert!(w == 0 && h == fill(0x10, 32));
+    assert!(!rounds.has_anchor(1));
+    let (w, h) = rounds.latest_anchor(2);
+    assert!(w == 2 && h == fill(0x10, 32));
     let (w, _) = rounds.latest_anchor(99);
-    assert!(w == 0);
+    assert!(w == 2);
     let (w, h) = rounds.latest_anchor(100);
     assert!(w == 100 && h == fill(0x11, 32));
     let (w, h) = rounds.latest_anchor(1_000);
@@ -60,31 +63,49 @@ fun latest_anchor_at_or_before_a_window() {
 #[test, expected_failure(abort_code = round_state::EBadHash)]
 fun anchor_hash_must_be_32_bytes() {
     let mut world = test_world::begin();
-    world.anchor(0, fill(0x10, 31));
+    world.anchor(2, fill(0x10, 31));
     world.finish();
 }
 
 #[test, expected_failure(abort_code = round_state::ENotAscending)]
 fun anchors_ascend() {
     let mut world = test_world::begin();
-    world.set_time(100 * 600_000);
-    world.anchor(100, fill(0x10, 32));
-    world.anchor(0, fill(0x11, 32));
+    world.anchor(2, fill(0x10, 32));
+    world.anchor(2, fill(0x11, 32));
     world.finish();
 }
 
 #[test, expected_failure(abort_code = round_state::ENotCheckpointWindow)]
 fun anchors_land_on_checkpoint_windows() {
     let mut world = test_world::begin();
-    world.set_time(5 * 600_000);
+    world.set_time(4 * 600_000);
     world.anchor(5, fill(0x10, 32));
     world.finish();
 }
 
-#[test, expected_failure(abort_code = round_state::EAnchorTooFarAhead)]
+#[test, expected_failure(abort_code = round_state::EAnchorNotFuture)]
 fun anchors_are_not_set_far_ahead() {
     let mut world = test_world::begin();
     world.anchor(100, fill(0x10, 32));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = round_state::EAnchorNotFuture)]
+fun attack_anchor_the_current_window_mid_window() {
+    // Miners of window 42 trained on the anchor of window 40; re-anchoring 42
+    // while it runs would make every commitment in flight stale.
+    let mut world = test_world::begin();
+    world.anchor(2, fill(0x10, 32));
+    world.set_time(42 * 600_000 + 1);
+    world.anchor(42, fill(0x11, 32));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = round_state::EAnchorNotFuture)]
+fun attack_anchor_a_past_window() {
+    let mut world = test_world::begin();
+    world.set_time(45 * 600_000);
+    world.anchor(44, fill(0x11, 32));
     world.finish();
 }
 

@@ -65,6 +65,8 @@ fun a_signed_statement_is_accepted_and_stored() {
     assert!(ledger.submitters(42) == vector[test_world::validator()]);
     let submission = ledger.submission(42, test_world::validator());
     assert!(*submission.enclave_public_key() == test_world::golden_key());
+    // The golden key came through the test-mode path, and the ledger says so.
+    assert!(submission.is_test_mode());
     assert!(submission.loss_before_random() == 4_200_000_000);
     let entries = submission.entries();
     assert!(entries.length() == 3);
@@ -119,12 +121,79 @@ fun an_unregistered_key_is_refused() {
 
 #[test, expected_failure(abort_code = enclave_registry::EStaleEnclave)]
 fun a_stale_enclave_is_refused() {
+    // The test key stands for "no image set"; the first image applies at once.
     let mut world = test_world::golden();
-    world.next(test_world::admin());
-    let mut config = world.scenario().take_shared<enclave_registry::EnclaveConfig>();
-    config.update_pcrs(world.enclave_cap(), fill(1, 48), fill(2, 48), fill(3, 48));
-    ts::return_shared(config);
+    world.update_pcrs(fill(1, 48), fill(2, 48), fill(3, 48));
     world.submit(golden_submit());
+    world.finish();
+}
+
+// === Attacks: picking a key, test-mode keys, blocking a window ===
+
+#[test, expected_failure(abort_code = enclave_registry::ENoKeyForWindow)]
+fun attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
+    // The host ran enclaves until one drew a seed it liked, then registered it
+    // during the scoring phase: that key cannot sign for this window.
+    let mut world = test_world::golden_with_key(false);
+    world.register_test_key(test_world::validator(), test_world::golden_key());
+    world.set_time(42 * 600_000 + 500_000);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test]
+fun attack_register_a_second_enclave_mid_window_leaves_the_first_key_signing() {
+    // The golden key was registered before the deadline; a key registered
+    // during the scoring phase does not replace it for window 42.
+    let mut world = test_world::golden_at(true, 42 * 600_000 + 490_000);
+    world.register_test_key(test_world::validator(), fill(9, 32));
+    let (key, test_mode) = world.signer_for(test_world::validator(), 42);
+    assert!(key == test_world::golden_key() && test_mode);
+    let (key, _) = world.signer_for(test_world::validator(), 43);
+    assert!(key == fill(9, 32));
+    world.set_time(42 * 600_000 + 500_000);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::ETestModeClosed)]
+fun attack_sign_with_a_test_mode_key_after_test_mode_closed() {
+    let mut world = test_world::golden();
+    world.close_test_mode();
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test]
+fun attack_deregister_after_committing_does_not_block_the_window() {
+    // Miner 5 committed for window 42, then left: its commitment still
+    // proves its entry and the window is scored.
+    let mut world = test_world::golden();
+    world.deregister_miner(5);
+    world.submit(golden_submit());
+    world.next(test_world::admin());
+    let ledger = world.scenario().take_shared<ScoreLedger>();
+    assert!(ledger.has_submitted(42, test_world::validator()));
+    ts::return_shared(ledger);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::ENotInSeedOrder)]
+fun attack_skip_a_miner_early_in_the_seed_order() {
+    // sha256(seed || le64(1)) sorts before that of uid 5: miner 1 cannot be
+    // left unevaluated while miner 5 is scored.
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(5, 32));
+    refused(golden_submit().with_entries(vector[1, 2, 5], vector[4, 1, 0], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ETooManyScored)]
+fun at_most_max_scored_entries_are_scored() {
+    let world = test_world::begin_with(test_world::values().with_max_scored(1));
+    let mut world = test_world::golden_from(world, true, 42 * 600_000 + 500_000);
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(5, 32));
+    world.submit(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 0], hashes));
     world.finish();
 }
 
@@ -193,22 +262,21 @@ fun entries_are_unique() {
 
 #[test, expected_failure(abort_code = score_ledger::EBadStatus)]
 fun statuses_are_known() {
-    refused(golden_submit().with_statuses(vector[0, 4, 2]));
-}
-
-#[test, expected_failure(abort_code = score_ledger::EUnknownMiner)]
-fun entries_name_registered_miners() {
-    let mut hashes = fill(1, 32);
-    hashes.append(fill(5, 32));
-    refused(golden_submit().with_entries(vector[1, 5, 9], vector[0, 2, 1], hashes));
+    refused(golden_submit().with_statuses(vector[0, 5, 2]));
 }
 
 #[test, expected_failure(abort_code = score_ledger::ENoCommitment)]
-fun scored_entries_need_a_commitment() {
+fun entries_name_committed_miners() {
     let mut hashes = fill(1, 32);
-    hashes.append(fill(2, 32));
     hashes.append(fill(5, 32));
-    refused(golden_submit().with_entries(vector[1, 2, 5], vector[0, 0, 2], hashes));
+    refused(golden_submit().with_entries(vector[1, 2, 5, 9], vector[0, 1, 2, 1], hashes));
+}
+
+#[test, expected_failure(abort_code = score_ledger::ENoCommitment)]
+fun a_registered_miner_without_a_commitment_is_not_listed() {
+    let mut hashes = fill(1, 32);
+    hashes.append(fill(5, 32));
+    refused(golden_submit().with_entries(vector[1, 2, 3, 5], vector[0, 1, 1, 2], hashes));
 }
 
 #[test, expected_failure(abort_code = score_ledger::EGradientHashMismatch)]
@@ -227,7 +295,7 @@ fun one_hash_per_non_missing_entry() {
 }
 
 #[test, expected_failure(abort_code = score_ledger::ECommitmentNotScored)]
-fun every_committed_miner_is_scored() {
+fun every_committed_miner_is_listed() {
     refused(golden_submit().with_entries(vector[1, 2], vector[0, 1], fill(1, 32)));
 }
 

@@ -3,8 +3,9 @@
 
 /// A whole network for tests: every shared object, the capabilities, a clock,
 /// and the scenario of the golden statement (window 42, validator 0xaa..aa,
-/// miners 0..=5, miners 1 and 5 committed, checkpoint 0x11.. anchored at 0,
-/// dataset 0x22.., enclave key from seed 0x07..07).
+/// miners 0..=5, miners 1, 2 and 5 committed, checkpoint 0x11.. anchored at
+/// window 2 before it started, dataset 0x22.., checkpoints every 2 windows,
+/// enclave key from seed 0x07..07 registered at time 0).
 #[test_only]
 module vramhub::test_world;
 
@@ -17,7 +18,7 @@ use sui::sui::SUI;
 use sui::test_scenario::{Self as ts, Scenario};
 use vramhub::enclave_registry::{Self, EnclaveConfig, EnclaveAdminCap, TestModeCap};
 use vramhub::gradient_registry::{Self, GradientRegistry};
-use vramhub::hparams::{Self, Hparams, HparamsAdminCap};
+use vramhub::hparams::{Self, Hparams, HparamsAdminCap, Values};
 use vramhub::peer_registry::{Self, PeerRegistry};
 use vramhub::round_state::{Self, RoundState, AnchorCap};
 use vramhub::score_ledger::{Self, ScoreLedger};
@@ -33,7 +34,7 @@ const GOLDEN_KEY: vector<u8> = x"ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b9
 /// signed by the golden key (`host/tests/contract_layouts.rs`,
 /// `submit_vector_for_move`).
 const SUBMIT_SIGNATURE: vector<u8> =
-    x"ce089baf4b0082adc4ec26d0cdcd898c4eafb71d8a9c606458a76d4b7bfcf6986ec62cab15446191ebb65384f73a637f3468ea3f937315c9add1c696a1ff790d";
+    x"7d8af155d2a6507f89cbe4ece2f7d146f1c60d8ff537f1ba93443fb8366713176aa98ad198d3fbbd59d71a7bc9a2f3ab7096c7ec93a0e05517ab24b3ca746509";
 
 public struct World {
     scenario: Scenario,
@@ -41,7 +42,7 @@ public struct World {
     hparams_cap: HparamsAdminCap,
     anchor_cap: AnchorCap,
     enclave_cap: EnclaveAdminCap,
-    test_cap: TestModeCap,
+    test_cap: Option<TestModeCap>,
 }
 
 /// The arguments of one `submit_scores` call.
@@ -86,8 +87,20 @@ public fun fill(byte: u8, len: u64): vector<u8> {
     v
 }
 
-/// Every object shared, the dataset set from window 1, the clock at 0.
+/// The values `begin` sets from window 1: the defaults with the golden
+/// dataset and a checkpoint every 2 windows (so window 2 can be anchored
+/// before it starts).
+public fun values(): Values {
+    hparams::defaults().with_dataset(fill(0x22, 32), 1000).with_checkpoint_frequency(2)
+}
+
+/// Every object shared, `values()` set from window 1, the clock at 0.
 public fun begin(): World {
+    begin_with(values())
+}
+
+/// Every object shared, `values` set from window 1, the clock at 0.
+public fun begin_with(values: Values): World {
     let mut scenario = ts::begin(ADMIN);
     let hparams_cap = hparams::init_for_testing(scenario.ctx());
     let anchor_cap = round_state::init_for_testing(scenario.ctx());
@@ -97,14 +110,17 @@ public fun begin(): World {
     gradient_registry::init_for_testing(scenario.ctx());
     score_ledger::init_for_testing(scenario.ctx());
     let clock = sui::clock::create_for_testing(scenario.ctx());
-    let mut world = World { scenario, clock, hparams_cap, anchor_cap, enclave_cap, test_cap };
+    let mut world = World {
+        scenario,
+        clock,
+        hparams_cap,
+        anchor_cap,
+        enclave_cap,
+        test_cap: option::some(test_cap),
+    };
     world.next(ADMIN);
     let mut hp = world.scenario.take_shared<Hparams>();
-    hp.update_hparams(
-        &world.hparams_cap,
-        hparams::defaults().with_dataset(fill(0x22, 32), 1000),
-        &world.clock,
-    );
+    hp.update_hparams(&world.hparams_cap, values, &world.clock);
     ts::return_shared(hp);
     world
 }
@@ -122,17 +138,25 @@ public fun golden_with_key(register_key: bool): World {
 /// The golden scenario with the clock left at `now_ms`, which must not be
 /// before the commitments at 1 s into window 42 (the clock only moves on).
 public fun golden_at(register_key: bool, now_ms: u64): World {
-    let mut world = begin();
+    golden_from(begin(), register_key, now_ms)
+}
+
+/// The golden scenario on a world that `begin_with` made.
+public fun golden_from(mut world: World, register_key: bool, now_ms: u64): World {
     world.register_validator(VALIDATOR, 10_000_000_000);
     world.register_miners(6);
-    world.anchor(0, fill(0x11, 32));
+    world.anchor(2, fill(0x11, 32));
     if (register_key) world.register_test_key(VALIDATOR, GOLDEN_KEY);
     world.set_time(GOLDEN_WINDOW * WINDOW_MS + 1_000);
     world.commit(1, GOLDEN_WINDOW, fill(1, 32));
+    world.commit(2, GOLDEN_WINDOW, fill(2, 32));
     world.commit(5, GOLDEN_WINDOW, fill(5, 32));
     world.set_time(now_ms);
     world
 }
+
+/// The upload deadline of the golden window.
+public fun golden_deadline(): u64 { GOLDEN_WINDOW * WINDOW_MS + 480_000 }
 
 public fun finish(world: World) {
     let World { scenario, clock, hparams_cap, anchor_cap, enclave_cap, test_cap } = world;
@@ -140,7 +164,7 @@ public fun finish(world: World) {
     destroy(hparams_cap);
     destroy(anchor_cap);
     destroy(enclave_cap);
-    destroy(test_cap);
+    test_cap.destroy!(|cap| destroy(cap));
     scenario.end();
 }
 
@@ -164,7 +188,47 @@ public fun anchor_cap(world: &World): &AnchorCap { &world.anchor_cap }
 
 public fun enclave_cap(world: &World): &EnclaveAdminCap { &world.enclave_cap }
 
-public fun test_cap(world: &World): &TestModeCap { &world.test_cap }
+public fun test_cap(world: &World): &TestModeCap { world.test_cap.borrow() }
+
+/// Closes test mode for good (destroys the capability).
+public fun close_test_mode(world: &mut World) {
+    world.next(ADMIN);
+    let mut config = world.scenario.take_shared<EnclaveConfig>();
+    config.destroy_test_mode_cap(world.test_cap.extract());
+    ts::return_shared(config);
+}
+
+/// Governance sets the expected image (from the next window boundary once
+/// one is set).
+public fun update_pcrs(world: &mut World, pcr0: vector<u8>, pcr1: vector<u8>, pcr2: vector<u8>) {
+    world.next(ADMIN);
+    let mut config = world.scenario.take_shared<EnclaveConfig>();
+    let hp = world.scenario.take_shared<Hparams>();
+    config.update_pcrs(&world.enclave_cap, &hp, pcr0, pcr1, pcr2, &world.clock);
+    ts::return_shared(config);
+    ts::return_shared(hp);
+}
+
+/// The key (and its test-mode flag) that signs for `who` in `window`.
+public fun signer_for(world: &mut World, who: address, window: u64): (vector<u8>, bool) {
+    world.next(ADMIN);
+    let config = world.scenario.take_shared<EnclaveConfig>();
+    let hp = world.scenario.take_shared<Hparams>();
+    let deadline = round_state::upload_deadline_ms(&hp, window);
+    let (key, test_mode) = config.signer_for_window(who, deadline);
+    ts::return_shared(config);
+    ts::return_shared(hp);
+    (key, test_mode)
+}
+
+/// The miner owning `uid` leaves and takes its stake back.
+public fun deregister_miner(world: &mut World, uid: u64) {
+    world.next(miner(uid));
+    let mut peers = world.scenario.take_shared<PeerRegistry>();
+    let stake = peers.deregister_miner(world.scenario.ctx());
+    destroy(stake);
+    ts::return_shared(peers);
+}
 
 public fun register_validator(world: &mut World, who: address, stake: u64) {
     world.next(who);
@@ -210,7 +274,7 @@ public fun register_test_key(world: &mut World, who: address, key: vector<u8>) {
     let mut config = world.scenario.take_shared<EnclaveConfig>();
     let validators = world.scenario.take_shared<ValidatorRegistry>();
     config.register_test_enclave(
-        &world.test_cap,
+        world.test_cap.borrow(),
         &validators,
         key,
         &world.clock,
@@ -379,14 +443,12 @@ public fun submit(world: &mut World, s: Submit) {
     let mut ledger = world.scenario.take_shared<ScoreLedger>();
     let config = world.scenario.take_shared<EnclaveConfig>();
     let validators = world.scenario.take_shared<ValidatorRegistry>();
-    let peers = world.scenario.take_shared<PeerRegistry>();
     let gradients = world.scenario.take_shared<GradientRegistry>();
     let rounds = world.scenario.take_shared<RoundState>();
     let hp = world.scenario.take_shared<Hparams>();
     ledger.submit_scores(
         &config,
         &validators,
-        &peers,
         &gradients,
         &rounds,
         &hp,
@@ -409,7 +471,6 @@ public fun submit(world: &mut World, s: Submit) {
     ts::return_shared(ledger);
     ts::return_shared(config);
     ts::return_shared(validators);
-    ts::return_shared(peers);
     ts::return_shared(gradients);
     ts::return_shared(rounds);
     ts::return_shared(hp);

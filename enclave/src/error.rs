@@ -147,6 +147,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A measured loss is NaN, infinite, negative or too large for the
+    /// statement's u64 (times 1e9).
+    #[error("loss {loss} cannot be reported (not finite, negative or too large)")]
+    BadLoss {
+        /// The loss in nats.
+        loss: f64,
+    },
     /// The tensor library failed.
     #[error("tensor computation failed: {0}")]
     Tensor(String),

@@ -15,8 +15,10 @@ use crate::codec::{decode_param, read_blob, Bases, GradientBlob};
 use crate::error::{Error, Result};
 use crate::model::Checkpoint;
 
-/// The evaluation parameters every validator must use, derived from the
-/// network's Hparams; their BCS hash goes into each statement.
+/// The evaluation parameters every validator must use, built by the chain
+/// from the Hparams in force for the window (design §4.4; field order is
+/// normative); their BCS hash goes into each statement, so a host that lies
+/// about any of them gets a statement the chain refuses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvalParams {
     /// sign-SGD learning rate, times 1e9.
@@ -29,6 +31,13 @@ pub struct EvalParams {
     pub own_pages: u64,
     /// Shared random pages evaluated per window.
     pub random_pages: u64,
+    /// Most entries scored; the valid rest are `not evaluated`.
+    pub max_scored: u64,
+    /// The window's upload deadline, chain time (Unix ms).
+    pub upload_deadline_ms: u64,
+    /// How long after the deadline the enclave waits, by its own clock,
+    /// before it opens the window.
+    pub seed_margin_ms: u64,
 }
 
 impl EvalParams {
@@ -56,13 +65,58 @@ impl EvalParams {
         if self.own_pages == 0 || self.random_pages == 0 {
             return bad("own_pages and random_pages must be positive".into());
         }
+        if self.max_scored == 0 {
+            return bad("max_scored must be positive".into());
+        }
         Ok(())
+    }
+
+    /// When the enclave may open the window: the upload deadline plus the
+    /// margin (design §2).
+    pub fn opens_at_ms(&self) -> u64 {
+        self.upload_deadline_ms.saturating_add(self.seed_margin_ms)
     }
 }
 
 /// Mean token cross-entropy as the statement carries it: times 1e9, rounded.
-pub fn loss_to_u64(loss: f64) -> u64 {
-    (loss * 1e9).round().max(0.0) as u64
+/// A loss that is not a finite, non-negative number that fits is an error:
+/// NaN would otherwise read as 0, a perfect score.
+pub fn loss_to_u64(loss: f64) -> Result<u64> {
+    let scaled = (loss * 1e9).round();
+    if !scaled.is_finite() || scaled < 0.0 || scaled >= u64::MAX as f64 {
+        return Err(Error::BadLoss { loss });
+    }
+    Ok(scaled as u64)
+}
+
+/// Parses a blob against the checkpoint's shapes and checks that it was made
+/// for this window, miner and checkpoint: the cheap validation a blob gets as
+/// it arrives, before any seed exists.
+pub fn check_blob(
+    checkpoint: &Checkpoint,
+    bytes: &[u8],
+    uid: u64,
+    window: u64,
+    topk: usize,
+) -> std::result::Result<GradientBlob, Outcome> {
+    let blob = read_blob(bytes, checkpoint.shapes(), topk).map_err(Outcome::Malformed)?;
+    let meta = &blob.metadata;
+    if meta.miner_uid != uid {
+        return Err(Outcome::Malformed(Error::BadMetadata {
+            key: "miner_uid",
+            reason: format!("{}, submitted by miner {uid}", meta.miner_uid),
+        }));
+    }
+    if meta.base_checkpoint != checkpoint.hash() {
+        return Err(Outcome::Stale("computed on another checkpoint".into()));
+    }
+    if meta.window != window {
+        return Err(Outcome::Stale(format!(
+            "made for window {}, not {window}",
+            meta.window
+        )));
+    }
+    Ok(blob)
 }
 
 /// One miner's submission for the window.
@@ -87,6 +141,8 @@ pub enum Outcome {
     Malformed(Error),
     /// The blob was made for another window or checkpoint.
     Stale(String),
+    /// Valid, but past the window's `max_scored` in the seed's order.
+    NotEvaluated,
 }
 
 impl Outcome {
@@ -97,6 +153,7 @@ impl Outcome {
             Self::Missing => EntryStatus::Missing,
             Self::Malformed(_) => EntryStatus::Malformed,
             Self::Stale(_) => EntryStatus::Stale,
+            Self::NotEvaluated => EntryStatus::NotEvaluated,
         }
     }
 }
@@ -198,24 +255,7 @@ impl<'c> Evaluator<'c> {
         window: u64,
         topk: usize,
     ) -> std::result::Result<GradientBlob, Outcome> {
-        let blob = read_blob(bytes, self.checkpoint.shapes(), topk).map_err(Outcome::Malformed)?;
-        let meta = &blob.metadata;
-        if meta.miner_uid != uid {
-            return Err(Outcome::Malformed(Error::BadMetadata {
-                key: "miner_uid",
-                reason: format!("{}, submitted by miner {uid}", meta.miner_uid),
-            }));
-        }
-        if meta.base_checkpoint != self.checkpoint.hash() {
-            return Err(Outcome::Stale("computed on another checkpoint".into()));
-        }
-        if meta.window != window {
-            return Err(Outcome::Stale(format!(
-                "made for window {}, not {window}",
-                meta.window
-            )));
-        }
-        Ok(blob)
+        check_blob(self.checkpoint, bytes, uid, window, topk)
     }
 
     /// Sets the working weights to `base - lr * sign(decoded)`, parameter by
@@ -305,5 +345,22 @@ impl<'c> Evaluator<'c> {
             loss_before_random,
             miners: results,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loss_that_is_not_a_number_is_an_error_not_a_perfect_score() {
+        assert_eq!(loss_to_u64(4.2).ok(), Some(4_200_000_000));
+        assert_eq!(loss_to_u64(0.0).ok(), Some(0));
+        for bad in [f64::NAN, f64::INFINITY, -1.0, 1e11] {
+            assert!(
+                matches!(loss_to_u64(bad), Err(Error::BadLoss { .. })),
+                "{bad}"
+            );
+        }
     }
 }

@@ -32,6 +32,9 @@ fn params() -> EvalParams {
         page_len: PAGE_LEN as u64,
         own_pages: 4,
         random_pages: 4,
+        max_scored: 16,
+        upload_deadline_ms: 0,
+        seed_margin_ms: 0,
     }
 }
 

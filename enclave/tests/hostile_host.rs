@@ -26,6 +26,8 @@ const WINDOW: u64 = 7;
 const PAGE_LEN: usize = 33;
 
 struct World {
+    /// The window's upload deadline: a second ago, so it is open now.
+    deadline_ms: u64,
     weights: Vec<u8>,
     config: Vec<u8>,
     ckpt_hash: [u8; 32],
@@ -52,6 +54,7 @@ fn world() -> World {
     )
     .unwrap();
     World {
+        deadline_ms: vram_enclave::service::system_clock_ms() - 1_000,
         ckpt_hash: tiny.hash,
         weights: tiny.weights,
         config: tiny.config_json,
@@ -72,6 +75,9 @@ fn open(w: &World) -> OpenWindow {
             page_len: PAGE_LEN as u64,
             own_pages: 2,
             random_pages: 2,
+            max_scored: 16,
+            upload_deadline_ms: w.deadline_ms,
+            seed_margin_ms: 0,
         },
         checkpoint_hash: Bytes32(w.ckpt_hash),
         dataset_root: Bytes32(w.root),
@@ -79,11 +85,12 @@ fn open(w: &World) -> OpenWindow {
         miners: vec![
             MinerCommitment {
                 uid: 1,
-                gradient_hash: Some(Bytes32(vram_attestation::sha256(&w.blob))),
+                gradient_hash: Bytes32(vram_attestation::sha256(&w.blob)),
             },
+            // Committed, but the host could not fetch it.
             MinerCommitment {
                 uid: 2,
-                gradient_hash: None,
+                gradient_hash: Bytes32([0x22; 32]),
             },
         ],
     }
@@ -185,6 +192,20 @@ fn prepare(s: &mut UnixStream, w: &World) {
     assert!(matches!(
         upload(s, UploadKind::Gradient { uid: 1 }, &w.blob),
         Response::Uploaded { complete: true, .. }
+    ));
+    declare_missing(s, &[2]);
+}
+
+fn declare_missing(s: &mut UnixStream, uids: &[u64]) {
+    assert!(matches!(
+        call(
+            s,
+            &Request::DeclareMissing {
+                window: WINDOW,
+                uids: uids.to_vec()
+            }
+        ),
+        Response::MissingDeclared { .. }
     ));
 }
 
@@ -297,6 +318,7 @@ fn attack_03_wrong_manifest_and_wrong_page() {
     upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     upload(&mut s, UploadKind::Manifest, &w.manifest);
+    declare_missing(&mut s, &[1, 2]);
     let Response::PagesNeeded(req) = call(&mut s, &Request::RequestPages { window: WINDOW }) else {
         panic!()
     };
@@ -502,6 +524,12 @@ fn attack_10_wrong_message_order() {
     upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     upload(&mut s, UploadKind::Manifest, &w.manifest);
+    // No seed before every committed blob arrived or was declared missing.
+    refused(
+        call(&mut s, &Request::RequestPages { window: WINDOW }),
+        ErrorCode::BlobsOutstanding,
+    );
+    declare_missing(&mut s, &[1, 2]);
     call(&mut s, &Request::RequestPages { window: WINDOW });
     refused(
         call(&mut s, &Request::Finish { window: WINDOW }),
@@ -517,7 +545,7 @@ fn attack_11_duplicate_miners() {
     let mut dup = open(&w);
     dup.miners.push(MinerCommitment {
         uid: 2,
-        gradient_hash: None,
+        gradient_hash: Bytes32([0x22; 32]),
     });
     refused(
         call(&mut s, &Request::OpenWindow(dup)),
@@ -541,9 +569,10 @@ fn attack_12_duplicate_and_unknown_gradients() {
         upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob),
         ErrorCode::DuplicateUpload,
     );
+    // Declared missing: it cannot arrive later.
     refused(
         upload(&mut s, UploadKind::Gradient { uid: 2 }, &w.blob),
-        ErrorCode::UnknownMiner,
+        ErrorCode::DuplicateUpload,
     );
     refused(
         upload(&mut s, UploadKind::Gradient { uid: 99 }, &w.blob),
@@ -655,6 +684,18 @@ fn attack_15_oversized_nonce_and_bad_parameters() {
                 nonce: vec![0; 513],
             },
         ),
+        ErrorCode::BadRequest,
+    );
+    // More miners than a statement on chain can hold.
+    let mut crowded = open(&w);
+    crowded.miners = (0..2001)
+        .map(|uid| MinerCommitment {
+            uid,
+            gradient_hash: Bytes32([1; 32]),
+        })
+        .collect();
+    refused(
+        call(&mut s, &Request::OpenWindow(crowded)),
         ErrorCode::BadRequest,
     );
     let mut zero_pages = open(&w);

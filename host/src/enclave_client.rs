@@ -210,7 +210,20 @@ impl EnclaveClient {
         Ok(())
     }
 
-    /// Asks which pages the window needs (draws the seed on first call).
+    /// Declares committed blobs that could not be fetched; returns how many
+    /// committed blobs are still outstanding.
+    pub fn declare_missing(&mut self, window: u64, uids: &[u64]) -> Result<u64> {
+        let request = Request::DeclareMissing {
+            window,
+            uids: uids.to_vec(),
+        };
+        match self.call(&request)? {
+            Response::MissingDeclared { outstanding } => Ok(outstanding),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks which pages the window needs (derives the seed on first call).
     pub fn request_pages(&mut self, window: u64) -> Result<PageRequest> {
         match self.call(&Request::RequestPages { window })? {
             Response::PagesNeeded(request) => Ok(request),

@@ -137,6 +137,16 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// This validator cannot score the window any more (its enclave key was
+    /// not registered before the upload deadline, or time ran out): the
+    /// window is given up, not retried.
+    #[error("window {window} cannot be scored: {reason}")]
+    WindowLost {
+        /// The window.
+        window: u64,
+        /// Why.
+        reason: String,
+    },
     /// The enclave refused a request.
     #[error("enclave refused ({code:?}): {message}")]
     Refused {

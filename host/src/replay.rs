@@ -5,23 +5,26 @@
 //! Inputs come from the bundle and are each checked against what the
 //! statement and the ledger say: the checkpoint by its identity and the
 //! ledger's anchor, the blobs by the miners' commitments, the pages by the
-//! dataset root, the evaluation parameters by their hash, the random pages
-//! by the seed in the statement. On the machine that ran the enclave the
-//! result is bit-identical; across CPUs see `docs/evaluator.md`.
+//! dataset root, the evaluation parameters by their hash (built from the
+//! Hparams in force for that window), the random pages by the seed in the
+//! statement, the budgeted selection by the seed's order. A `missing` entry
+//! whose committed blob is available is flagged: the host withheld it. On
+//! the machine that ran the enclave the result is bit-identical; across
+//! CPUs see `docs/evaluator.md`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{
-    EntryStatus, ScoreEntry, SignedStatement, StatementFile, WindowScores,
+    selection_key, EntryStatus, ScoreEntry, SignedStatement, StatementFile, WindowScores,
 };
 use vram_attestation::{sha256, verify, AttestationDocument, TrustRoot};
-use vram_enclave::eval::{loss_to_u64, EvalParams, Evaluator, MinerInput, MinerResult};
+use vram_enclave::eval::{check_blob, loss_to_u64, EvalParams, Evaluator, MinerInput};
 use vram_enclave::model::Checkpoint;
 use vram_enclave::service::{own_pages, random_pages, ServiceConfig};
 
-use crate::chain::types::HparamValues;
+use crate::chain::types::Schedule;
 use crate::error::{Error, Result};
 use crate::sources::{CheckpointStore, Dataset};
 use crate::walrus::BlobId;
@@ -65,6 +68,9 @@ pub struct WindowReplay {
     pub inputs_match: bool,
     /// Base loss on the random pages: (signed, replayed).
     pub loss_before_random: [u64; 2],
+    /// Miners listed `missing` whose committed blob the bundle holds: the
+    /// host withheld them.
+    pub withheld: Vec<u64>,
     /// Every entry.
     pub entries: Vec<EntryReplay>,
     /// Everything identical.
@@ -82,7 +88,7 @@ struct LedgerExport {
 
 #[derive(Deserialize)]
 struct HparamsExport {
-    current: HparamValues,
+    schedule: Schedule,
 }
 
 #[derive(Deserialize)]
@@ -140,7 +146,7 @@ pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>>
             keys.push(key);
         }
     }
-    let values = &ledger.hparams.current;
+    let schedule = &ledger.hparams.schedule;
     let dataset = Dataset::load(&dir.join("dataset"), None)?;
     let checkpoints = CheckpointStore::new(&dir.join("checkpoints"));
     let mut out = Vec::new();
@@ -154,7 +160,7 @@ pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>>
         out.push(replay_one(
             &signed,
             &keys,
-            values,
+            schedule,
             &ledger,
             &dataset,
             &checkpoints,
@@ -172,7 +178,7 @@ pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>>
 fn replay_one(
     signed: &SignedStatement,
     keys: &[Vec<u8>],
-    values: &HparamValues,
+    schedule: &Schedule,
     ledger: &LedgerExport,
     dataset: &Dataset,
     checkpoints: &CheckpointStore,
@@ -185,7 +191,10 @@ fn replay_one(
     if !signature_valid {
         problems.push("no attested key verifies the signature".into());
     }
-    let params = check_inputs(p, values, ledger, dataset, &mut problems)?;
+    if let Err(e) = p.validate() {
+        problems.push(format!("statement: {e}"));
+    }
+    let params = check_inputs(p, schedule, ledger, dataset, &mut problems)?;
     let ckpt_hash: [u8; 32] = p
         .checkpoint_hash
         .as_slice()
@@ -200,34 +209,90 @@ fn replay_one(
         .as_slice()
         .try_into()
         .map_err(|_| bad("seed length"))?;
+    // What the enclave concluded about each delivered blob, recomputed.
+    let topk = usize::try_from(params.topk).unwrap_or(usize::MAX);
+    let mut withheld = Vec::new();
+    let mut verdicts: BTreeMap<u64, EntryStatus> = BTreeMap::new();
+    for e in &p.entries {
+        let blob = blob_bytes.get(&e.miner_uid);
+        let verdict = if e.status == EntryStatus::Missing as u8 {
+            if blob.is_some() {
+                withheld.push(e.miner_uid);
+                problems.push(format!(
+                    "miner {} is listed missing but its committed blob is available",
+                    e.miner_uid
+                ));
+            }
+            EntryStatus::Missing
+        } else {
+            match blob.map(|b| check_blob(&ckpt, b, e.miner_uid, window, topk)) {
+                None => EntryStatus::Missing,
+                Some(Ok(_)) => EntryStatus::NotEvaluated,
+                Some(Err(outcome)) => outcome.status(),
+            }
+        };
+        verdicts.insert(e.miner_uid, verdict);
+    }
+    // Budgeted selection: the scored entries are the first of the valid
+    // ones in the seed's order, as many as the statement scored (a slow
+    // enclave scores a shorter prefix), at most max_scored.
+    let signed_scored = p.scored_count();
+    if signed_scored as u64 > params.max_scored {
+        problems.push(format!(
+            "{signed_scored} entries scored, max_scored is {}",
+            params.max_scored
+        ));
+    }
+    let mut valid: Vec<([u8; 32], u64)> = verdicts
+        .iter()
+        .filter(|(_, v)| **v == EntryStatus::NotEvaluated)
+        .map(|(&uid, _)| (selection_key(&seed, uid), uid))
+        .collect();
+    valid.sort_unstable();
+    let take = signed_scored.min(usize::try_from(params.max_scored).unwrap_or(usize::MAX));
+    for &(_, uid) in valid.iter().take(take) {
+        verdicts.insert(uid, EntryStatus::Scored);
+    }
+
     let root = dataset.root();
     let page = |i: u64| dataset.page(i).unwrap_or_default();
     let random: Vec<&[u32]> = random_pages(&seed, params.random_pages, dataset.len())
         .into_iter()
         .map(page)
         .collect();
-    let miners: Vec<MinerInput<'_>> = p
-        .entries
+    let miners: Vec<MinerInput<'_>> = verdicts
         .iter()
-        .map(|e| MinerInput {
-            uid: e.miner_uid,
-            own_pages: own_pages(&root, window, e.miner_uid, params.own_pages, dataset.len())
+        .filter(|(_, v)| **v == EntryStatus::Scored)
+        .map(|(&uid, _)| MinerInput {
+            uid,
+            own_pages: own_pages(&root, window, uid, params.own_pages, dataset.len())
                 .into_iter()
                 .map(page)
                 .collect(),
-            // A blob the host could not fetch was scored as missing.
-            blob: if e.status == EntryStatus::Missing as u8 {
-                None
-            } else {
-                blob_bytes.get(&e.miner_uid).map(Vec::as_slice)
-            },
+            blob: blob_bytes.get(&uid).map(Vec::as_slice),
         })
         .collect();
     let evaluation = Evaluator::new(&ckpt, ServiceConfig::default().batch_pages)
         .evaluate_window(window, &params, &random, &miners)
         .map_err(|e| bad(format!("evaluation: {e}")))?;
-    let replayed_base = loss_to_u64(evaluation.loss_before_random);
-    let entries = compare(&p.entries, &evaluation.miners);
+    let loss = |l: f64| loss_to_u64(l).map_err(|e| bad(format!("evaluation: {e}")));
+    let replayed_base = loss(evaluation.loss_before_random)?;
+    let mut entries = Vec::with_capacity(p.entries.len());
+    for e in &p.entries {
+        let (status, losses) = match evaluation.miners.iter().find(|r| r.uid == e.miner_uid) {
+            Some(r) if r.outcome.status() == EntryStatus::Scored => (
+                EntryStatus::Scored,
+                [
+                    loss(r.loss_before_own)?,
+                    loss(r.loss_after_own)?,
+                    loss(r.loss_after_random)?,
+                ],
+            ),
+            Some(r) => (r.outcome.status(), [0; 3]),
+            None => (verdicts[&e.miner_uid], [0; 3]),
+        };
+        entries.push(compare(e, status, losses));
+    }
     let inputs_match = problems.is_empty() || (problems.len() == 1 && !signature_valid);
     let agrees = signature_valid
         && inputs_match
@@ -239,6 +304,7 @@ fn replay_one(
         signature_valid,
         inputs_match,
         loss_before_random: [p.loss_before_random, replayed_base],
+        withheld,
         entries,
         agrees,
         problems,
@@ -246,11 +312,12 @@ fn replay_one(
 }
 
 /// The statement's inputs against the ledger: the anchored checkpoint, the
-/// dataset root and the eval-params hash of the Hparams. Mismatches go to
-/// `problems`; returns the evaluation parameters to replay with.
+/// dataset root and the eval-params hash of the Hparams in force for the
+/// window. Mismatches go to `problems`; returns the evaluation parameters to
+/// replay with.
 fn check_inputs(
     p: &WindowScores,
-    values: &HparamValues,
+    schedule: &Schedule,
     ledger: &LedgerExport,
     dataset: &Dataset,
     problems: &mut Vec<String>,
@@ -264,13 +331,18 @@ fn check_inputs(
     if anchor.as_deref() != Some(hex::encode(&p.checkpoint_hash).as_str()) {
         problems.push("checkpoint is not the ledger's anchor".into());
     }
+    let values = schedule
+        .values(p.window)
+        .ok_or_else(|| bad(format!("no Hparams for window {}", p.window)))?;
     if p.dataset_root != dataset.root() || p.dataset_root != values.dataset_root {
         problems.push("dataset root differs".into());
     }
-    let params = values.eval_params();
+    let params = schedule
+        .eval_params(p.window)
+        .ok_or_else(|| bad(format!("no schedule for window {}", p.window)))?;
     let params_hash = sha256(&bcs::to_bytes(&params).map_err(|e| bad(e.to_string()))?);
     if p.eval_params_hash != params_hash {
-        problems.push("eval params hash differs from the ledger's Hparams".into());
+        problems.push("eval params hash differs from the ledger's Hparams for the window".into());
     }
     Ok(params)
 }
@@ -294,48 +366,36 @@ fn committed_blobs(
                 "blob of miner {} differs from its commitment",
                 c.miner_uid
             )),
-            Err(_) => problems.push(format!(
-                "blob of miner {} is not in the bundle",
-                c.miner_uid
-            )),
+            // Never uploaded (or not kept): only an entry that claims the
+            // blob was evaluated needs it, and that shows in its status.
+            Err(_) => {}
         }
     }
     Ok(out)
 }
 
-/// Each signed entry beside its recomputation.
-fn compare(signed: &[ScoreEntry], replayed: &[MinerResult]) -> Vec<EntryReplay> {
-    signed
+/// A signed entry beside its recomputation.
+fn compare(signed_entry: &ScoreEntry, status: EntryStatus, replayed: [u64; 3]) -> EntryReplay {
+    let signed_losses = [
+        signed_entry.loss_before_own,
+        signed_entry.loss_after_own,
+        signed_entry.loss_after_random,
+    ];
+    let max_abs_diff = signed_losses
         .iter()
-        .zip(replayed)
-        .map(|(signed_entry, r)| {
-            let status = r.outcome.status() as u8;
-            let replayed = [
-                loss_to_u64(r.loss_before_own),
-                loss_to_u64(r.loss_after_own),
-                loss_to_u64(r.loss_after_random),
-            ];
-            let signed_losses = [
-                signed_entry.loss_before_own,
-                signed_entry.loss_after_own,
-                signed_entry.loss_after_random,
-            ];
-            let max_abs_diff = signed_losses
-                .iter()
-                .zip(&replayed)
-                .map(|(a, b)| (*a as f64 - *b as f64).abs() / 1e9)
-                .fold(0.0, f64::max);
-            EntryReplay {
-                miner_uid: signed_entry.miner_uid,
-                status: signed_entry.status,
-                replayed_status: status,
-                signed: signed_losses,
-                replayed,
-                max_abs_diff,
-                identical: status == signed_entry.status && signed_losses == replayed,
-            }
-        })
-        .collect()
+        .zip(&replayed)
+        .map(|(a, b)| (*a as f64 - *b as f64).abs() / 1e9)
+        .fold(0.0, f64::max);
+    let status = status as u8;
+    EntryReplay {
+        miner_uid: signed_entry.miner_uid,
+        status: signed_entry.status,
+        replayed_status: status,
+        signed: signed_losses,
+        replayed,
+        max_abs_diff,
+        identical: status == signed_entry.status && signed_losses == replayed,
+    }
 }
 
 impl CommitmentExport {

@@ -5,7 +5,8 @@
 //!   `contracts/tests/hparams_tests.move`;
 //! - `SUBMIT_SIGNATURE`: `contracts/tests/test_world.move`, the golden
 //!   statement of `attestation/tests/statement.rs` with the real eval-params
-//!   hash of the default Hparams, as `submit_scores` rebuilds it;
+//!   hash of window 42 under the default Hparams, as `submit_scores`
+//!   rebuilds it;
 //! - the AWS documents and what they say: `contracts/tests/attestation_fixtures.move`.
 //!
 //! Change a Move struct, its twin here and `docs/contracts.md` together.
@@ -19,8 +20,8 @@ use vram_attestation::statement::{
     ed25519_public_key, to_bcs, EntryStatus, ScoreEntry, SignedStatement,
 };
 use vram_host::chain::types::{
-    Commitment, CommitmentKey, EnclaveRecord, HparamValues, HparamsObject, ScoresSubmitted,
-    Segment, SubmissionKey, SubmitArgs,
+    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, Enclaves, HparamValues,
+    HparamsObject, Image, ScoresSubmitted, Segment, SubmissionKey, SubmitArgs, TableRef,
 };
 
 use common::{eval_params_hash, move_hex, submit_signature};
@@ -33,10 +34,12 @@ fn u64le(v: u64) -> Vec<u8> {
 
 #[test]
 fn eval_params_bcs_and_hash_match_move() {
-    let params = HparamValues::defaults().eval_params();
+    // Window 42 under the defaults: its upload deadline is in the params.
+    let params = HparamValues::defaults().eval_params(42 * 600_000 + 480_000);
     let bytes = bcs::to_bytes(&params).unwrap();
-    // learning_rate_e9, topk, page_len, own_pages, random_pages: five u64s.
-    let expected: Vec<u8> = [1_000_000u64, 32, 1025, 4, 8]
+    // learning_rate_e9, topk, page_len, own_pages, random_pages, max_scored,
+    // upload_deadline_ms, seed_margin_ms: eight u64s (design §4.4).
+    let expected: Vec<u8> = [1_000_000u64, 32, 1025, 4, 8, 256, 25_680_000, 10_000]
         .iter()
         .flat_map(|v| v.to_le_bytes())
         .collect();
@@ -89,6 +92,8 @@ fn values_bcs(v: &HparamValues) -> Vec<u8> {
     out.push(v.dataset_root.len() as u8);
     out.extend(&v.dataset_root);
     out.extend(u64le(v.dataset_pages));
+    out.extend(u64le(v.max_scored));
+    out.extend(u64le(v.seed_margin_ms));
     out
 }
 
@@ -131,6 +136,12 @@ fn hparams_object_layout_is_field_by_field() {
     assert_eq!(times.start_ms, 42 * 600_000);
     assert_eq!(times.upload_deadline_ms, 42 * 600_000 + 480_000);
     assert_eq!(times.end_ms, 43 * 600_000);
+    // `hparams::eval_params_hash(42)` of the Move test world (whose values
+    // differ from these only outside EvalParams).
+    assert_eq!(
+        hex::encode(object.eval_params_hash(42).unwrap()),
+        eval_params_hash()
+    );
     assert_eq!(
         object.segment_for_window(1).unwrap().values.dataset_root,
         vec![0x22; 32]
@@ -156,6 +167,52 @@ fn registry_records_and_keys() {
     expected.extend(u64le(5));
     expected.push(1);
     assert_eq!(bcs::to_bytes(&record).unwrap(), expected);
+    // `Enclaves { latest, previous: Option }`.
+    let enclaves = Enclaves {
+        latest: record.clone(),
+        previous: Some(record.clone()),
+    };
+    assert_eq!(
+        bcs::to_bytes(&enclaves).unwrap(),
+        [expected.clone(), vec![1], expected.clone()].concat()
+    );
+    // `Image` and `EnclaveConfig { id, current, next, version, test_mode_open, enclaves }`.
+    let image = Image {
+        version: 2,
+        pcr0: vec![1; 48],
+        pcr1: vec![2; 48],
+        pcr2: vec![3; 48],
+        effective_ms: 9,
+    };
+    let mut image_bcs = u64le(2);
+    for b in 1..=3u8 {
+        image_bcs.push(48);
+        image_bcs.extend([b; 48]);
+    }
+    image_bcs.extend(u64le(9));
+    assert_eq!(bcs::to_bytes(&image).unwrap(), image_bcs);
+    let config = EnclaveConfigObject {
+        id: [0x77; 32],
+        current: image.clone(),
+        next: None,
+        version: 2,
+        test_mode_open: false,
+        enclaves: TableRef {
+            id: [0x78; 32],
+            size: 1,
+        },
+    };
+    let config_bcs = [
+        vec![0x77; 32],
+        image_bcs,
+        vec![0],
+        u64le(2),
+        vec![0],
+        vec![0x78; 32],
+        u64le(1),
+    ]
+    .concat();
+    assert_eq!(bcs::to_bytes(&config).unwrap(), config_bcs);
 
     let commitment = Commitment {
         blob_id: vec![0xb1; 32],
@@ -187,6 +244,7 @@ fn registry_records_and_keys() {
         window: 42,
         validator: [0xaa; 32],
         enclave_public_key: vec![0xea; 32],
+        test_mode: true,
         statement_sha256: vec![0x5a; 32],
         entries: 3,
         scored: 1,
@@ -195,6 +253,7 @@ fn registry_records_and_keys() {
     expected.extend([0xaa; 32]);
     expected.push(32);
     expected.extend([0xea; 32]);
+    expected.push(1);
     expected.push(32);
     expected.extend([0x5a; 32]);
     expected.extend(u64le(3));

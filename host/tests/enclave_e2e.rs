@@ -63,13 +63,16 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
             page_len: 33,
             own_pages: 2,
             random_pages: 3,
+            max_scored: 8,
+            upload_deadline_ms: vram_enclave::service::system_clock_ms() - 1_000,
+            seed_margin_ms: 0,
         },
         checkpoint_hash: Bytes32(ckpt_hash),
         dataset_root: Bytes32(root),
         page_count: pages.len() as u64,
         miners: vec![MinerCommitment {
             uid: 4,
-            gradient_hash: Some(Bytes32(vram_attestation::sha256(&blob))),
+            gradient_hash: Bytes32(vram_attestation::sha256(&blob)),
         }],
     };
     assert_eq!(client.open_window(&open).unwrap(), (true, true));

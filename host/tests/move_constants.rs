@@ -98,9 +98,9 @@ fn entry_statuses_are_the_move_package_s() {
             .unwrap_or_else(|| panic!("Move {name} = {value} is no Rust EntryStatus"));
         assert_eq!(rust.as_str(), word, "Move {name} = {value}");
     }
-    // `submit_scores` accepts every status up to STATUS_STALE: exactly the
-    // statuses Rust knows.
-    let highest = statuses["STATUS_STALE"];
+    // `submit_scores` accepts every status up to STATUS_NOT_EVALUATED:
+    // exactly the statuses Rust knows.
+    let highest = statuses["STATUS_NOT_EVALUATED"];
     for v in 0..=255u8 {
         assert_eq!(
             EntryStatus::from_u8(v).is_some(),

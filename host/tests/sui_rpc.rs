@@ -356,10 +356,16 @@ fn populated() -> Fake {
         d.enclave_config.id,
         &EnclaveConfigObject {
             id: d.enclave_config.id,
-            pcr0: vec![1; 48],
-            pcr1: vec![2; 48],
-            pcr2: vec![3; 48],
+            current: Image {
+                version: 1,
+                pcr0: vec![1; 48],
+                pcr1: vec![2; 48],
+                pcr2: vec![3; 48],
+                effective_ms: 0,
+            },
+            next: None,
             version: 1,
+            test_mode_open: true,
             enclaves: TableRef {
                 id: enclaves,
                 size: 1,
@@ -370,11 +376,14 @@ fn populated() -> Fake {
         enclaves,
         &TypeTag::Address,
         &wallet().address(),
-        EnclaveRecord {
-            public_key: ENCLAVE_KEY.to_vec(),
-            config_version: 1,
-            registered_ms: 5,
-            test_mode: true,
+        Enclaves {
+            latest: EnclaveRecord {
+                public_key: ENCLAVE_KEY.to_vec(),
+                config_version: 1,
+                registered_ms: 5,
+                test_mode: true,
+            },
+            previous: None,
         },
     );
     fake.put(
@@ -444,6 +453,8 @@ fn reads_decode_the_move_objects() {
     assert!(chain.commitments(43).unwrap().is_empty());
     assert_eq!(chain.miners().unwrap(), vec![0, 1, 2, 4, 5, 6]);
     assert_eq!(chain.enclave_key().unwrap(), Some(ENCLAVE_KEY.to_vec()));
+    // Registered at 5 ms: it signs for window 42 (and any later one).
+    assert_eq!(chain.window_signer(42).unwrap(), Some(ENCLAVE_KEY.to_vec()));
     assert!(!chain.has_submitted(42).unwrap());
 }
 
@@ -480,6 +491,7 @@ fn submissions_are_built_signed_sent_and_found() {
     // The chain now holds it: found, and rebuilt into the signed statement.
     let record = SubmissionRecord {
         enclave_public_key: ENCLAVE_KEY.to_vec(),
+        test_mode: true,
         timestamp_ms: 1_763_700_000_000,
         checkpoint_hash: vec![0x11; 32],
         eval_seed: vec![0x44; 32],
@@ -502,9 +514,10 @@ fn submissions_are_built_signed_sent_and_found() {
     assert_eq!(signature, vec![0x5e; 64]);
     let decoded = vram_attestation::statement::SignedStatement::decode(&bytes, &[0u8; 64]).unwrap();
     assert_eq!(decoded.message.payload.validator, w.address());
+    // The hash `hparams::eval_params_hash(42)` gives (the Move constant).
     assert_eq!(
         hex::encode(&decoded.message.payload.eval_params_hash),
-        "5e49fde317c89e825cee0a57055875ddc6ebc8d99f0e1022bb8e8a1b89c841c8"
+        vram_test_support::golden::eval_params_hash().unwrap()
     );
 }
 

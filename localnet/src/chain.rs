@@ -68,8 +68,25 @@ impl Chain for LocalChain {
     }
 
     fn enclave_key(&self) -> Result<Option<Vec<u8>>> {
-        match self.ledger.current_key(&self.sender) {
+        let now = self.ledger.now_ms()?;
+        match self.ledger.current_key(&self.sender, now) {
             Ok(key) => Ok(Some(key)),
+            Err(e) if e.move_abort().is_some() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>> {
+        let times = self
+            .ledger
+            .hparams()?
+            .times(window)
+            .ok_or(Error::NoSchedule { window })?;
+        match self
+            .ledger
+            .signer_for_window(&self.sender, times.upload_deadline_ms)
+        {
+            Ok((key, _)) => Ok(Some(key)),
             Err(e) if e.move_abort().is_some() => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -1,7 +1,8 @@
 //! The local network end to end (the short version of the README's main
 //! job): real miners, the enclave process, the embedded ledger, ratings,
 //! then the auditor's checks on the bundle. A second run kills the enclave
-//! in the middle of a window.
+//! in the middle of a window (exactly that window is lost); a third makes one
+//! blob unreachable while a window is scored (replay flags it as withheld).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -48,7 +49,9 @@ fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
             w.window, w.failure
         );
         assert!(w.verified, "window {}", w.window);
-        assert_eq!(w.entries.len(), 8);
+        // The absent miner committed nothing: not in the statement (the
+        // ratings see its absence on chain).
+        assert_eq!(w.entries.len(), 7);
         let status = |uid: u64| {
             w.entries
                 .iter()
@@ -62,7 +65,7 @@ fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
         }
         assert_eq!(status(5), "stale");
         assert_eq!(status(6), "malformed");
-        assert_eq!(status(7), "missing");
+        assert!(w.entries.iter().all(|e| e.miner_uid != 7));
     }
     assert!(summary.honest_on_top, "{:#?}", summary.miners);
     // Training works: the base loss on random pages falls.
@@ -141,27 +144,37 @@ fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
 }
 
 #[test]
-fn killing_the_enclave_mid_window_loses_nothing() {
+fn killing_the_enclave_mid_window_loses_exactly_that_window() {
+    // Killed at window 1's upload deadline: the restarted enclave's key was
+    // registered after that deadline, so it cannot sign for window 1 (design
+    // §2); it is registered before window 2's deadline and signs from there.
     let mut cfg = config("kill");
     cfg.windows = 3;
     cfg.kill_enclave_in_window = Some(1);
     let summary = demo::run(&cfg, |_| {}).unwrap();
     assert_eq!(summary.enclave_restarts, 1);
-    for w in &summary.windows {
-        assert!(
-            w.submitted && w.verified,
-            "window {}: {:?}",
-            w.window,
-            w.failure
-        );
+    let lost: Vec<u64> = summary
+        .windows
+        .iter()
+        .filter(|w| !w.submitted)
+        .map(|w| w.window)
+        .collect();
+    assert_eq!(lost, vec![1], "{:#?}", summary.windows);
+    let failure = summary.windows[1].failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains("not registered before the upload deadline"),
+        "{failure}"
+    );
+    for w in summary.windows.iter().filter(|w| w.window != 1) {
+        assert!(w.verified, "window {}", w.window);
     }
-    // Two keys, each attested; the ledger took one statement per window.
+    // Two keys, each attested; the ledger took one statement per scored window.
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.out.join("bundle.json")).unwrap()).unwrap();
     assert_eq!(index["attestations"].as_array().unwrap().len(), 2);
     let ledger: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cfg.out.join("ledger.json")).unwrap()).unwrap();
-    assert_eq!(ledger["submissions"].as_array().unwrap().len(), 3);
+    assert_eq!(ledger["submissions"].as_array().unwrap().len(), 2);
     let registrations = ledger["events"]
         .as_array()
         .unwrap()
@@ -173,5 +186,43 @@ fn killing_the_enclave_mid_window_loses_nothing() {
         .unwrap()
         .iter()
         .all(|w| w.agrees));
+    let _ = std::fs::remove_dir_all(&cfg.out);
+}
+
+#[test]
+fn replay_flags_a_missing_entry_whose_blob_is_available() {
+    // Honest miner 0's blob is unreachable while window 1 is scored: the
+    // host declares it missing before the seed exists. Afterwards the blob
+    // is on Walrus (in the bundle) for anyone: replay flags the entry.
+    let mut cfg = config("outage");
+    cfg.windows = 2;
+    cfg.blob_outage = Some((1, 0));
+    let summary = demo::run(&cfg, |_| {}).unwrap();
+    let status = |w: usize, uid: u64| {
+        summary.windows[w]
+            .entries
+            .iter()
+            .find(|e| e.miner_uid == uid)
+            .unwrap()
+            .status
+            .clone()
+    };
+    assert_eq!(status(0, 0), "scored");
+    assert_eq!(status(1, 0), "missing");
+    assert!(summary.windows.iter().all(|w| w.submitted));
+    let replay = replay_bundle(&cfg.out, None).unwrap();
+    assert!(replay[0].agrees && replay[0].withheld.is_empty());
+    assert_eq!(replay[1].withheld, vec![0]);
+    assert!(!replay[1].agrees);
+    assert!(
+        replay[1]
+            .problems
+            .iter()
+            .any(|p| p.contains("listed missing")),
+        "{:?}",
+        replay[1].problems
+    );
+    // Every entry the enclave did evaluate still replays exactly.
+    assert!(replay[1].entries.iter().all(|e| e.identical));
     let _ = std::fs::remove_dir_all(&cfg.out);
 }

@@ -1,8 +1,11 @@
 //! The embedded ledger enforces the Move package's rules with the same
 //! aborts. The scenario is the Move tests' golden world (window 42, validator
-//! 0xaa..aa, miners 0..=5, miners 1 and 5 committed, checkpoint 0x11..
-//! anchored at 0, dataset 0x22..), and the signature accepted here is the one
-//! `contracts/tests/test_world.move` submits: both sides take the same bytes.
+//! 0xaa..aa, miners 0..=5, miners 1, 2 and 5 committed, checkpoint 0x11..
+//! anchored at window 2 before it started, checkpoints every 2 windows,
+//! dataset 0x22.., the golden key registered at time 0), and the signature
+//! accepted here is the one `contracts/tests/test_world.move` submits: both
+//! sides take the same bytes. The attacks of `ledger_attacks.rs` run on the
+//! same world.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,72 +14,9 @@ use vram_host::chain::aborts::{
     validator_registry as vr, Abort,
 };
 use vram_host::chain::types::{HparamValues, SubmitArgs};
-use vram_localnet::ledger::{Address, Ledger};
-use vram_test_support::golden;
 
-const VALIDATOR: Address = [0xaa; 32];
-const W: u64 = 42;
-const START: u64 = W * 600_000;
-const SCORING: u64 = START + 500_000;
-const GOLDEN_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
-
-fn submit_signature() -> String {
-    golden::submit_signature().unwrap()
-}
-
-fn miner(i: u64) -> Address {
-    let mut a = [0u8; 32];
-    a[31] = 0xb0 + i as u8;
-    a
-}
-
-fn world(tag: &str, register_key: bool) -> Ledger {
-    // The ledger file outlives this function: keep its folder.
-    let path = vram_test_support::TempDir::new(&format!("ledger-{tag}"))
-        .unwrap()
-        .keep()
-        .join("ledger.sqlite");
-    let mut ledger = Ledger::open(&path).unwrap();
-    let mut values = HparamValues::defaults();
-    values.dataset_root = vec![0x22; 32];
-    values.dataset_pages = 1000;
-    ledger.genesis(values, 0).unwrap();
-    ledger
-        .register_validator(VALIDATOR, 10_000_000_000, 0)
-        .unwrap();
-    for i in 0..6 {
-        assert_eq!(
-            ledger.register_miner(miner(i), 1_000_000_000, 0).unwrap(),
-            i
-        );
-    }
-    ledger.anchor_checkpoint(0, &[0x11; 32], 0).unwrap();
-    if register_key {
-        ledger
-            .register_test_enclave(VALIDATOR, &hex::decode(GOLDEN_KEY).unwrap(), 0)
-            .unwrap();
-    }
-    for uid in [1u64, 5] {
-        ledger
-            .commit_gradient(
-                miner(uid),
-                W,
-                uid,
-                &[0xb0 + uid as u8; 32],
-                &[uid as u8; 32],
-                START + 1_000,
-            )
-            .unwrap();
-    }
-    ledger
-}
-
-/// The golden statement's `submit_scores` arguments with its signature.
-fn golden_args() -> SubmitArgs {
-    let m = golden::submit_message().unwrap();
-    let signature = hex::decode(submit_signature()).unwrap();
-    SubmitArgs::new(m.timestamp_ms, &m.payload, &signature).unwrap()
-}
+mod golden_world;
+use golden_world::*;
 
 fn refused(abort: Abort, tag: &str, change: impl FnOnce(&mut SubmitArgs)) {
     let mut ledger = world(tag, true);
@@ -109,7 +49,8 @@ fn a_statement_from_an_unregistered_key_is_refused() {
         .submit_scores(VALIDATOR, &golden_args(), SCORING)
         .unwrap_err();
     assert!(er::ENoEnclave.is(&err), "{err}");
-    // Another key registered: the signature does not verify under it.
+    // Another key registered before the deadline: the signature does not
+    // verify under it.
     ledger
         .register_test_enclave(VALIDATOR, &[9; 32], 0)
         .unwrap();
@@ -117,9 +58,10 @@ fn a_statement_from_an_unregistered_key_is_refused() {
         .submit_scores(VALIDATOR, &golden_args(), SCORING)
         .unwrap_err();
     assert!(sl::EBadSignature.is(&err), "{err}");
-    // A PCR update makes the registration stale.
+    // The first image applies at once: the test key (registered for "no
+    // image") is stale.
     ledger
-        .update_pcrs([&[1; 48], &[2; 48], &[3; 48]], 0)
+        .update_pcrs([&[1; 48], &[2; 48], &[3; 48]], SCORING)
         .unwrap();
     let err = ledger
         .submit_scores(VALIDATOR, &golden_args(), SCORING)
@@ -151,8 +93,8 @@ fn gradient_hashes_must_be_the_commitments() {
         a.gradient_hashes[40] ^= 1
     });
     refused(sl::ENoCommitment, "nocommit", |a| {
-        a.statuses[1] = 0;
-        a.gradient_hashes = [vec![1u8; 32], vec![2u8; 32], vec![5u8; 32]].concat();
+        a.miner_uids = vec![1, 2, 3];
+        a.gradient_hashes = [vec![1u8; 32], vec![3u8; 32]].concat();
     });
     refused(sl::EBadGradientHashes, "extra", |a| {
         a.gradient_hashes.extend([0u8; 32])
@@ -194,9 +136,14 @@ fn the_remaining_checks_keep_the_move_order() {
     refused(sl::EEntriesNotSorted, "sorted", |a| {
         a.miner_uids = vec![1, 1, 5]
     });
-    refused(sl::EBadStatus, "status", |a| a.statuses[1] = 4);
-    refused(sl::EUnknownMiner, "unknown", |a| {
-        a.miner_uids = vec![1, 5, 9]
+    refused(sl::EBadStatus, "status", |a| a.statuses[1] = 5);
+    refused(sl::ENoCommitment, "uncommitted", |a| {
+        a.miner_uids = vec![1, 2, 9]
+    });
+    // Miner 1 sorts before miner 5 in the seed's order (0x44..44).
+    refused(sl::ENotInSeedOrder, "seed-order", |a| {
+        a.statuses = vec![4, 1, 0];
+        a.losses_before_own = vec![0, 0, 4_100_000_000];
     });
     let mut ledger = world("notvalidator", true);
     let err = ledger
@@ -230,20 +177,19 @@ fn registries_and_commitments_follow_their_modules() {
         .commit_gradient(miner(2), W + 1, 2, &[0; 32], &[0; 32], START + 3)
         .unwrap_err();
     assert!(gr::EWrongWindow.is(&err));
-    let err = ledger.anchor_checkpoint(0, &[0x12; 32], START).unwrap_err();
+    let err = ledger.anchor_checkpoint(2, &[0x12; 32], 0).unwrap_err();
     assert!(rs::ENotAscending.is(&err));
     let err = ledger
-        .anchor_checkpoint(40, &[0x12; 32], START)
+        .anchor_checkpoint(43, &[0x12; 32], START)
         .unwrap_err();
-    assert!(rs::ENotCheckpointWindow.is(&err));
+    assert!(rs::ENotCheckpointWindow.is(&err), "{err}");
     let err = ledger
         .anchor_checkpoint(200, &[0x12; 32], START)
         .unwrap_err();
-    assert!(rs::EAnchorTooFarAhead.is(&err));
-    let err = ledger.latest_anchor(0).map(|_| ());
-    assert!(err.is_ok());
+    assert!(rs::EAnchorNotFuture.is(&err));
+    assert!(ledger.latest_anchor(2).is_ok());
     let export = ledger.export().unwrap();
-    assert_eq!(export["commitments"].as_array().unwrap().len(), 2);
+    assert_eq!(export["commitments"].as_array().unwrap().len(), 3);
 }
 
 #[test]

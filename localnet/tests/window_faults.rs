@@ -1,7 +1,8 @@
 //! The host killed at every step of a window, then restarted from its
 //! journal: the window is still submitted, exactly once. Each scenario is a
 //! separate validator (own journal, own enclave process) in the same window
-//! of one embedded ledger.
+//! of one embedded ledger. Each enclave's key is registered before the
+//! window's upload deadline, as only such a key may sign for the window.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,6 +15,7 @@ use vram_enclave::codec::BlobMetadata;
 use vram_enclave::service::own_pages;
 use vram_host::chain::types::HparamValues;
 use vram_host::chain::unix_ms;
+use vram_host::enclave_client::Endpoint;
 use vram_host::journal::{Journal, NextStep};
 use vram_host::metrics::Metrics;
 use vram_host::sources::{CheckpointStore, Dataset};
@@ -36,6 +38,7 @@ const STEPS: [Step; 6] = [
 ];
 
 struct World {
+    deadline_ms: u64,
     dir: TempDir,
     ledger: PathBuf,
     walrus: WalrusClient,
@@ -68,7 +71,8 @@ fn world() -> World {
 
     let values = HparamValues {
         window_duration_ms: 300_000,
-        put_window_open_ms: 4_000,
+        put_window_open_ms: 10_000,
+        seed_margin_ms: 100,
         validator_offset: 0,
         checkpoint_frequency: 1,
         page_len: 65,
@@ -80,19 +84,24 @@ fn world() -> World {
     };
     let ledger_path = dir.join("ledger.sqlite");
     let mut ledger = Ledger::open(&ledger_path).unwrap();
-    ledger.genesis(values.clone(), unix_ms()).unwrap();
+    // Window 0 starts in a moment: its checkpoint is anchored before.
+    let now = unix_ms();
+    ledger.genesis(values.clone(), now + 200).unwrap();
     for i in 0..STEPS.len() {
         ledger
-            .register_validator(validator_address(i), values.min_validator_stake, 0)
+            .register_validator(validator_address(i), values.min_validator_stake, now)
             .unwrap();
     }
-    ledger.anchor_checkpoint(0, &hash, 0).unwrap();
+    ledger.anchor_checkpoint(0, &hash, now).unwrap();
+    while ledger.now_ms().unwrap() < now + 200 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let ckpt = tiny.load().unwrap();
     for uid in 0..2u64 {
         let owner = sha256(format!("fault miner {uid}").as_bytes());
         assert_eq!(
             ledger
-                .register_miner(owner, values.min_miner_stake, 0)
+                .register_miner(owner, values.min_miner_stake, now)
                 .unwrap(),
             uid
         );
@@ -117,11 +126,8 @@ fn world() -> World {
             .commit_gradient(owner, 0, uid, &id.0, &sha256(&blob), now)
             .unwrap();
     }
-    // Past the upload deadline: scoring may start.
-    while ledger.now_ms().unwrap() < values.put_window_open_ms {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     World {
+        deadline_ms: now + 200 + values.put_window_open_ms,
         dir,
         ledger: ledger_path,
         walrus,
@@ -131,17 +137,24 @@ fn world() -> World {
     }
 }
 
-fn validator(world: &World, i: usize) -> Validator<LocalChain> {
+/// Validator `i`. Its first life starts its enclave; a second life
+/// re-attaches to the enclave still running, as a production host does to
+/// its Nitro enclave after a crash (the enclave's key, registered before the
+/// deadline, is the only one that may sign for the window).
+fn validator(world: &World, i: usize, second_life: bool) -> Validator<LocalChain> {
     let state: &Path = &world.dir.join(format!("enclave-{i}"));
-    let supervisor = Supervisor::new(
+    let socket = world.dir.join(format!("enclave-{i}.sock"));
+    let launcher = if second_life {
+        Launcher::External(Endpoint::Unix(socket))
+    } else {
         Launcher::Process {
             exe: sibling_binary("vram-enclave").unwrap(),
-            socket: world.dir.join(format!("enclave-{i}.sock")),
+            socket,
             state_dir: state.to_path_buf(),
             log: world.dir.join(format!("enclave-{i}.log")),
-        },
-        Duration::from_secs(60),
-    );
+        }
+    };
+    let supervisor = Supervisor::new(launcher, Duration::from_secs(60));
     Validator::new(
         LocalChain::open(&world.ledger, validator_address(i)).unwrap(),
         supervisor,
@@ -161,10 +174,23 @@ fn validator(world: &World, i: usize) -> Validator<LocalChain> {
 #[test]
 fn a_host_killed_at_any_step_submits_exactly_once_after_restart() {
     let world = world();
-    for (i, step) in STEPS.iter().enumerate() {
+    // Every first life starts its enclave and registers the key before the
+    // upload deadline.
+    let mut firsts: Vec<_> = (0..STEPS.len())
+        .map(|i| {
+            let mut v = validator(&world, i, false);
+            v.ensure_enclave().unwrap();
+            v
+        })
+        .collect();
+    assert!(unix_ms() < world.deadline_ms, "keys registered too late");
+    while unix_ms() < world.deadline_ms {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (i, step) in STEPS.iter().enumerate().rev() {
         // First life: dies right after `step`. Its enclave lives on (a
         // separate process in production too), and so does the journal.
-        let mut first = validator(&world, i);
+        let mut first = firsts.pop().unwrap();
         first.crash_after(Some(*step));
         let err = first.run_window(0).unwrap_err();
         assert!(
@@ -176,7 +202,7 @@ fn a_host_killed_at_any_step_submits_exactly_once_after_restart() {
         std::mem::forget(first);
 
         // Second life: a fresh process image over the same files.
-        let mut second = validator(&world, i);
+        let mut second = validator(&world, i, true);
         let report = second.run_window(0).unwrap();
         assert!(
             matches!(report.outcome, Outcome::Submitted { .. }),

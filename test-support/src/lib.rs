@@ -4,6 +4,7 @@
 //! - [`golden`]: the golden key and statement shared with the Move tests.
 //! - [`fs`]: scratch folders removed when dropped.
 //! - [`tiny`]: the tiny checkpoint, synthetic pages and an honest blob.
+//! - [`session`]: one window's enclave inputs and a protocol client.
 //!
 //! [`move_source`] reads the constants of the Move package in `contracts/`
 //! straight from its sources, so a Rust test asserts the very bytes a Move
@@ -12,6 +13,7 @@
 pub mod fs;
 pub mod golden;
 pub mod move_source;
+pub mod session;
 pub mod tiny;
 
 pub use fs::TempDir;

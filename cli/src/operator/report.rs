@@ -102,14 +102,28 @@ pub(crate) fn ratings(args: ConfigArg) -> Result<Outcome> {
         .map(|r| r.window)
         .collect();
     windows.sort_unstable();
-    let mut gauntlet = Gauntlet::new(&hp.current.values);
+    // The chain holds the current and the pending Hparams segment: a window
+    // from before them is skipped rather than rated under today's values.
+    let registered = chain.miners()?;
+    let mut gauntlet = Gauntlet::new();
     let mut rated = 0;
+    let mut skipped = Vec::new();
     for w in windows {
         if let Some((bcs, sig)) = chain.submission(w)? {
+            let Some(segment) = hp.segment_for_window(w) else {
+                skipped.push(w);
+                continue;
+            };
             let signed = SignedStatement::decode(&bcs, &sig)?;
-            gauntlet.apply(&signed.message.payload)?;
+            gauntlet.apply(&signed.message.payload, &segment.values, &registered)?;
             rated += 1;
         }
+    }
+    if !skipped.is_empty() {
+        tracing::warn!(
+            ?skipped,
+            "windows before the Hparams the chain still holds are not rated"
+        );
     }
     let mut standings: Vec<_> = gauntlet.standings().into_iter().collect();
     standings.sort_by(|a, b| b.1.ordinal.total_cmp(&a.1.ordinal));

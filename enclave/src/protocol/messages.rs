@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::eval::EvalParams;
 
 /// The protocol version of these messages.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// 32 bytes (hashes, keys, addresses), encoded as a CBOR byte string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,8 +39,8 @@ impl<'de> Deserialize<'de> for Bytes32 {
 pub struct MinerCommitment {
     /// The miner.
     pub uid: u64,
-    /// SHA-256 of the committed blob; `None` when the miner committed nothing.
-    pub gradient_hash: Option<Bytes32>,
+    /// SHA-256 of the committed blob.
+    pub gradient_hash: Bytes32,
 }
 
 /// Everything a window's statement is about, as the host read it on chain.
@@ -59,7 +59,8 @@ pub struct OpenWindow {
     pub dataset_root: Bytes32,
     /// Pages in the manifest.
     pub page_count: u64,
-    /// The commitments, ascending by uid.
+    /// Every commitment for the window, ascending by uid (miners that
+    /// committed nothing are absent, as in the statement).
     pub miners: Vec<MinerCommitment>,
 }
 
@@ -122,7 +123,16 @@ pub enum Request {
     OpenWindow(OpenWindow),
     /// A chunk of a checkpoint, manifest or gradient.
     Upload(Upload),
-    /// Draws the window's seed (once) and lists the pages to send.
+    /// Declares committed blobs the host could not fetch. Every committed
+    /// miner needs a blob or this before the seed exists.
+    DeclareMissing {
+        /// The window.
+        window: u64,
+        /// The miners, each committed and without a complete blob.
+        uids: Vec<u64>,
+    },
+    /// Derives the window's seed once every committed blob arrived or was
+    /// declared missing, and lists the pages to send.
     RequestPages {
         /// The window.
         window: u64,
@@ -146,11 +156,14 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PageRequest {
-    /// The evaluation seed drawn from the NSM.
+    /// The evaluation seed: HMAC of the window's inputs under the enclave's
+    /// boot secret.
     pub seed: Bytes32,
     /// Shared random pages, from the seed.
     pub random: Vec<u64>,
-    /// Each miner's own pages, from `(dataset_root, window, uid)`.
+    /// The own pages of each miner that will be scored (the first
+    /// `max_scored` valid blobs in the seed's order), from
+    /// `(dataset_root, window, uid)`.
     pub own: Vec<(u64, Vec<u64>)>,
 }
 
@@ -205,6 +218,15 @@ pub enum ErrorCode {
     BadPage,
     /// Finish before every requested page arrived.
     PagesMissing,
+    /// The enclave's clock is before the window's upload deadline plus the
+    /// seed margin.
+    TooEarly,
+    /// The window's record has expired by the enclave's clock.
+    WindowExpired,
+    /// The enclave holds as many live window records as it may.
+    TooManyWindows,
+    /// Some committed blob has neither arrived nor been declared missing.
+    BlobsOutstanding,
     /// The NSM refused.
     Nsm,
     /// An internal failure; the session stays usable.
@@ -254,6 +276,11 @@ pub enum Response {
         total: u64,
         /// True once the body arrived and checked out.
         complete: bool,
+    },
+    /// Answer to [`Request::DeclareMissing`].
+    MissingDeclared {
+        /// Committed miners with neither a blob nor a declaration yet.
+        outstanding: u64,
     },
     /// Answer to [`Request::RequestPages`].
     PagesNeeded(PageRequest),

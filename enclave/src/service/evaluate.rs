@@ -1,15 +1,20 @@
-//! Evaluating a window: the pages it needs (own pages from public inputs,
-//! random pages from the seed), then the losses and the signed statement.
+//! Evaluating a window: the seed (once every committed blob arrived or was
+//! declared missing), the budgeted selection, the pages it needs (own pages
+//! from public inputs, random pages from the seed), then the losses and the
+//! signed statement.
 
 use vram_attestation::sha256;
 use vram_attestation::statement::{
-    EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
+    selection_key, EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores,
+    INTENT_WINDOW_SCORES,
 };
 
 use crate::eval::{loss_to_u64, Evaluator, MinerInput};
 use crate::protocol::{Bytes32, ErrorCode, PageRequest, Response};
 
-use super::{now_ms, own_pages, random_pages, refuse, Enclave, Refusal, State};
+use super::receive::outstanding;
+use super::records::{blob_set_digest, eval_seed, window_inputs_digest};
+use super::{own_pages, random_pages, refuse, Enclave, Refusal, State, Verdict};
 
 impl Enclave {
     pub(super) fn request_pages(
@@ -33,37 +38,60 @@ impl Enclave {
         if let Some(request) = &w.request {
             return Ok(Response::PagesNeeded(request.clone()));
         }
-        let record = records.get_mut(&window).ok_or((
-            ErrorCode::Internal,
-            "no record for an open window".to_string(),
+        let pending = outstanding(w);
+        if pending > 0 {
+            return refuse(
+                ErrorCode::BlobsOutstanding,
+                format!("{pending} committed blobs have neither arrived nor been declared missing"),
+            );
+        }
+        let record = records.get_mut(window).ok_or((
+            ErrorCode::WindowExpired,
+            format!("window {window}'s record expired"),
         ))?;
-        let seed = match record.seed {
-            Some(seed) => seed,
-            None => {
-                let mut seed = [0u8; 32];
-                self.nsm
-                    .fill_random(&mut seed)
-                    .map_err(|e| (ErrorCode::Nsm, e.to_string()))?;
-                record.seed = Some(seed);
-                seed
+        let blob_set = blob_set_digest(w.open.miners.iter().map(|m| {
+            let delivered = !matches!(w.verdicts.get(&m.uid), Some(Verdict::Missing));
+            (m.uid, delivered)
+        }));
+        match record.blob_set {
+            Some(fixed) if fixed != blob_set => {
+                return refuse(
+                    ErrorCode::WindowReplayMismatch,
+                    format!("window {window}'s seed was derived with another blob set"),
+                );
             }
-        };
+            Some(_) => {}
+            None => record.blob_set = Some(blob_set),
+        }
+        let seed = eval_seed(
+            &self.boot_secret,
+            &window_inputs_digest(&w.open, &w.eval_params_hash)?,
+        );
         let p = &w.open.eval_params;
+        // Budgeted selection (design §4.4): the valid blobs in ascending
+        // order of sha256(seed || le64(uid)); the first max_scored are scored.
+        let mut valid: Vec<([u8; 32], u64)> = w
+            .verdicts
+            .iter()
+            .filter(|(_, v)| matches!(v, Verdict::Valid(_)))
+            .map(|(&uid, _)| (selection_key(&seed, uid), uid))
+            .collect();
+        valid.sort_unstable();
+        let budget = usize::try_from(p.max_scored).unwrap_or(usize::MAX);
+        w.selected = valid.iter().take(budget).map(|&(_, uid)| uid).collect();
         let request = PageRequest {
             seed: Bytes32(seed),
             random: random_pages(&seed, p.random_pages, w.open.page_count),
             own: w
-                .open
-                .miners
+                .selected
                 .iter()
-                .filter(|m| m.gradient_hash.is_some())
-                .map(|m| {
+                .map(|&uid| {
                     (
-                        m.uid,
+                        uid,
                         own_pages(
                             &w.open.dataset_root.0,
                             window,
-                            m.uid,
+                            uid,
                             p.own_pages,
                             w.open.page_count,
                         ),
@@ -138,7 +166,7 @@ impl Enclave {
 
     pub(super) fn finish(&self, state: &mut State, window: u64) -> Result<Response, Refusal> {
         if let Some((message, signature)) =
-            state.records.get(&window).and_then(|r| r.statement.clone())
+            state.records.get(window).and_then(|r| r.statement.clone())
         {
             return Ok(Response::Statement { message, signature });
         }
@@ -163,69 +191,91 @@ impl Enclave {
         }
         let page = |i: &u64| w.pages.get(i).map(Vec::as_slice).unwrap_or_default();
         let random: Vec<&[u32]> = request.random.iter().map(page).collect();
-        let miners: Vec<MinerInput<'_>> = w
-            .open
-            .miners
+        let mut selected: Vec<u64> = w.selected.clone();
+        selected.sort_unstable();
+        let miners: Vec<MinerInput<'_>> = selected
             .iter()
-            .map(|m| MinerInput {
-                uid: m.uid,
+            .map(|&uid| MinerInput {
+                uid,
                 own_pages: request
                     .own
                     .iter()
-                    .find(|(uid, _)| *uid == m.uid)
+                    .find(|(u, _)| *u == uid)
                     .map(|(_, idx)| idx.iter().map(page).collect())
                     .unwrap_or_default(),
-                blob: w.gradients.get(&m.uid).map(|(b, _)| b.as_slice()),
+                blob: match w.verdicts.get(&uid) {
+                    Some(Verdict::Valid(bytes)) => Some(bytes.as_slice()),
+                    _ => None,
+                },
             })
             .collect();
+        let internal = |e: crate::Error| (ErrorCode::Internal, e.to_string());
         let evaluation = Evaluator::new(checkpoint, self.config.batch_pages)
             .evaluate_window(window, &w.open.eval_params, &random, &miners)
-            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-        let eval_params_hash = sha256(
-            &bcs::to_bytes(&w.open.eval_params)
-                .map_err(|e| (ErrorCode::Internal, e.to_string()))?,
-        );
-        let entries = evaluation
-            .miners
-            .iter()
-            .map(|r| {
-                let status = r.outcome.status();
-                let gradient_hash = match status {
-                    EntryStatus::Missing => Vec::new(),
-                    _ => w
-                        .gradients
-                        .get(&r.uid)
-                        .map(|(_, h)| h.to_vec())
-                        .unwrap_or_default(),
-                };
-                ScoreEntry {
-                    miner_uid: r.uid,
-                    gradient_hash,
-                    status: status as u8,
-                    loss_before_own: loss_to_u64(r.loss_before_own),
-                    loss_after_own: loss_to_u64(r.loss_after_own),
-                    loss_after_random: loss_to_u64(r.loss_after_random),
+            .map_err(internal)?;
+        let mut entries = Vec::with_capacity(w.open.miners.len());
+        for m in &w.open.miners {
+            let hash = m.gradient_hash.0.to_vec();
+            let unscored = |status: EntryStatus, gradient_hash: Vec<u8>| ScoreEntry {
+                miner_uid: m.uid,
+                gradient_hash,
+                status: status as u8,
+                loss_before_own: 0,
+                loss_after_own: 0,
+                loss_after_random: 0,
+            };
+            let entry = match w.verdicts.get(&m.uid) {
+                Some(Verdict::Missing) | None => unscored(EntryStatus::Missing, Vec::new()),
+                Some(Verdict::Malformed) => unscored(EntryStatus::Malformed, hash),
+                Some(Verdict::Stale) => unscored(EntryStatus::Stale, hash),
+                Some(Verdict::Valid(_)) => {
+                    match evaluation.miners.iter().find(|r| r.uid == m.uid) {
+                        None => unscored(EntryStatus::NotEvaluated, hash),
+                        Some(r) => {
+                            let status = r.outcome.status();
+                            if status != EntryStatus::Scored {
+                                unscored(status, hash)
+                            } else {
+                                ScoreEntry {
+                                    miner_uid: m.uid,
+                                    gradient_hash: hash,
+                                    status: status as u8,
+                                    loss_before_own: loss_to_u64(r.loss_before_own)
+                                        .map_err(internal)?,
+                                    loss_after_own: loss_to_u64(r.loss_after_own)
+                                        .map_err(internal)?,
+                                    loss_after_random: loss_to_u64(r.loss_after_random)
+                                        .map_err(internal)?,
+                                }
+                            }
+                        }
+                    }
                 }
-            })
-            .collect();
+            };
+            entries.push(entry);
+        }
         let message = IntentMessage {
             intent: INTENT_WINDOW_SCORES,
-            timestamp_ms: now_ms(),
+            timestamp_ms: self.now_ms(),
             payload: WindowScores {
                 window,
                 validator: w.open.validator.0,
                 checkpoint_hash: w.open.checkpoint_hash.0.to_vec(),
                 dataset_root: w.open.dataset_root.0.to_vec(),
-                eval_params_hash: eval_params_hash.to_vec(),
+                eval_params_hash: w.eval_params_hash.to_vec(),
                 eval_seed: request.seed.0.to_vec(),
-                loss_before_random: loss_to_u64(evaluation.loss_before_random),
+                loss_before_random: loss_to_u64(evaluation.loss_before_random).map_err(internal)?,
                 entries,
             },
         };
+        message
+            .payload
+            .validate()
+            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
         let signed = SignedStatement::sign(message, &self.key)
             .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
         let out = (signed.bcs, signed.signature.to_vec());
-        if let Some(record) = state.records.get_mut(&window) {
+        if let Some(record) = state.records.get_mut(window) {
             record.statement = Some(out.clone());
         }
         // The inputs are no longer needed: the statement is final.

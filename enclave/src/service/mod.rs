@@ -1,12 +1,16 @@
 //! The enclave service: the state machine behind the protocol. It trusts
 //! nothing the host says: every input is checked against a hash the host
-//! committed to in `OpenWindow` (which the chain checks in turn), the seed
-//! is drawn once per window, and a window's statement, once signed, is the
-//! only one this key will ever sign for it.
+//! committed to in `OpenWindow` (which the chain checks in turn). A window
+//! opens only inside its scoring phase by the enclave's own clock, every
+//! committed blob arrives or is declared missing before the seed exists, the
+//! seed is an HMAC of the inputs under a boot secret, and a window's
+//! statement, once signed, is the only one this key will ever sign for it
+//! (design §2).
 
 mod evaluate;
 mod pages;
 mod receive;
+mod records;
 mod server;
 mod upload;
 
@@ -14,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ring::hmac;
 use ring::signature::Ed25519KeyPair;
 use vram_attestation::statement::{ed25519_public_key, MAX_ENTRIES};
 use vram_attestation::{sha256, AttestRequest, Nsm};
@@ -22,6 +27,7 @@ use crate::model::Checkpoint;
 use crate::protocol::{
     Bytes32, ErrorCode, OpenWindow, PageRequest, Request, Response, PROTOCOL_VERSION,
 };
+use records::Records;
 
 pub use pages::{own_pages, random_pages};
 pub use server::{serve, session, Listener};
@@ -51,8 +57,13 @@ pub struct ServiceConfig {
     pub batch_pages: usize,
     /// Windows whose inputs are held at once.
     pub max_open_windows: usize,
-    /// Windows whose seed and statement are remembered.
+    /// Live window records held at once (an honest host needs one or two);
+    /// a record is never dropped before it expires.
     pub max_records: usize,
+    /// How long after `upload_deadline_ms + seed_margin_ms` a window may be
+    /// opened and its record lives, by the enclave's clock. It outlasts any
+    /// scoring phase: the window's end is not among the chain-checked inputs.
+    pub record_ttl_ms: u64,
     /// Concurrent connections.
     pub max_sessions: usize,
 }
@@ -67,23 +78,30 @@ impl Default for ServiceConfig {
             max_page_count: 1 << 24,
             batch_pages: 8,
             max_open_windows: 2,
-            max_records: 4096,
+            max_records: 64,
+            record_ttl_ms: 3_600_000,
             max_sessions: 8,
         }
     }
 }
 
-/// What this key has committed to for a window: kept after the window's
-/// inputs are dropped, so that it can never be opened again with other
-/// inputs, draw another seed or sign another statement.
-struct Record {
-    inputs_digest: [u8; 32],
-    seed: Option<[u8; 32]>,
-    statement: Option<(Vec<u8>, Vec<u8>)>,
+/// What the enclave concluded about one committed blob.
+#[derive(Debug, Clone)]
+enum Verdict {
+    /// Parsed and made for this window, miner and checkpoint; the bytes are
+    /// kept for evaluation.
+    Valid(Vec<u8>),
+    /// Failed validation.
+    Malformed,
+    /// Made for another window or checkpoint.
+    Stale,
+    /// Declared missing by the host.
+    Missing,
 }
 
 struct WindowState {
     open: OpenWindow,
+    eval_params_hash: [u8; 32],
     weights: Option<Stream>,
     config: Option<Stream>,
     finished_weights: Option<(Vec<u8>, [u8; 32])>,
@@ -92,14 +110,16 @@ struct WindowState {
     manifest_upload: Option<Stream>,
     manifest: Option<Vec<[u8; 32]>>,
     gradient_uploads: BTreeMap<u64, Stream>,
-    gradients: BTreeMap<u64, (Vec<u8>, [u8; 32])>,
+    verdicts: BTreeMap<u64, Verdict>,
     request: Option<PageRequest>,
+    /// The miners to score, in the seed's order.
+    selected: Vec<u64>,
     pages: BTreeMap<u64, Vec<u32>>,
 }
 
 #[derive(Default)]
 struct State {
-    records: BTreeMap<u64, Record>,
+    records: Records,
     windows: BTreeMap<u64, WindowState>,
     checkpoints: Vec<Arc<Checkpoint>>,
 }
@@ -108,6 +128,12 @@ struct State {
 pub struct Enclave {
     nsm: Box<dyn Nsm>,
     key: Ed25519KeyPair,
+    /// 32 bytes of NSM randomness drawn at boot; keys the seed's HMAC and
+    /// never leaves the enclave.
+    boot_secret: hmac::Key,
+    /// Unix ms: the system clock (kvm-clock in a Nitro enclave, which the
+    /// parent cannot set).
+    clock: fn() -> u64,
     public_key: [u8; 32],
     simulated: bool,
     config: ServiceConfig,
@@ -118,29 +144,48 @@ fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> 
     Err((code, message.into()))
 }
 
-fn now_ms() -> u64 {
+/// The system clock in Unix ms.
+pub fn system_clock_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Enclave {
-    /// Boots: the signing key comes from NSM randomness and never leaves.
+    /// Boots on the system clock: the signing key and the boot secret come
+    /// from NSM randomness and never leave.
     pub fn new(nsm: Box<dyn Nsm>, config: ServiceConfig) -> vram_attestation::Result<Self> {
+        Self::with_clock(nsm, config, system_clock_ms)
+    }
+
+    /// Boots on `clock` (Unix ms), for tests that move time.
+    pub fn with_clock(
+        nsm: Box<dyn Nsm>,
+        config: ServiceConfig,
+        clock: fn() -> u64,
+    ) -> vram_attestation::Result<Self> {
         let mut seed = [0u8; 32];
         nsm.fill_random(&mut seed)?;
         let key = Ed25519KeyPair::from_seed_unchecked(&seed)
             .map_err(|_| vram_attestation::Error::Crypto("Ed25519 key from seed"))?;
+        nsm.fill_random(&mut seed)?;
+        let boot_secret = hmac::Key::new(hmac::HMAC_SHA256, &seed);
         seed.fill(0);
         let simulated = nsm.describe()?.simulated;
         Ok(Self {
             public_key: ed25519_public_key(&key),
             nsm,
             key,
+            boot_secret,
+            clock,
             simulated,
             config,
             state: Mutex::new(State::default()),
         })
+    }
+
+    fn now_ms(&self) -> u64 {
+        (self.clock)()
     }
 
     /// The statement-signing public key.
@@ -171,6 +216,9 @@ impl Enclave {
             }),
             Request::OpenWindow(open) => self.open_window(&mut state, open),
             Request::Upload(upload) => self.upload(&mut state, upload),
+            Request::DeclareMissing { window, uids } => {
+                Self::declare_missing(&mut state, window, &uids)
+            }
             Request::RequestPages { window } => self.request_pages(&mut state, window),
             Request::Pages { window, pages } => Self::pages(&mut state, window, pages),
             Request::Finish { window } => self.finish(&mut state, window),
@@ -206,7 +254,10 @@ impl Enclave {
         if open.miners.len() > MAX_ENTRIES {
             return refuse(
                 ErrorCode::BadRequest,
-                format!("{} miners, at most {MAX_ENTRIES}", open.miners.len()),
+                format!(
+                    "{} miners, at most {MAX_ENTRIES} (what the chain takes)",
+                    open.miners.len()
+                ),
             );
         }
         if open.miners.windows(2).any(|w| w[0].uid >= w[1].uid) {
@@ -229,31 +280,33 @@ impl Enclave {
         open.eval_params
             .validate(usize::MAX - 1)
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
-        let inputs_digest = sha256(&crate::protocol::encode(&open));
         let window = open.window;
-        match state.records.get(&window) {
-            Some(record) if record.inputs_digest != inputs_digest => {
-                return refuse(
-                    ErrorCode::WindowReplayMismatch,
-                    format!("window {window} was opened with other inputs"),
-                );
-            }
-            Some(_) => {}
-            None => {
-                if state.records.len() >= self.config.max_records {
-                    // Oldest windows can no longer be submitted on chain.
-                    state.records.pop_first();
-                }
-                state.records.insert(
-                    window,
-                    Record {
-                        inputs_digest,
-                        seed: None,
-                        statement: None,
-                    },
-                );
-            }
+        let now = self.now_ms();
+        let opens_at = open.eval_params.opens_at_ms();
+        if now < opens_at {
+            return refuse(
+                ErrorCode::TooEarly,
+                format!(
+                    "window {window} opens at {opens_at} (upload deadline + seed margin), \
+                     the enclave's clock reads {now}"
+                ),
+            );
         }
+        let expires_ms = opens_at.saturating_add(self.config.record_ttl_ms);
+        if now >= expires_ms {
+            return refuse(
+                ErrorCode::WindowExpired,
+                format!("window {window} could be opened until {expires_ms}; it is {now}"),
+            );
+        }
+        let inputs_digest = sha256(&crate::protocol::encode(&open));
+        state.records.admit(
+            window,
+            inputs_digest,
+            expires_ms,
+            now,
+            self.config.max_records,
+        )?;
         if !state.windows.contains_key(&window) {
             while state.windows.len() >= self.config.max_open_windows {
                 state.windows.pop_first();
@@ -263,10 +316,15 @@ impl Enclave {
                 .iter()
                 .find(|c| c.hash() == open.checkpoint_hash.0)
                 .cloned();
+            let eval_params_hash = sha256(
+                &bcs::to_bytes(&open.eval_params)
+                    .map_err(|e| (ErrorCode::Internal, e.to_string()))?,
+            );
             state.windows.insert(
                 window,
                 WindowState {
                     open,
+                    eval_params_hash,
                     weights: None,
                     config: None,
                     finished_weights: None,
@@ -275,8 +333,9 @@ impl Enclave {
                     manifest_upload: None,
                     manifest: None,
                     gradient_uploads: BTreeMap::new(),
-                    gradients: BTreeMap::new(),
+                    verdicts: BTreeMap::new(),
                     request: None,
+                    selected: Vec::new(),
                     pages: BTreeMap::new(),
                 },
             );

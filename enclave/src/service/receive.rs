@@ -1,13 +1,16 @@
 //! Receiving a window's bodies: the checkpoint, the manifest and the
 //! gradient blobs, each streamed, capped and checked against the hash the
-//! window committed to.
+//! window committed to. Each blob is validated as it completes (cheap) and
+//! only its verdict is kept, with the bytes of a valid one; blobs the host
+//! cannot deliver are declared missing, all before the seed exists.
 
 use std::sync::Arc;
 
 use crate::model::Checkpoint;
 use crate::protocol::{ErrorCode, Response, Upload, UploadKind};
 
-use super::{refuse, Enclave, Refusal, State, Stream, WindowState, MAX_CONFIG_BYTES};
+use super::{refuse, Enclave, Refusal, State, Stream, Verdict, WindowState, MAX_CONFIG_BYTES};
+use crate::eval::{check_blob, Outcome};
 
 impl Enclave {
     pub(super) fn upload(&self, state: &mut State, upload: Upload) -> Result<Response, Refusal> {
@@ -106,7 +109,7 @@ impl Enclave {
                     .miners
                     .iter()
                     .find(|m| m.uid == uid)
-                    .and_then(|m| m.gradient_hash)
+                    .map(|m| m.gradient_hash)
                     .ok_or((
                         ErrorCode::UnknownMiner,
                         format!("miner {uid} has no commitment in this window"),
@@ -115,10 +118,10 @@ impl Enclave {
                     ErrorCode::OutOfOrder,
                     "upload the checkpoint before gradients".to_string(),
                 ))?;
-                if w.gradients.contains_key(&uid) {
+                if w.verdicts.contains_key(&uid) {
                     return refuse(
                         ErrorCode::DuplicateUpload,
-                        format!("miner {uid}'s gradient is already complete"),
+                        format!("miner {uid}'s gradient is already complete or declared missing"),
                     );
                 }
                 let topk = usize::try_from(w.open.eval_params.topk).unwrap_or(usize::MAX);
@@ -141,12 +144,59 @@ impl Enclave {
                                 format!("miner {uid}'s blob does not match its commitment"),
                             );
                         }
-                        w.gradients.insert(uid, (bytes, hash));
+                        let verdict = match check_blob(checkpoint, &bytes, uid, w.open.window, topk)
+                        {
+                            Ok(_) => Verdict::Valid(bytes),
+                            Err(Outcome::Stale(_)) => Verdict::Stale,
+                            Err(_) => Verdict::Malformed,
+                        };
+                        w.verdicts.insert(uid, verdict);
                     }
                 }
                 Ok(response)
             }
         }
+    }
+
+    /// Marks committed blobs the host could not fetch as missing. Refused
+    /// for a blob that already arrived: withholding is decided before the
+    /// seed, and a delivered blob cannot be taken back.
+    pub(super) fn declare_missing(
+        state: &mut State,
+        window: u64,
+        uids: &[u64],
+    ) -> Result<Response, Refusal> {
+        let w = state.windows.get_mut(&window).ok_or((
+            ErrorCode::UnknownWindow,
+            format!("window {window} is not open"),
+        ))?;
+        if w.request.is_some() {
+            return refuse(
+                ErrorCode::OutOfOrder,
+                "the seed exists: the blob set is fixed",
+            );
+        }
+        for &uid in uids {
+            if !w.open.miners.iter().any(|m| m.uid == uid) {
+                return refuse(
+                    ErrorCode::UnknownMiner,
+                    format!("miner {uid} has no commitment in this window"),
+                );
+            }
+            if w.verdicts.contains_key(&uid) {
+                return refuse(
+                    ErrorCode::DuplicateUpload,
+                    format!("miner {uid}'s gradient already arrived or was declared missing"),
+                );
+            }
+        }
+        for &uid in uids {
+            w.gradient_uploads.remove(&uid);
+            w.verdicts.insert(uid, Verdict::Missing);
+        }
+        Ok(Response::MissingDeclared {
+            outstanding: outstanding(w),
+        })
     }
 
     /// Once both parts arrived: check the identity, load, cache.
@@ -182,4 +232,13 @@ impl Enclave {
         w.checkpoint = Some(checkpoint);
         Ok(())
     }
+}
+
+/// Committed miners with neither a verdict nor a missing declaration.
+pub(super) fn outstanding(w: &WindowState) -> u64 {
+    w.open
+        .miners
+        .iter()
+        .filter(|m| !w.verdicts.contains_key(&m.uid))
+        .count() as u64
 }

@@ -87,7 +87,7 @@ pub mod hparams {
 pub mod round_state {
     use super::Abort;
     aborts!("round_state": EBadHash = 0, ENotAscending = 1, ENotCheckpointWindow = 2,
-        ENoAnchor = 3, EAnchorTooFarAhead = 4);
+        ENoAnchor = 3, EAnchorNotFuture = 4);
 }
 
 /// `vramhub::validator_registry`.
@@ -116,7 +116,7 @@ pub mod enclave_registry {
     aborts!("enclave_registry": ENotValidator = 0, EPcrsNotConfigured = 1, EPcrMissing = 2,
         EDebugModePcrs = 3, EPcrMismatch = 4, ENoPublicKey = 5, EBadPublicKey = 6,
         EDocumentTooOld = 7, EDocumentFromFuture = 8, EBadPcrLength = 9, ENoEnclave = 10,
-        EStaleEnclave = 11);
+        EStaleEnclave = 11, ETestModeClosed = 12, ENoKeyForWindow = 13);
 }
 
 /// `vramhub::score_ledger`.
@@ -125,6 +125,7 @@ pub mod score_ledger {
     aborts!("score_ledger": ELengthMismatch = 0, ETooManyEntries = 1, ENotValidator = 2,
         EWindowNotScoring = 3, EAlreadySubmitted = 4, ECheckpointMismatch = 5,
         EDatasetRootMismatch = 6, EBadSeed = 7, EEntriesNotSorted = 8, EBadStatus = 9,
-        EUnknownMiner = 10, ENoCommitment = 11, EGradientHashMismatch = 12,
-        EBadGradientHashes = 13, ECommitmentNotScored = 14, EBadSignature = 15);
+        ENotInSeedOrder = 10, ENoCommitment = 11, EGradientHashMismatch = 12,
+        EBadGradientHashes = 13, ECommitmentNotScored = 14, EBadSignature = 15,
+        ETooManyScored = 16);
 }

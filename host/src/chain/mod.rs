@@ -68,8 +68,12 @@ pub trait Chain: Send {
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>>;
     /// Registered miner uids, ascending.
     fn miners(&self) -> Result<Vec<u64>>;
-    /// The key that currently signs for this validator, if any.
+    /// This validator's latest key, if it can sign for the windows whose
+    /// upload deadline is still ahead.
     fn enclave_key(&self) -> Result<Option<Vec<u8>>>;
+    /// The only key that may sign for `window`: the one registered before
+    /// its upload deadline (design §2), if it still counts.
+    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>>;
     /// Registers a simulated enclave's key (test-mode path).
     fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()>;
     /// Registers the key an AWS attestation document binds (production path:
@@ -110,6 +114,9 @@ impl Chain for Box<dyn Chain> {
     }
     fn enclave_key(&self) -> Result<Option<Vec<u8>>> {
         (**self).enclave_key()
+    }
+    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>> {
+        (**self).window_signer(window)
     }
     fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
         (**self).register_test_enclave(public_key)

@@ -299,7 +299,6 @@ pub fn submit_scores(d: &Deployment, gas: &Gas, a: &SubmitArgs) -> Result<Transa
         p.shared(d.ledger, true)?,
         p.shared(d.enclave_config, false)?,
         p.shared(d.validators, false)?,
-        p.shared(d.peers, false)?,
         p.shared(d.gradients, false)?,
         p.shared(d.rounds, false)?,
         p.shared(d.hparams, false)?,

@@ -216,7 +216,6 @@ impl Config {
             trust: self.trust()?,
             fetch_parallelism: self.r#loop.fetch_parallelism,
             submit_margin_ms: self.r#loop.submit_margin_ms,
-            ..LoopConfig::default()
         })
     }
 }

@@ -43,8 +43,6 @@ pub struct LoopConfig {
     /// Give up scoring when less than this remains before the window ends
     /// (room to submit).
     pub submit_margin_ms: u64,
-    /// Most miners one statement covers (the contract takes 2000).
-    pub max_miners: usize,
 }
 
 impl Default for LoopConfig {
@@ -53,7 +51,6 @@ impl Default for LoopConfig {
             trust: Trust::AwsNitro,
             fetch_parallelism: 8,
             submit_margin_ms: 5_000,
-            max_miners: 2000,
         }
     }
 }
@@ -228,12 +225,13 @@ impl<C: Chain> Validator<C> {
         if !self.attested.iter().any(|(k, _)| *k == key) {
             self.attested.push((key, attestation.clone()));
         }
+        // A new key (a restart) is registered at once, in production as in
+        // test mode: it signs from the next upload deadline on; the window in
+        // flight, if any, is lost (design §2).
         if self.chain.enclave_key()?.as_deref() != Some(&key[..]) {
             match self.config.trust {
                 Trust::TestRoot(_) => self.chain.register_test_enclave(&key)?,
-                Trust::AwsNitro => return Err(enclave_err(
-                    "the enclave's key is not registered: run `vram-validator register-enclave`",
-                )),
+                Trust::AwsNitro => self.chain.register_attested_enclave(&attestation)?,
             }
             tracing::info!(key = %hex::encode(key), "enclave key registered");
         }

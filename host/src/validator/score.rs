@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vram_attestation::statement::{EntryStatus, SignedStatement};
+use vram_attestation::statement::{EntryStatus, SignedStatement, MAX_ENTRIES};
 use vram_enclave::codec::ModelShapes;
 use vram_enclave::model::GptConfig;
 use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, UploadKind};
@@ -24,7 +24,7 @@ impl<C: Chain> Validator<C> {
         times: &WindowTimes,
         report: &mut WindowReport,
     ) -> Result<()> {
-        let (open, commitments) = self.window_inputs(window, values)?;
+        let (open, commitments) = self.window_inputs(window, values, times)?;
         let inputs =
             vram_attestation::sha256(&bcs::to_bytes(&open).map_err(|e| Error::Encoding {
                 what: "the window's inputs",
@@ -49,6 +49,19 @@ impl<C: Chain> Validator<C> {
         self.checkpoint(Step::Fetched)?;
 
         let key = self.ensure_enclave()?;
+        // Only the key registered before the upload deadline signs for the
+        // window (design §2): an enclave that restarted since cannot.
+        if self.chain.window_signer(window)?.as_deref() != Some(&key[..]) {
+            return Err(Error::WindowLost {
+                window,
+                reason: format!(
+                    "the enclave's key {} was not registered before the upload deadline; \
+                     it signs from the next window",
+                    hex::encode(key)
+                ),
+            });
+        }
+        self.wait_for_scoring_phase(&open, times)?;
         let (message, signature) = self.drive_enclave(&open, &[&weights, &config_json], &blobs)?;
         self.checkpoint(Step::Signed)?;
         let signed = self.check_statement(&open, &key, &message, &signature)?;
@@ -60,44 +73,47 @@ impl<C: Chain> Validator<C> {
         Ok(())
     }
 
-    /// What the chain names for `window`: the anchored checkpoint, the
-    /// commitments and every miner to list, as the enclave's `OpenWindow`.
+    /// What the chain names for `window`: the anchored checkpoint and every
+    /// commitment (the statement lists exactly the committed miners), as the
+    /// enclave's `OpenWindow`.
     fn window_inputs(
         &self,
         window: u64,
         values: &HparamValues,
+        times: &WindowTimes,
     ) -> Result<(OpenWindow, Vec<(u64, Commitment)>)> {
         let (_, checkpoint_hash) = self.chain.latest_anchor(window)?;
-        let commitments = self.chain.commitments(window)?;
-        let mut uids = self.chain.miners()?;
-        for (uid, _) in &commitments {
-            if !uids.contains(uid) {
-                uids.push(*uid);
-            }
+        let mut commitments = self.chain.commitments(window)?;
+        commitments.sort_unstable_by_key(|(uid, _)| *uid);
+        if commitments.len() > MAX_ENTRIES {
+            return Err(Error::StatementTooLarge {
+                what: "commitments",
+                count: commitments.len(),
+                max: MAX_ENTRIES,
+            });
         }
-        uids.sort_unstable();
-        uids.truncate(self.config.max_miners);
         let root = self.dataset.root();
         if root.as_slice() != values.dataset_root.as_slice() {
             return Err(Error::Dataset {
                 reason: "the local dataset is not the network's (dataset root differs)".into(),
             });
         }
-        let miners: Vec<MinerCommitment> = uids
+        let miners = commitments
             .iter()
-            .map(|uid| MinerCommitment {
-                uid: *uid,
-                gradient_hash: commitments
-                    .iter()
-                    .find(|(u, _)| u == uid)
-                    .and_then(|(_, c)| c.sha256.as_slice().try_into().ok())
-                    .map(Bytes32),
+            .map(|(uid, c)| {
+                let hash: [u8; 32] = c.sha256.as_slice().try_into().map_err(|_| Error::Chain {
+                    reason: format!("miner {uid}'s commitment is not a 32-byte hash"),
+                })?;
+                Ok(MinerCommitment {
+                    uid: *uid,
+                    gradient_hash: Bytes32(hash),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let open = OpenWindow {
             window,
             validator: Bytes32(self.chain.validator()),
-            eval_params: values.eval_params(),
+            eval_params: values.eval_params(times.upload_deadline_ms),
             checkpoint_hash: Bytes32(checkpoint_hash),
             dataset_root: Bytes32(root),
             page_count: self.dataset.len(),
@@ -128,6 +144,17 @@ impl<C: Chain> Validator<C> {
         for (uid, blob) in blobs {
             client.upload(window, UploadKind::Gradient { uid: *uid }, blob)?;
         }
+        // Every committed blob arrives or is declared missing before the
+        // seed exists: withholding is decided blind, and visible on Walrus.
+        let missing: Vec<u64> = open
+            .miners
+            .iter()
+            .map(|m| m.uid)
+            .filter(|uid| !blobs.contains_key(uid))
+            .collect();
+        if !missing.is_empty() {
+            client.declare_missing(window, &missing)?;
+        }
         let request = client.request_pages(window)?;
         let pages = request
             .pages()
@@ -147,6 +174,26 @@ impl<C: Chain> Validator<C> {
             return Err(enclave_err(format!("{outstanding} pages still missing")));
         }
         client.finish(window)
+    }
+
+    /// Waits until chain time reaches the window's upload deadline plus the
+    /// seed margin: the enclave refuses to open the window earlier by its
+    /// own clock.
+    fn wait_for_scoring_phase(&self, open: &OpenWindow, times: &WindowTimes) -> Result<()> {
+        let opens_at = open.eval_params.opens_at_ms();
+        loop {
+            let now = self.chain.now_ms()?;
+            if now >= opens_at {
+                return Ok(());
+            }
+            if now >= times.end_ms {
+                return Err(Error::WindowLost {
+                    window: open.window,
+                    reason: "the window ended before it could open".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis((opens_at - now).min(200)));
+        }
     }
 
     /// The enclave's statement, checked as the chain will: signed by `key`,

@@ -59,6 +59,9 @@ impl<C: Chain> Validator<C> {
                     }
                     match self.score(window, &values, &times, &mut report) {
                         Ok(()) => {}
+                        Err(Error::WindowLost { reason, .. }) => {
+                            return self.give_up(window, &mut report, &reason, now);
+                        }
                         Err(e @ Error::Enclave { .. }) | Err(e @ Error::Refused { .. }) => {
                             tracing::warn!(window, error = %e, "enclave failed; retrying");
                             self.registered = None;
@@ -82,16 +85,16 @@ impl<C: Chain> Validator<C> {
                             now,
                         );
                     }
-                    let key = self.chain.enclave_key()?;
+                    let key = self.chain.window_signer(window)?;
                     if signed.verify(key.as_deref().unwrap_or_default()).is_err() {
-                        // Signed by a key the chain no longer holds (the
-                        // enclave restarted): score again if there is time.
-                        self.journal.discard_statement(
+                        // Only the key registered before the deadline signs
+                        // for the window; scoring again cannot help.
+                        return self.give_up(
                             window,
-                            "signed by an enclave key that is no longer registered",
+                            &mut report,
+                            "the journaled statement's key is not the window's signer",
                             now,
-                        )?;
-                        continue;
+                        );
                     }
                     let args = SubmitArgs::new(
                         signed.message.timestamp_ms,

@@ -55,6 +55,10 @@ pub struct DemoConfig {
     pub enclave_exe: Option<PathBuf>,
     /// Kill the enclave process at this window's upload deadline (tests).
     pub kill_enclave_in_window: Option<u64>,
+    /// `(window, uid)`: that miner's blob is unreachable on the local Walrus
+    /// while the validator scores the window and back afterwards, so the
+    /// host declares it missing and replay flags it as withheld (tests).
+    pub blob_outage: Option<(u64, u64)>,
     /// Draw progress bars on stderr.
     pub progress: bool,
 }
@@ -70,6 +74,7 @@ impl Default for DemoConfig {
             pages: 512,
             enclave_exe: None,
             kill_enclave_in_window: None,
+            blob_outage: None,
             progress: false,
         }
     }
@@ -179,6 +184,8 @@ pub fn demo_values(cfg: &DemoConfig, dataset: &Dataset) -> HparamValues {
         random_pages: 8,
         dataset_root: dataset.root().to_vec(),
         dataset_pages: dataset.len(),
+        // One machine: the enclave's clock is the ledger's.
+        seed_margin_ms: 100,
         ..HparamValues::defaults()
     }
 }

@@ -65,15 +65,18 @@ impl Network {
 
         let ledger_path = out.join("ledger.sqlite");
         let mut ledger = Ledger::open(&ledger_path)?;
-        ledger.genesis(values.clone(), unix_ms() + 1_500)?;
+        // Window 0 starts shortly after publication, so its checkpoint is
+        // anchored before it starts, as on a real network.
+        let now = unix_ms();
+        ledger.genesis(values.clone(), now + 1_500)?;
         let validator = sha256(format!("vram demo validator {}", cfg.seed).as_bytes());
-        ledger.register_validator(validator, values.min_validator_stake, 0)?;
+        ledger.register_validator(validator, values.min_validator_stake, now)?;
         let miners: Vec<Miner> = kinds(cfg.miners)
             .into_iter()
             .enumerate()
             .map(|(i, kind)| {
                 let address = miner_address(cfg.seed, i);
-                let uid = ledger.register_miner(address, values.min_miner_stake, 0)?;
+                let uid = ledger.register_miner(address, values.min_miner_stake, now)?;
                 Ok(Miner {
                     uid,
                     kind,
@@ -82,7 +85,7 @@ impl Network {
                 })
             })
             .collect::<Result<_>>()?;
-        ledger.anchor_checkpoint(0, &first_checkpoint, 0)?;
+        ledger.anchor_checkpoint(0, &first_checkpoint, now)?;
 
         let store = BlobStore::start(&out.join("blobs"), "127.0.0.1:0", 64 << 20)?;
         let policy = RetryPolicy {
@@ -112,6 +115,11 @@ impl Network {
             walrus,
             _store: store,
         })
+    }
+
+    /// The local Walrus store's folder (also the bundle's `blobs/`).
+    pub(super) fn blob_dir(&self) -> PathBuf {
+        self.out.join("blobs")
     }
 
     /// The validator host on the local chain, supervising a `vram-enclave`

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use vram_attestation::sha256;
 use vram_attestation::statement::{EntryStatus, SignedStatement};
+use vram_host::chain::types::HparamValues;
 use vram_host::chain::{wait_until, Chain};
 use vram_host::ratings::{entry_score, Gauntlet};
 use vram_host::validator::{Outcome, Validator, WindowReport};
@@ -30,7 +31,7 @@ pub(super) struct WindowRun {
 impl WindowRun {
     pub(super) fn new(net: &Network) -> Self {
         Self {
-            gauntlet: Gauntlet::new(&net.values),
+            gauntlet: Gauntlet::new(),
             summaries: Vec::new(),
             statements: Vec::new(),
             checkpoint: net.first_checkpoint,
@@ -49,7 +50,7 @@ impl WindowRun {
     ) -> Result<()> {
         self.progress = cfg.progress.then(|| progress_bar(cfg.windows));
         for window in 0..cfg.windows {
-            let (mut summary, signed) = self.one(cfg, host, stop, window)?;
+            let (mut summary, signed) = self.one(cfg, net, host, stop, window)?;
             if window + 1 < cfg.windows && signed {
                 summary.aggregated = self.aggregate(net, host, window, &summary)?;
             }
@@ -80,6 +81,7 @@ impl WindowRun {
     fn one(
         &mut self,
         cfg: &DemoConfig,
+        net: &Network,
         host: &mut Validator<LocalChain>,
         stop: &AtomicBool,
         window: u64,
@@ -100,8 +102,35 @@ impl WindowRun {
             }
         }
         self.say("enclave scoring");
-        let report = host.run_window(window)?;
-        let summary = summarise(&report, host.attested(), &mut self.gauntlet)?;
+        let outage = match cfg.blob_outage {
+            Some((w, uid)) if w == window => {
+                Some(BlobOutage::begin(net, host.chain(), window, uid)?)
+            }
+            _ => None,
+        };
+        let report = host.run_window(window);
+        if let Some(outage) = outage {
+            outage.end()?;
+        }
+        let report = report?;
+        // Each window is rated under the Hparams in force for it, against
+        // the miners registered on chain.
+        let values = hp
+            .segment_for_window(window)
+            .map(|s| s.values.clone())
+            .ok_or_else(|| demo_err("window before the schedule"))?;
+        let registered: Vec<u64> = host
+            .chain()
+            .ledger()
+            .miners()?
+            .into_iter()
+            .map(|(uid, _)| uid)
+            .collect();
+        let rating = Rating {
+            values: &values,
+            registered: &registered,
+        };
+        let summary = summarise(&report, host.attested(), &mut self.gauntlet, &rating)?;
         if let Some(s) = &report.statement {
             self.statements.push(s.clone());
         }
@@ -144,6 +173,38 @@ impl WindowRun {
     }
 }
 
+/// One blob made unreachable on the local Walrus (moved aside) and put back.
+struct BlobOutage {
+    path: std::path::PathBuf,
+    aside: std::path::PathBuf,
+}
+
+impl BlobOutage {
+    fn begin(net: &Network, chain: &mut LocalChain, window: u64, uid: u64) -> Result<Self> {
+        let commitment = chain
+            .commitments(window)?
+            .into_iter()
+            .find(|(u, _)| *u == uid)
+            .map(|(_, c)| c)
+            .ok_or_else(|| demo_err(format!("miner {uid} committed nothing in window {window}")))?;
+        let (id, _) = commitment.blob()?;
+        let path = vram_host::bundle::blob_path(&net.blob_dir(), &id);
+        let aside = path.with_extension("outage");
+        std::fs::rename(&path, &aside).map_err(|e| demo_err(format!("{}: {e}", path.display())))?;
+        tracing::warn!(
+            window,
+            uid,
+            "demo: miner's blob unreachable while the window is scored"
+        );
+        Ok(Self { path, aside })
+    }
+
+    fn end(self) -> Result<()> {
+        std::fs::rename(&self.aside, &self.path)
+            .map_err(|e| demo_err(format!("{}: {e}", self.path.display())))
+    }
+}
+
 fn progress_bar(windows: u64) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(windows);
     bar.set_style(
@@ -170,10 +231,17 @@ fn blobs_of(
         .collect()
 }
 
+/// What a window is rated under.
+struct Rating<'a> {
+    values: &'a HparamValues,
+    registered: &'a [u64],
+}
+
 fn summarise(
     report: &WindowReport,
     attested: &[([u8; 32], Vec<u8>)],
     gauntlet: &mut Gauntlet,
+    rating: &Rating<'_>,
 ) -> Result<WindowSummary> {
     let (submitted, failure) = match &report.outcome {
         Outcome::Submitted { .. } => (true, None),
@@ -197,7 +265,7 @@ fn summarise(
         .any(|(key, _)| statement.verify(key).is_ok());
     let payload = &statement.message.payload;
     let scores = if submitted {
-        gauntlet.apply(payload)?
+        gauntlet.apply(payload, rating.values, rating.registered)?
     } else {
         BTreeMap::new()
     };

@@ -18,7 +18,8 @@ impl Ledger {
             .collect();
         Ok(serde_json::json!({
             "kind": "vramhub local ledger (a stand-in for the Move package, not a chain)",
-            "hparams": {"version": hp.version, "current": values_json(&hp.current), "start_window": hp.current.start_window},
+            "hparams": {"version": hp.version, "current": values_json(&hp.current),
+                "start_window": hp.current.start_window, "schedule": self.schedule()?},
             "miners": miners,
             "anchors": anchors(&self.conn)?,
             "commitments": commitments(&self.conn)?,

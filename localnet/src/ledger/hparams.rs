@@ -3,9 +3,9 @@
 
 use rusqlite::Connection;
 use vram_host::chain::aborts::hparams as e;
-use vram_host::chain::types::{HparamValues, HparamsObject, Segment, WindowTimes};
+use vram_host::chain::types::{HparamValues, HparamsObject, Schedule, Segment, WindowTimes};
 
-use super::store::{abort, bcs_bytes, event, get_meta, put_meta};
+use super::store::{abort, bcs_bytes, db, event, get_meta, put_meta};
 use super::Ledger;
 use crate::error::{Error, Result};
 
@@ -13,6 +13,34 @@ impl Ledger {
     /// The Hparams object.
     pub fn hparams(&self) -> Result<HparamsObject> {
         read_hparams(&self.conn)
+    }
+
+    /// Every segment ever in force, rebuilt from the `Published` and
+    /// `HparamsUpdated` events as an auditor does from Sui's.
+    pub fn schedule(&self) -> Result<Schedule> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT body FROM events WHERE kind IN ('Published', 'HparamsUpdated') ORDER BY id",
+            )
+            .map_err(db("read events"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db("read events"))?;
+        let mut schedule = Schedule::default();
+        for row in rows {
+            let body = row.map_err(db("read events"))?;
+            let corrupt = |reason: String| Error::Corrupt {
+                what: "Hparams event",
+                reason,
+            };
+            let value: serde_json::Value =
+                serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
+            let segment: Segment = serde_json::from_value(value["segment"].clone())
+                .map_err(|e| corrupt(e.to_string()))?;
+            schedule.push(segment);
+        }
+        Ok(schedule)
     }
 
     /// `hparams::update_hparams`: `values` from the next window boundary.
@@ -28,18 +56,22 @@ impl Ledger {
             }
             let window = hp.window_at(now_ms) + 1;
             let start_ms = window_start_ms(&hp, window)?;
-            hp.next = Some(Segment {
+            let segment = Segment {
                 start_window: window,
                 start_ms,
                 values,
-            });
+            };
+            hp.next = Some(segment.clone());
             hp.version += 1;
             put_meta(tx, "hparams", &bcs_bytes("Hparams", &hp)?)?;
+            // The whole segment, as Move's `HparamsUpdated` carries it: the
+            // schedule of every window is rebuilt from these events.
             event(
                 tx,
                 now_ms,
                 "HparamsUpdated",
-                &serde_json::json!({"version": hp.version, "effective_window": window}),
+                &serde_json::json!({"version": hp.version, "effective_window": window,
+                    "effective_ms": start_ms, "segment": segment}),
             )
         })
     }

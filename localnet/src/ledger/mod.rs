@@ -33,8 +33,8 @@ use vram_attestation::sha256;
 use vram_host::chain::types::{HparamValues, HparamsObject, Segment};
 use vram_host::chain::unix_ms;
 
-use crate::error::{Error, Result};
-use store::{bcs_bytes, db, event, get_meta, meta_u64, put_meta};
+use crate::error::Result;
+use store::{bcs_bytes, db, event, get_meta, put_meta};
 
 /// A 32-byte Sui address.
 pub type Address = [u8; 32];
@@ -64,42 +64,42 @@ impl Ledger {
         Ok(out)
     }
 
-    /// Publishes the package: Hparams with `values` from window 0 (the
-    /// stand-in for publish plus a first `update_hparams`), no PCRs, and the
-    /// ledger clock's origin: chain time 0 is `origin_unix_ms`. Does nothing
-    /// if the ledger already exists.
+    /// Publishes the package: Hparams with `values` from window 0, which
+    /// starts at `origin_unix_ms` (the stand-in for publish plus a first
+    /// `update_hparams`), and no PCRs. Chain time is Unix ms, as on Sui, so
+    /// the enclave's own clock gates windows here too. Does nothing if the
+    /// ledger already exists.
     pub fn genesis(&mut self, values: HparamValues, origin_unix_ms: u64) -> Result<()> {
         hparams::validate_values(&values)?;
         self.tx(|tx| {
             if get_meta(tx, "hparams")?.is_some() {
                 return Ok(());
             }
-            put_meta(tx, "clock_origin_unix_ms", &origin_unix_ms.to_le_bytes())?;
+            let genesis = Segment {
+                start_window: 0,
+                start_ms: origin_unix_ms,
+                values,
+            };
             let object = HparamsObject {
                 id: sha256(b"vramhub local ledger: Hparams"),
                 version: 1,
-                current: Segment {
-                    start_window: 0,
-                    start_ms: 0,
-                    values,
-                },
+                current: genesis.clone(),
                 next: None,
             };
             put_meta(tx, "hparams", &bcs_bytes("Hparams", &object)?)?;
             put_meta(tx, "config_version", &0u64.to_le_bytes())?;
             event(
                 tx,
-                0,
+                origin_unix_ms,
                 "Published",
-                &serde_json::json!({"local_stand_in": true}),
+                &serde_json::json!({"local_stand_in": true, "segment": genesis}),
             )
         })
     }
 
-    /// Chain time: milliseconds since the genesis origin, from the system
-    /// clock (the stand-in for the `0x6` Clock object).
+    /// Chain time: Unix ms from the system clock (the stand-in for the
+    /// `0x6` Clock object).
     pub fn now_ms(&self) -> Result<u64> {
-        let origin = meta_u64(&self.conn, "clock_origin_unix_ms")?.ok_or(Error::NoGenesis)?;
-        Ok(unix_ms().saturating_sub(origin))
+        Ok(unix_ms())
     }
 }

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use vram_host::chain::aborts::peer_registry as e;
 
 use super::hparams::{for_window, read_hparams};
-use super::store::{abort, db, event, to_address};
+use super::store::{abort, db, event, meta_u64, put_meta, to_address};
 use super::{Address, Ledger};
 use crate::error::Result;
 
@@ -33,16 +33,13 @@ impl Ledger {
                     format!("stake {stake} below {min}"),
                 ));
             }
-            let next: i64 = tx
-                .query_row("SELECT COALESCE(MAX(uid) + 1, 0) FROM peers", [], |r| {
-                    r.get(0)
-                })
-                .map_err(db("read peers"))?;
+            let next = next_uid(tx)? as i64;
             tx.execute(
                 "INSERT INTO peers VALUES (?1, ?2, ?3, ?4)",
                 params![next, &sender[..], stake as i64, window as i64],
             )
             .map_err(db("write peer"))?;
+            put_meta(tx, "next_uid", &(next as u64 + 1).to_le_bytes())?;
             event(
                 tx,
                 now_ms,
@@ -50,6 +47,38 @@ impl Ledger {
                 &serde_json::json!({"uid": next, "owner": hex::encode(sender), "stake": stake}),
             )?;
             Ok(next as u64)
+        })
+    }
+
+    /// `peer_registry::deregister_miner`: the sender's miner leaves and
+    /// takes its stake back (returned); its uid is never reused. Its
+    /// commitments stay: they still prove its entries.
+    pub fn deregister_miner(&mut self, sender: Address, now_ms: u64) -> Result<u64> {
+        self.tx(|tx| {
+            let row: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT uid, stake FROM peers WHERE owner = ?1",
+                    params![&sender[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db("read peers"))?;
+            let (uid, stake) = row.ok_or_else(|| abort(e::ENotMiner, "sender owns no uid"))?;
+            tx.execute("DELETE FROM peers WHERE uid = ?1", params![uid])
+                .map_err(db("delete peer"))?;
+            // Uids are never reused: remember the next one.
+            put_meta(
+                tx,
+                "next_uid",
+                &(next_uid(tx)?.max(uid as u64 + 1)).to_le_bytes(),
+            )?;
+            event(
+                tx,
+                now_ms,
+                "MinerDeregistered",
+                &serde_json::json!({"uid": uid, "owner": hex::encode(sender), "stake": stake}),
+            )?;
+            Ok(stake as u64)
         })
     }
 
@@ -83,4 +112,13 @@ pub(super) fn owner_of(conn: &Connection, uid: u64) -> Result<Option<Address>> {
         .optional()
         .map_err(db("read peers"))?;
     owner.map(|o| to_address(&o)).transpose()
+}
+
+/// `peer_registry::next_uid`: the uid the next miner gets (never reused).
+fn next_uid(conn: &Connection) -> Result<u64> {
+    let highest: Option<i64> = conn
+        .query_row("SELECT MAX(uid) FROM peers", [], |r| r.get(0))
+        .map_err(db("read peers"))?;
+    let from_peers = highest.map_or(0, |h| h as u64 + 1);
+    Ok(meta_u64(conn, "next_uid")?.unwrap_or(0).max(from_peers))
 }

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use vram_host::chain::aborts::round_state as e;
 
-use super::hparams::{for_window, read_hparams};
+use super::hparams::{for_window, read_hparams, times};
 use super::store::{abort, db, event, to_address};
 use super::Ledger;
 use crate::error::Result;
@@ -16,10 +16,16 @@ impl Ledger {
             if hash.len() != 32 {
                 return Err(abort(e::EBadHash, format!("{} bytes", hash.len())));
             }
-            if window > hp.window_at(now_ms) + 1 {
-                return Err(abort(e::EAnchorTooFarAhead, format!("window {window}")));
-            }
             let frequency = for_window(&hp, window)?.checkpoint_frequency;
+            // Only windows that have not started, at most a checkpoint
+            // period ahead: nothing in flight goes stale.
+            let start = times(&hp, window)?.start_ms;
+            if start <= now_ms || window > hp.window_at(now_ms) + frequency {
+                return Err(abort(
+                    e::EAnchorNotFuture,
+                    format!("window {window} starts at {start}; now {now_ms}"),
+                ));
+            }
             if window % frequency != 0 {
                 return Err(abort(
                     e::ENotCheckpointWindow,

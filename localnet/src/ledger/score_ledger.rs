@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use vram_attestation::sha256;
 use vram_attestation::statement::{
-    to_bcs, verify_ed25519, EntryStatus, IntentMessage, ScoreEntry, WindowScores,
+    selection_key, to_bcs, verify_ed25519, EntryStatus, IntentMessage, ScoreEntry, WindowScores,
     INTENT_WINDOW_SCORES,
 };
 use vram_host::chain::aborts::score_ledger as e;
@@ -13,10 +13,9 @@ use vram_host::chain::types::{
     Commitment, HparamsObject, ScoresSubmitted, SubmitArgs, MAX_SUBMIT_ENTRIES,
 };
 
-use super::enclave_registry::current_key;
+use super::enclave_registry::signer_for_window;
 use super::gradient_registry::commitments;
 use super::hparams::{for_window, read_hparams, times};
-use super::peer_registry::owner_of;
 use super::round_state::latest_anchor;
 use super::store::{abort, bcs_bytes, db, event, to_address};
 use super::validator_registry::cannot_score;
@@ -41,6 +40,8 @@ pub struct StoredSubmission {
     pub signature: Vec<u8>,
     /// When it was accepted.
     pub submitted_ms: u64,
+    /// Signed by a test-mode key (simulated NSM, no AWS attestation).
+    pub test_mode: bool,
 }
 
 impl Ledger {
@@ -59,7 +60,7 @@ impl Ledger {
     pub fn submission(&self, window: u64, validator: &Address) -> Result<Option<StoredSubmission>> {
         self.conn
             .query_row(
-                "SELECT statement, signature, submitted_ms FROM submissions
+                "SELECT statement, signature, submitted_ms, test_mode FROM submissions
                  WHERE window = ?1 AND validator = ?2",
                 params![window as i64, &validator[..]],
                 |r| {
@@ -69,6 +70,7 @@ impl Ledger {
                         statement: r.get(0)?,
                         signature: r.get(1)?,
                         submitted_ms: r.get::<_, i64>(2)? as u64,
+                        test_mode: r.get::<_, i64>(3)? != 0,
                     })
                 },
             )
@@ -81,8 +83,8 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT window, validator, statement, signature, submitted_ms FROM submissions
-                 ORDER BY window, validator",
+                "SELECT window, validator, statement, signature, submitted_ms, test_mode
+                 FROM submissions ORDER BY window, validator",
             )
             .map_err(db("read submissions"))?;
         let rows = stmt
@@ -93,11 +95,12 @@ impl Ledger {
                     r.get::<_, Vec<u8>>(2)?,
                     r.get::<_, Vec<u8>>(3)?,
                     r.get::<_, i64>(4)? as u64,
+                    r.get::<_, i64>(5)? != 0,
                 ))
             })
             .map_err(db("read submissions"))?;
         rows.map(|row| {
-            let (window, validator, statement, signature, submitted_ms) =
+            let (window, validator, statement, signature, submitted_ms, test_mode) =
                 row.map_err(db("read submissions"))?;
             Ok(StoredSubmission {
                 window,
@@ -105,6 +108,7 @@ impl Ledger {
                 statement,
                 signature,
                 submitted_ms,
+                test_mode,
             })
         })
         .collect()
@@ -136,8 +140,9 @@ fn submit_scores(
     if let Some(why) = cannot_score(conn, &hp, &sender, window)? {
         return Err(abort(e::ENotValidator, why));
     }
-    let public_key = current_key(conn, &sender)?;
     check_scoring_phase(&hp, window, now_ms)?;
+    let deadline = times(&hp, window)?.upload_deadline_ms;
+    let (public_key, test_mode) = signer_for_window(conn, &sender, deadline)?;
     if has_submitted(conn, window, &sender)? {
         return Err(abort(e::EAlreadySubmitted, format!("window {window}")));
     }
@@ -167,7 +172,7 @@ fn submit_scores(
         ));
     }
 
-    let entries = build_entries(conn, &commitments(conn, window)?, args)?;
+    let entries = build_entries(&commitments(conn, window)?, values.max_scored, args)?;
     let scored = count_scored(&entries);
     let message = IntentMessage {
         intent: INTENT_WINDOW_SCORES,
@@ -177,7 +182,8 @@ fn submit_scores(
             validator: sender,
             checkpoint_hash: args.checkpoint_hash.clone(),
             dataset_root: args.dataset_root.clone(),
-            eval_params_hash: sha256(&bcs_bytes("EvalParams", &values.eval_params())?).to_vec(),
+            eval_params_hash: sha256(&bcs_bytes("EvalParams", &values.eval_params(deadline))?)
+                .to_vec(),
             eval_seed: args.eval_seed.clone(),
             loss_before_random: args.loss_before_random,
             entries,
@@ -192,14 +198,15 @@ fn submit_scores(
 
     let digest = sha256(&bytes);
     conn.execute(
-        "INSERT INTO submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             window as i64,
             &sender[..],
             &bytes,
             &args.signature,
             &digest[..],
-            now_ms as i64
+            now_ms as i64,
+            i64::from(test_mode)
         ],
     )
     .map_err(db("write submission"))?;
@@ -208,12 +215,14 @@ fn submit_scores(
         now_ms,
         "ScoresSubmitted",
         &serde_json::json!({"window": window, "validator": hex::encode(sender),
+            "enclave_public_key": hex::encode(&public_key), "test_mode": test_mode,
             "statement_sha256": hex::encode(digest), "entries": n, "scored": scored}),
     )?;
     Ok(ScoresSubmitted {
         window,
         validator: sender,
         enclave_public_key: public_key,
+        test_mode,
         statement_sha256: digest.to_vec(),
         entries: n as u64,
         scored,
@@ -248,38 +257,38 @@ fn has_submitted(conn: &Connection, window: u64, validator: &Address) -> Result<
     Ok(done.is_some())
 }
 
-/// `score_ledger::build_entries`: checks the entries against the registries
-/// and builds them, taking each non-missing entry's gradient hash from
-/// `gradient_hashes` and requiring it to equal the commitment. Every
-/// committed miner must appear.
+/// `score_ledger::build_entries`: the entries are exactly the committed
+/// miners (each proven by its commitment alone, so a miner that left cannot
+/// block the window), each non-missing entry's gradient hash is taken from
+/// `gradient_hashes` and must equal the commitment, and the scored entries
+/// are a prefix of the seed's order at most `max_scored` long.
 fn build_entries(
-    conn: &Connection,
     committed: &[(u64, Commitment)],
+    max_scored: u64,
     args: &SubmitArgs,
 ) -> Result<Vec<ScoreEntry>> {
     let n = args.miner_uids.len();
     let mut entries = Vec::with_capacity(n);
-    let (mut committed_seen, mut offset) = (0usize, 0usize);
+    let mut offset = 0usize;
+    let mut scored = 0u64;
+    let mut last_scored: Option<[u8; 32]> = None;
+    let mut first_unscored: Option<[u8; 32]> = None;
     for i in 0..n {
         let uid = args.miner_uids[i];
         if i > 0 && args.miner_uids[i - 1] >= uid {
             return Err(abort(e::EEntriesNotSorted, format!("uid {uid} at {i}")));
         }
         let status = args.statuses[i];
-        if EntryStatus::from_u8(status).is_none() {
-            return Err(abort(e::EBadStatus, format!("status {status}")));
-        }
-        if owner_of(conn, uid)?.is_none() {
-            return Err(abort(e::EUnknownMiner, format!("uid {uid}")));
-        }
-        let commitment = committed.iter().find(|(u, _)| *u == uid).map(|(_, c)| c);
-        if commitment.is_some() {
-            committed_seen += 1;
-        }
-        let gradient_hash = if status == EntryStatus::Missing as u8 {
+        let known = EntryStatus::from_u8(status)
+            .ok_or_else(|| abort(e::EBadStatus, format!("status {status}")))?;
+        let c = committed
+            .iter()
+            .find(|(u, _)| *u == uid)
+            .map(|(_, c)| c)
+            .ok_or_else(|| abort(e::ENoCommitment, format!("uid {uid}")))?;
+        let gradient_hash = if known == EntryStatus::Missing {
             Vec::new()
         } else {
-            let c = commitment.ok_or_else(|| abort(e::ENoCommitment, format!("uid {uid}")))?;
             let claimed = args
                 .gradient_hashes
                 .get(offset..offset + HASH_LEN)
@@ -297,6 +306,17 @@ fn build_entries(
             }
             claimed.to_vec()
         };
+        match known {
+            EntryStatus::Scored => {
+                scored += 1;
+                last_scored = last_scored.max(Some(selection_key(&args.eval_seed, uid)));
+            }
+            EntryStatus::NotEvaluated => {
+                let key = selection_key(&args.eval_seed, uid);
+                first_unscored = Some(first_unscored.map_or(key, |k| k.min(key)));
+            }
+            _ => {}
+        }
         entries.push(ScoreEntry {
             miner_uid: uid,
             gradient_hash,
@@ -309,14 +329,25 @@ fn build_entries(
     if offset != args.gradient_hashes.len() {
         return Err(abort(e::EBadGradientHashes, "gradient hashes left over"));
     }
-    if committed_seen != committed.len() {
+    if n != committed.len() {
         return Err(abort(
             e::ECommitmentNotScored,
-            format!(
-                "{committed_seen} of {} committed miners scored",
-                committed.len()
-            ),
+            format!("{n} of {} committed miners listed", committed.len()),
         ));
+    }
+    if scored > max_scored {
+        return Err(abort(
+            e::ETooManyScored,
+            format!("{scored} scored, max_scored {max_scored}"),
+        ));
+    }
+    if let (Some(last), Some(first)) = (last_scored, first_unscored) {
+        if last >= first {
+            return Err(abort(
+                e::ENotInSeedOrder,
+                "a scored entry sorts after a not-evaluated one",
+            ));
+        }
     }
     Ok(entries)
 }

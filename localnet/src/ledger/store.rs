@@ -20,13 +20,12 @@ CREATE TABLE IF NOT EXISTS anchors (window INTEGER PRIMARY KEY, hash BLOB NOT NU
 CREATE TABLE IF NOT EXISTS commitments (
     window INTEGER NOT NULL, uid INTEGER NOT NULL, blob_id BLOB NOT NULL,
     sha256 BLOB NOT NULL, committed_ms INTEGER NOT NULL, PRIMARY KEY (window, uid));
-CREATE TABLE IF NOT EXISTS enclaves (
-    validator BLOB PRIMARY KEY, public_key BLOB NOT NULL, config_version INTEGER NOT NULL,
-    registered_ms INTEGER NOT NULL, test_mode INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS enclave_records (
+    validator BLOB PRIMARY KEY, enclaves BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS submissions (
     window INTEGER NOT NULL, validator BLOB NOT NULL, statement BLOB NOT NULL,
     signature BLOB NOT NULL, statement_sha256 BLOB NOT NULL, submitted_ms INTEGER NOT NULL,
-    PRIMARY KEY (window, validator));
+    test_mode INTEGER NOT NULL, PRIMARY KEY (window, validator));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, kind TEXT NOT NULL,
     body TEXT NOT NULL);

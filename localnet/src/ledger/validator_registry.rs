@@ -40,6 +40,48 @@ impl Ledger {
             )
         })
     }
+
+    /// `validator_registry::add_stake`.
+    pub fn add_validator_stake(&mut self, sender: Address, amount: u64, now_ms: u64) -> Result<()> {
+        self.tx(|tx| {
+            let Some((stake, _)) = validator(tx, &sender)? else {
+                return Err(abort(e::ENotValidator, "sender is not a validator"));
+            };
+            let total = stake.saturating_add(amount);
+            tx.execute(
+                "UPDATE validators SET stake = ?2 WHERE address = ?1",
+                params![&sender[..], total as i64],
+            )
+            .map_err(db("write validator"))?;
+            event(
+                tx,
+                now_ms,
+                "ValidatorStakeAdded",
+                &serde_json::json!({"validator": hex::encode(sender), "amount": amount, "total": total}),
+            )
+        })
+    }
+
+    /// `validator_registry::deregister_validator`; returns the stake.
+    pub fn deregister_validator(&mut self, sender: Address, now_ms: u64) -> Result<u64> {
+        self.tx(|tx| {
+            let Some((stake, _)) = validator(tx, &sender)? else {
+                return Err(abort(e::ENotValidator, "sender is not a validator"));
+            };
+            tx.execute(
+                "DELETE FROM validators WHERE address = ?1",
+                params![&sender[..]],
+            )
+            .map_err(db("delete validator"))?;
+            event(
+                tx,
+                now_ms,
+                "ValidatorDeregistered",
+                &serde_json::json!({"validator": hex::encode(sender), "stake": stake}),
+            )?;
+            Ok(stake)
+        })
+    }
 }
 
 /// `validator_registry::is_validator`.
@@ -49,19 +91,22 @@ pub(super) fn is_validator(conn: &Connection, address: &Address) -> Result<bool>
 
 /// Why `validator_registry::can_score` refuses `address` for `window`, if it
 /// does: not registered, still waiting its offset, or staked below the
-/// minimum in force for the window.
+/// minimum in force for the window. In Move's order: the Hparams of the
+/// window are read only for a registered validator past its offset.
 pub(super) fn cannot_score(
     conn: &Connection,
     hp: &HparamsObject,
     address: &Address,
     window: u64,
 ) -> Result<Option<String>> {
+    let Some((stake, first)) = validator(conn, address)? else {
+        return Ok(Some("sender is not a validator".into()));
+    };
+    if window < first {
+        return Ok(Some(format!("may score from window {first}")));
+    }
     let min_stake = for_window(hp, window)?.min_validator_stake;
-    Ok(match validator(conn, address)? {
-        Some((stake, first)) if window >= first && stake >= min_stake => None,
-        Some((_, first)) => Some(format!("may score from window {first}")),
-        None => Some("sender is not a validator".into()),
-    })
+    Ok((stake < min_stake).then(|| format!("stake {stake} below {min_stake}")))
 }
 
 /// (stake, first window it may score).

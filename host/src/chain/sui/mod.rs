@@ -17,7 +17,7 @@ use sui_sdk_types::TypeTag;
 use crate::chain::aborts;
 use crate::chain::sui_tx::{self, Deployment, OwnedObject};
 use crate::chain::types::{
-    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, GradientRegistryObject,
+    Commitment, CommitmentKey, EnclaveConfigObject, Enclaves, GradientRegistryObject,
     HparamsObject, PeerRecord, PeerRegistryObject, RoundStateObject, ScoreLedgerObject,
     SubmissionKey, SubmissionRecord, SubmitArgs,
 };
@@ -180,16 +180,28 @@ impl Chain for SuiChain {
     }
 
     fn enclave_key(&self) -> Result<Option<Vec<u8>>> {
-        let config: EnclaveConfigObject =
-            self.decode(&self.deployment.enclave_config.id, "EnclaveConfig")?;
-        let record: Option<EnclaveRecord> = self.field(
-            &config.enclaves.id,
-            &TypeTag::Address,
-            &self.wallet.address(),
-        )?;
-        Ok(record
-            .filter(|r| r.config_version == config.version)
-            .map(|r| r.public_key))
+        let Some((config, enclaves)) = self.enclaves()? else {
+            return Ok(None);
+        };
+        let now = self.now_ms()?;
+        Ok(config
+            .check_usable(&enclaves.latest, now)
+            .ok()
+            .map(|()| enclaves.latest.public_key))
+    }
+
+    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>> {
+        let Some((config, enclaves)) = self.enclaves()? else {
+            return Ok(None);
+        };
+        let times = self
+            .hparams()?
+            .times(window)
+            .ok_or(Error::NoSchedule { window })?;
+        Ok(config
+            .signer_for_window(&enclaves, times.upload_deadline_ms)
+            .ok()
+            .map(|r| r.public_key.clone()))
     }
 
     fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
@@ -245,10 +257,10 @@ impl Chain for SuiChain {
                 validator: self.wallet.address(),
                 checkpoint_hash: record.checkpoint_hash,
                 dataset_root: values.dataset_root.clone(),
-                eval_params_hash: vram_attestation::sha256(
-                    &bcs::to_bytes(&values.eval_params()).map_err(|e| chain_err(e.to_string()))?,
-                )
-                .to_vec(),
+                eval_params_hash: hp
+                    .eval_params_hash(window)
+                    .ok_or(Error::NoSchedule { window })?
+                    .to_vec(),
                 eval_seed: record.eval_seed,
                 loss_before_random: record.loss_before_random,
                 entries: record.entries,
@@ -261,6 +273,18 @@ impl Chain for SuiChain {
 }
 
 impl SuiChain {
+    /// The enclave configuration and this validator's registrations, if any.
+    fn enclaves(&self) -> Result<Option<(EnclaveConfigObject, Enclaves)>> {
+        let config: EnclaveConfigObject =
+            self.decode(&self.deployment.enclave_config.id, "EnclaveConfig")?;
+        let enclaves: Option<Enclaves> = self.field(
+            &config.enclaves.id,
+            &TypeTag::Address,
+            &self.wallet.address(),
+        )?;
+        Ok(enclaves.map(|e| (config, e)))
+    }
+
     fn submission_record(&self, window: u64) -> Result<Option<SubmissionRecord>> {
         let ledger: ScoreLedgerObject = self.decode(&self.deployment.ledger.id, "ScoreLedger")?;
         let key = SubmissionKey {

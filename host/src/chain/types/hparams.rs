@@ -47,6 +47,11 @@ pub struct HparamValues {
     pub dataset_root: Vec<u8>,
     /// Pages in the dataset.
     pub dataset_pages: u64,
+    /// Most entries a statement scores; the valid rest are `not evaluated`.
+    pub max_scored: u64,
+    /// How long after the upload deadline the enclave waits before it opens
+    /// a window (covers enclave clock drift).
+    pub seed_margin_ms: u64,
 }
 
 impl HparamValues {
@@ -72,17 +77,23 @@ impl HparamValues {
             random_pages: 8,
             dataset_root: Vec::new(),
             dataset_pages: 0,
+            max_scored: 256,
+            seed_margin_ms: 10_000,
         }
     }
 
-    /// The evaluation parameters, as `hparams::eval_params` builds them.
-    pub fn eval_params(&self) -> EvalParams {
+    /// The evaluation parameters of a window of these values whose upload
+    /// deadline is `upload_deadline_ms`, as `hparams::eval_params` builds them.
+    pub fn eval_params(&self, upload_deadline_ms: u64) -> EvalParams {
         EvalParams {
             learning_rate_e9: self.learning_rate_e9,
             topk: self.topk_compression,
             page_len: self.page_len,
             own_pages: self.own_pages,
             random_pages: self.random_pages,
+            max_scored: self.max_scored,
+            upload_deadline_ms,
+            seed_margin_ms: self.seed_margin_ms,
         }
     }
 
@@ -117,6 +128,12 @@ impl HparamValues {
         }
         if self.dataset_root.len() != 32 || self.dataset_pages == 0 {
             return bad("dataset_root must be 32 bytes and dataset_pages positive");
+        }
+        if self.max_scored == 0 {
+            return bad("max_scored must be positive");
+        }
+        if self.seed_margin_ms >= self.window_duration_ms - self.put_window_open_ms {
+            return bad("seed_margin_ms must be shorter than the scoring phase");
         }
         Ok(())
     }
@@ -199,5 +216,80 @@ impl HparamsObject {
             upload_deadline_ms: start_ms.checked_add(s.values.put_window_open_ms)?,
             end_ms: start_ms.checked_add(s.values.window_duration_ms)?,
         })
+    }
+}
+
+impl HparamsObject {
+    /// `hparams::eval_params(window)`: the values in force for `window` with
+    /// its upload deadline. `None` before the schedule's start.
+    pub fn eval_params(&self, window: u64) -> Option<EvalParams> {
+        let s = self.segment_for_window(window)?;
+        Some(s.values.eval_params(self.times(window)?.upload_deadline_ms))
+    }
+
+    /// `hparams::eval_params_hash(window)`: `sha256(bcs(EvalParams))`.
+    pub fn eval_params_hash(&self, window: u64) -> Option<[u8; 32]> {
+        let params = self.eval_params(window)?;
+        Some(vram_attestation::sha256(&bcs::to_bytes(&params).ok()?))
+    }
+}
+
+/// Every segment the Hparams ever held, oldest first: what an auditor
+/// rebuilds from the genesis values and the `HparamsUpdated` events, so that
+/// each window is judged by the values in force for it, not today's.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The segments, ascending `start_window`.
+    pub segments: Vec<Segment>,
+}
+
+impl Schedule {
+    /// A schedule starting with `genesis`.
+    pub fn new(genesis: Segment) -> Self {
+        Self {
+            segments: vec![genesis],
+        }
+    }
+
+    /// Applies an update as `hparams::update_hparams` does: a segment that
+    /// had not taken effect (at or after the new start) is replaced.
+    pub fn push(&mut self, segment: Segment) {
+        self.segments
+            .retain(|s| s.start_window < segment.start_window);
+        self.segments.push(segment);
+    }
+
+    /// The segment in force for `window`.
+    pub fn segment_for_window(&self, window: u64) -> Option<&Segment> {
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.start_window <= window)
+    }
+
+    /// The values in force for `window`.
+    pub fn values(&self, window: u64) -> Option<&HparamValues> {
+        self.segment_for_window(window).map(|s| &s.values)
+    }
+
+    /// `(window_start, upload_deadline, window_end)` of `window`.
+    pub fn times(&self, window: u64) -> Option<WindowTimes> {
+        let s = self.segment_for_window(window)?;
+        let start_ms = (window - s.start_window)
+            .checked_mul(s.values.window_duration_ms)?
+            .checked_add(s.start_ms)?;
+        Some(WindowTimes {
+            start_ms,
+            upload_deadline_ms: start_ms.checked_add(s.values.put_window_open_ms)?,
+            end_ms: start_ms.checked_add(s.values.window_duration_ms)?,
+        })
+    }
+
+    /// `hparams::eval_params(window)` from the values in force then.
+    pub fn eval_params(&self, window: u64) -> Option<EvalParams> {
+        Some(
+            self.values(window)?
+                .eval_params(self.times(window)?.upload_deadline_ms),
+        )
     }
 }

@@ -9,10 +9,11 @@ mod hparams;
 mod registries;
 mod score_ledger;
 
-pub use hparams::{HparamValues, HparamsObject, Segment, WindowTimes};
+pub use hparams::{HparamValues, HparamsObject, Schedule, Segment, WindowTimes};
 pub use registries::{
-    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, FieldObject,
-    GradientRegistryObject, PeerRecord, PeerRegistryObject, RoundStateObject, TableRef,
+    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, Enclaves, FieldObject,
+    GradientRegistryObject, Image, PeerRecord, PeerRegistryObject, RoundStateObject, SignerRefusal,
+    TableRef,
 };
 pub use score_ledger::{
     ScoreLedgerObject, ScoresSubmitted, SubmissionKey, SubmissionRecord, SubmitArgs,

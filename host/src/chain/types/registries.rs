@@ -51,12 +51,37 @@ pub struct CommitmentKey {
 pub struct EnclaveRecord {
     /// The Ed25519 key that signs for the validator.
     pub public_key: Vec<u8>,
-    /// `EnclaveConfig.version` at registration.
+    /// The version of the image the key was registered for.
     pub config_version: u64,
     /// Chain time of registration.
     pub registered_ms: u64,
     /// Registered through the test-mode path.
     pub test_mode: bool,
+}
+
+/// `vramhub::enclave_registry::Enclaves`: a validator's latest registration
+/// and the one before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclaves {
+    /// The latest registration.
+    pub latest: EnclaveRecord,
+    /// The one before.
+    pub previous: Option<EnclaveRecord>,
+}
+
+/// `vramhub::enclave_registry::Image`: expected PCRs from `effective_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// Bumped by every PCR update.
+    pub version: u64,
+    /// Expected PCR0.
+    pub pcr0: Vec<u8>,
+    /// Expected PCR1.
+    pub pcr1: Vec<u8>,
+    /// Expected PCR2.
+    pub pcr2: Vec<u8>,
+    /// Chain time from which the image is in force (a window boundary).
+    pub effective_ms: u64,
 }
 
 /// `sui::table::Table<K, V>` as it sits inside its parent: the table's own
@@ -120,16 +145,75 @@ pub struct PeerRecord {
 pub struct EnclaveConfigObject {
     /// UID.
     pub id: [u8; 32],
-    /// Expected PCR0.
-    pub pcr0: Vec<u8>,
-    /// Expected PCR1.
-    pub pcr1: Vec<u8>,
-    /// Expected PCR2.
-    pub pcr2: Vec<u8>,
-    /// Configuration version.
+    /// The image in force (version 0 until governance sets one).
+    pub current: Image,
+    /// An update waiting for its window boundary.
+    pub next: Option<Image>,
+    /// Bumped by every PCR update.
     pub version: u64,
-    /// validator -> EnclaveRecord.
+    /// False once the test-mode capability is destroyed.
+    pub test_mode_open: bool,
+    /// validator -> Enclaves.
     pub enclaves: TableRef,
+}
+
+/// Why no key signs (the twins of `enclave_registry`'s aborts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerRefusal {
+    /// `ENoKeyForWindow`: nothing registered before the deadline.
+    NoKeyForWindow,
+    /// `EStaleEnclave`: registered for an image not in force.
+    Stale,
+    /// `ETestModeClosed`: a test-mode key after test mode closed.
+    TestModeClosed,
+}
+
+impl EnclaveConfigObject {
+    /// `image_at`: the image in force at `time_ms`.
+    pub fn image_at(&self, time_ms: u64) -> &Image {
+        match &self.next {
+            Some(next) if time_ms >= next.effective_ms => next,
+            _ => &self.current,
+        }
+    }
+
+    /// `check_usable`: whether `record` may sign at `time_ms`.
+    pub fn check_usable(
+        &self,
+        record: &EnclaveRecord,
+        time_ms: u64,
+    ) -> std::result::Result<(), SignerRefusal> {
+        let pending = self
+            .next
+            .as_ref()
+            .is_some_and(|n| n.version == record.config_version);
+        if record.config_version != self.image_at(time_ms).version && !pending {
+            return Err(SignerRefusal::Stale);
+        }
+        if record.test_mode && !self.test_mode_open {
+            return Err(SignerRefusal::TestModeClosed);
+        }
+        Ok(())
+    }
+
+    /// `signer_for_window`: the record that signs for a window whose upload
+    /// deadline is `upload_deadline_ms`.
+    pub fn signer_for_window<'a>(
+        &self,
+        enclaves: &'a Enclaves,
+        upload_deadline_ms: u64,
+    ) -> std::result::Result<&'a EnclaveRecord, SignerRefusal> {
+        let record = if enclaves.latest.registered_ms < upload_deadline_ms {
+            &enclaves.latest
+        } else {
+            match &enclaves.previous {
+                Some(p) if p.registered_ms < upload_deadline_ms => p,
+                _ => return Err(SignerRefusal::NoKeyForWindow),
+            }
+        };
+        self.check_usable(record, upload_deadline_ms)?;
+        Ok(record)
+    }
 }
 
 /// `sui::dynamic_field::Field<K, V>`: what a table entry is on chain.

@@ -25,6 +25,8 @@ pub struct ScoresSubmitted {
     pub validator: [u8; 32],
     /// The key that signed.
     pub enclave_public_key: Vec<u8>,
+    /// Signed by a test-mode key (simulated NSM, no AWS attestation).
+    pub test_mode: bool,
     /// SHA-256 of the signed BCS bytes.
     pub statement_sha256: Vec<u8>,
     /// Entries in the statement.
@@ -130,6 +132,8 @@ pub struct ScoreLedgerObject {
 pub struct SubmissionRecord {
     /// The key that signed.
     pub enclave_public_key: Vec<u8>,
+    /// Signed by a test-mode key (simulated NSM, no AWS attestation).
+    pub test_mode: bool,
     /// The statement's timestamp.
     pub timestamp_ms: u64,
     /// The checkpoint.

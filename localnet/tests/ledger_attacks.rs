@@ -1,0 +1,210 @@
+//! The chain-side attacks of issue 13 against the embedded ledger, each
+//! named after the attack and refused as the Move tests refuse it
+//! (`contracts/tests/score_ledger_tests.move`, `round_state_tests.move`,
+//! `enclave_registry_tests.move`): picking a key after the deadline,
+//! test-mode keys after test mode closed, blocking a window by leaving,
+//! anchoring a window in flight, skipping a miner out of the seed's order.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use vram_attestation::statement::{to_bcs, EntryStatus};
+use vram_host::chain::aborts::{enclave_registry as er, round_state as rs, score_ledger as sl};
+use vram_host::chain::types::SubmitArgs;
+use vram_test_support::golden;
+
+mod golden_world;
+use golden_world::*;
+
+/// The golden statement with other statuses for miners 1, 2, 5 (losses
+/// only for scored ones), signed by the golden key.
+fn signed_with_statuses(statuses: [EntryStatus; 3]) -> SubmitArgs {
+    let mut message = golden::submit_message().unwrap();
+    for (entry, status) in message.payload.entries.iter_mut().zip(statuses) {
+        entry.status = status as u8;
+        if status == EntryStatus::Missing {
+            entry.gradient_hash.clear();
+        } else {
+            entry.gradient_hash = vec![entry.miner_uid as u8; 32];
+        }
+        if status != EntryStatus::Scored {
+            entry.loss_before_own = 0;
+            entry.loss_after_own = 0;
+            entry.loss_after_random = 0;
+        } else {
+            entry.loss_before_own = 4_100_000_000;
+            entry.loss_after_own = 4_000_000_000;
+            entry.loss_after_random = 4_150_000_000;
+        }
+    }
+    // Signed as raw bytes: a dishonest signer skips the format's checks.
+    let bytes = to_bcs(&message).unwrap();
+    let signature = golden::golden_key().sign(&bytes);
+    SubmitArgs::new(message.timestamp_ms, &message.payload, signature.as_ref()).unwrap()
+}
+
+#[test]
+fn attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
+    // The host ran enclaves until one drew a seed it liked and registered
+    // that one during the scoring phase.
+    let mut ledger = world("late-key", false);
+    ledger
+        .register_test_enclave(
+            VALIDATOR,
+            &hex::decode(GOLDEN_KEY).unwrap(),
+            START + 480_000,
+        )
+        .unwrap();
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(er::ENoKeyForWindow.is(&err), "{err}");
+}
+
+#[test]
+fn attack_register_a_second_enclave_mid_window_leaves_the_first_key_signing() {
+    let mut ledger = world("second-key", true);
+    ledger
+        .register_test_enclave(VALIDATOR, &[9; 32], START + 490_000)
+        .unwrap();
+    let (key, test_mode) = ledger
+        .signer_for_window(&VALIDATOR, START + 480_000)
+        .unwrap();
+    assert_eq!(hex::encode(key), GOLDEN_KEY);
+    assert!(test_mode);
+    // The new key signs from the next window on.
+    let (next, _) = ledger
+        .signer_for_window(&VALIDATOR, START + 600_000 + 480_000)
+        .unwrap();
+    assert_eq!(next, vec![9; 32]);
+    ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap();
+}
+
+#[test]
+fn attack_sign_with_a_test_mode_key_after_test_mode_closed() {
+    let mut ledger = world("test-closed", true);
+    ledger.close_test_mode(START).unwrap();
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(er::ETestModeClosed.is(&err), "{err}");
+    let err = ledger
+        .register_test_enclave(VALIDATOR, &[9; 32], START)
+        .unwrap_err();
+    assert!(er::ETestModeClosed.is(&err), "{err}");
+}
+
+#[test]
+fn submissions_and_their_events_say_a_test_mode_key_signed() {
+    let mut ledger = world("test-flag", true);
+    let event = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap();
+    assert!(event.test_mode);
+    assert!(ledger.submission(W, &VALIDATOR).unwrap().unwrap().test_mode);
+    let export = ledger.export().unwrap();
+    let submitted = export["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "ScoresSubmitted")
+        .unwrap();
+    assert_eq!(submitted["event"]["test_mode"], true);
+}
+
+#[test]
+fn attack_deregister_after_committing_does_not_block_the_window() {
+    let mut ledger = world("leave", true);
+    assert_eq!(
+        ledger.deregister_miner(miner(5), START + 2_000).unwrap(),
+        1_000_000_000
+    );
+    ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap();
+    // Its uid is never handed out again.
+    assert_eq!(
+        ledger
+            .register_miner([0x77; 32], 1_000_000_000, START)
+            .unwrap(),
+        6
+    );
+}
+
+#[test]
+fn attack_anchor_the_current_or_a_past_window() {
+    let mut ledger = world("anchor", true);
+    let err = ledger
+        .anchor_checkpoint(42, &[0x12; 32], START + 1)
+        .unwrap_err();
+    assert!(rs::EAnchorNotFuture.is(&err), "{err}");
+    let err = ledger
+        .anchor_checkpoint(40, &[0x12; 32], START)
+        .unwrap_err();
+    assert!(rs::EAnchorNotFuture.is(&err), "{err}");
+    // The next checkpoint window, before it starts, is fine.
+    ledger
+        .anchor_checkpoint(44, &[0x12; 32], START + 1)
+        .unwrap();
+}
+
+#[test]
+fn a_pcr_update_takes_effect_at_the_next_window_boundary() {
+    let mut ledger = world("pcrs", false);
+    ledger
+        .update_pcrs([&[1; 48], &[2; 48], &[3; 48]], 0)
+        .unwrap();
+    ledger
+        .register_test_enclave(VALIDATOR, &hex::decode(GOLDEN_KEY).unwrap(), 0)
+        .unwrap();
+    // A new image during window 42's scoring: window 42 keeps its key.
+    ledger
+        .update_pcrs([&[4; 48], &[5; 48], &[6; 48]], SCORING - 1)
+        .unwrap();
+    ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap();
+    let err = ledger
+        .signer_for_window(&VALIDATOR, START + 600_000 + 480_000)
+        .unwrap_err();
+    assert!(er::EStaleEnclave.is(&err), "{err}");
+}
+
+#[test]
+fn a_budgeted_statement_in_seed_order_is_accepted() {
+    // sha256(0x44.. || le64(1)) < that of uid 5: scoring 1 and deferring 5
+    // is a prefix of the seed's order.
+    let mut ledger = world("budget", true);
+    let args = signed_with_statuses([
+        EntryStatus::Scored,
+        EntryStatus::Missing,
+        EntryStatus::NotEvaluated,
+    ]);
+    let event = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap();
+    assert_eq!((event.entries, event.scored), (3, 1));
+}
+
+#[test]
+fn attack_skip_a_miner_early_in_the_seed_order() {
+    let mut ledger = world("skip", true);
+    let args = signed_with_statuses([
+        EntryStatus::NotEvaluated,
+        EntryStatus::Missing,
+        EntryStatus::Scored,
+    ]);
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(sl::ENotInSeedOrder.is(&err), "{err}");
+}
+
+#[test]
+fn at_most_max_scored_entries_are_scored() {
+    let mut ledger = world_with("max-scored", true, |v| v.max_scored = 1);
+    let args = signed_with_statuses([
+        EntryStatus::Scored,
+        EntryStatus::Missing,
+        EntryStatus::Scored,
+    ]);
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(sl::ETooManyScored.is(&err), "{err}");
+}
