@@ -12,88 +12,28 @@ use std::time::Duration;
 
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::SimulatedNsm;
-use vram_enclave::codec::BlobMetadata;
-use vram_enclave::dataset::{manifest, page_bytes};
-use vram_enclave::eval::EvalParams;
+use vram_enclave::dataset::page_bytes;
 use vram_enclave::protocol::{
     read_frame, write_frame, Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, Request,
     Response, Upload, UploadKind,
 };
 use vram_enclave::service::{serve, Enclave, Listener, ServiceConfig};
-use vram_test_support::{affine_pages, honest_blob, TempDir, TinyCheckpoint};
+use vram_test_support::session::WindowWorld;
+use vram_test_support::TempDir;
 
 const WINDOW: u64 = 7;
-const PAGE_LEN: usize = 33;
 
-struct World {
-    /// The window's upload deadline: a second ago, so it is open now.
-    deadline_ms: u64,
-    weights: Vec<u8>,
-    config: Vec<u8>,
-    ckpt_hash: [u8; 32],
-    pages: Vec<Vec<u32>>,
-    manifest: Vec<u8>,
-    root: [u8; 32],
-    blob: Vec<u8>,
-}
+/// The window's inputs (`vram_test_support::session`): miner 1's honest
+/// blob and miner 2's commitment without a blob; the upload deadline a second
+/// ago, so the window is open now.
+type World = WindowWorld;
 
 fn world() -> World {
-    let tiny = TinyCheckpoint::new(1).unwrap();
-    let pages = affine_pages(3, 16, PAGE_LEN);
-    let (manifest, root) = manifest(&pages);
-    let refs: Vec<&[u32]> = pages.iter().take(4).map(Vec::as_slice).collect();
-    let blob = honest_blob(
-        &tiny.load().unwrap(),
-        &refs,
-        &BlobMetadata {
-            window: WINDOW,
-            miner_uid: 1,
-            topk: 32,
-            base_checkpoint: tiny.hash,
-        },
-    )
-    .unwrap();
-    World {
-        deadline_ms: vram_enclave::service::system_clock_ms() - 1_000,
-        ckpt_hash: tiny.hash,
-        weights: tiny.weights,
-        config: tiny.config_json,
-        pages,
-        manifest,
-        root,
-        blob,
-    }
+    WindowWorld::new(WINDOW, vram_enclave::service::system_clock_ms() - 1_000)
 }
 
 fn open(w: &World) -> OpenWindow {
-    OpenWindow {
-        window: WINDOW,
-        validator: Bytes32([0xaa; 32]),
-        eval_params: EvalParams {
-            learning_rate_e9: 2_000_000,
-            topk: 32,
-            page_len: PAGE_LEN as u64,
-            own_pages: 2,
-            random_pages: 2,
-            max_scored: 16,
-            upload_deadline_ms: w.deadline_ms,
-            seed_margin_ms: 0,
-        },
-        checkpoint_hash: Bytes32(w.ckpt_hash),
-        dataset_root: Bytes32(w.root),
-        page_count: w.pages.len() as u64,
-        miners: vec![
-            MinerCommitment {
-                uid: 1,
-                gradient_hash: Bytes32(vram_attestation::sha256(&w.blob)),
-            },
-            // Committed, but the host could not fetch it.
-            MinerCommitment {
-                uid: 2,
-                gradient_hash: Bytes32([0x22; 32]),
-            },
-        ],
-    }
+    w.open()
 }
 
 struct Server {

@@ -210,6 +210,14 @@ impl EnclaveClient {
         Ok(())
     }
 
+    /// The enclave's clock (Unix ms), from its health answer.
+    pub fn clock_ms(&mut self) -> Result<u64> {
+        match self.call(&Request::Health)? {
+            Response::Health { clock_ms, .. } => Ok(clock_ms),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Declares committed blobs that could not be fetched; returns how many
     /// committed blobs are still outstanding.
     pub fn declare_missing(&mut self, window: u64, uids: &[u64]) -> Result<u64> {

@@ -90,6 +90,9 @@ pub struct Metrics {
     pub windows_failed: Counter,
     /// Enclave restarts.
     pub enclave_restarts: Counter,
+    /// Windows at which the enclave's clock and chain time differed by more
+    /// than half the seed margin.
+    pub enclave_clock_alerts: Counter,
     /// Time to fetch a window's blobs.
     pub fetch_latency: Histogram,
 }
@@ -118,6 +121,11 @@ impl Metrics {
                 "vram_enclave_restarts_total",
                 "Enclave restarts (each registers a new key).",
                 &self.enclave_restarts,
+            ),
+            (
+                "vram_enclave_clock_alerts_total",
+                "Windows at which the enclave's clock and chain time differed by more than half the seed margin.",
+                &self.enclave_clock_alerts,
             ),
         ] {
             out.push_str(&format!(

@@ -227,3 +227,61 @@ fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
         "{err}"
     );
 }
+
+#[test]
+fn a_non_validator_is_refused_before_the_window_s_hparams_are_read() {
+    // Move's `can_score` reads the window's Hparams only for a registered
+    // validator past its offset: a stranger scoring a window before the
+    // held schedule gets ENotValidator, not EWindowBeforeSchedule.
+    let mut ledger = world("order", true);
+    let mut values = HparamValues::defaults();
+    values.dataset_root = vec![0x22; 32];
+    values.dataset_pages = 1000;
+    ledger.update_hparams(values.clone(), 5 * 600_000).unwrap();
+    // The second update folds the first (from window 6) into `current`.
+    ledger.update_hparams(values, 10 * 600_000).unwrap();
+    let mut args = golden_args();
+    args.window = 3;
+    let err = ledger
+        .submit_scores([0xbe; 32], &args, 3 * 600_000 + 500_000)
+        .unwrap_err();
+    assert!(sl::ENotValidator.is(&err), "{err}");
+    let err = ledger
+        .submit_scores(VALIDATOR, &args, 3 * 600_000 + 500_000)
+        .unwrap_err();
+    assert!(
+        vram_host::chain::aborts::hparams::EWindowBeforeSchedule.is(&err),
+        "{err}"
+    );
+}
+
+#[test]
+fn stake_changes_and_leaving_follow_the_registries() {
+    let mut ledger = world("stake", true);
+    ledger
+        .add_validator_stake(VALIDATOR, 5_000_000_000, START)
+        .unwrap();
+    let err = ledger
+        .add_validator_stake([0xbe; 32], 1, START)
+        .unwrap_err();
+    assert!(vr::ENotValidator.is(&err), "{err}");
+    assert_eq!(
+        ledger.deregister_validator(VALIDATOR, START).unwrap(),
+        15_000_000_000
+    );
+    // Gone: it may no longer score.
+    let err = ledger
+        .submit_scores(VALIDATOR, &golden_args(), SCORING)
+        .unwrap_err();
+    assert!(sl::ENotValidator.is(&err), "{err}");
+    let err = ledger.deregister_miner([0xbe; 32], START).unwrap_err();
+    assert!(
+        vram_host::chain::aborts::peer_registry::ENotMiner.is(&err),
+        "{err}"
+    );
+    // Governance retires an enclave; the validator removes its own.
+    let mut ledger = world("retire", true);
+    ledger.remove_enclave(VALIDATOR, true, START).unwrap();
+    let err = ledger.remove_enclave(VALIDATOR, false, START).unwrap_err();
+    assert!(er::ENoEnclave.is(&err), "{err}");
+}

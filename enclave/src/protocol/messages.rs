@@ -258,6 +258,8 @@ pub enum Response {
         windows: Vec<u64>,
         /// Checkpoints loaded and cached.
         checkpoints: Vec<Bytes32>,
+        /// The enclave's clock (Unix ms), which gates when windows open.
+        clock_ms: u64,
     },
     /// Answer to [`Request::OpenWindow`].
     WindowOpened {

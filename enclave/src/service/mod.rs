@@ -213,6 +213,7 @@ impl Enclave {
                     .iter()
                     .map(|c| Bytes32(c.hash()))
                     .collect(),
+                clock_ms: self.now_ms(),
             }),
             Request::OpenWindow(open) => self.open_window(&mut state, open),
             Request::Upload(upload) => self.upload(&mut state, upload),

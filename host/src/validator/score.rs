@@ -61,6 +61,7 @@ impl<C: Chain> Validator<C> {
                 ),
             });
         }
+        self.check_enclave_clock(&open)?;
         self.wait_for_scoring_phase(&open, times)?;
         let (message, signature) = self.drive_enclave(&open, &[&weights, &config_json], &blobs)?;
         self.checkpoint(Step::Signed)?;
@@ -174,6 +175,27 @@ impl<C: Chain> Validator<C> {
             return Err(enclave_err(format!("{outstanding} pages still missing")));
         }
         client.finish(window)
+    }
+
+    /// Alerts when the enclave's clock and chain time differ by more than
+    /// half the seed margin (design §2): the enclave opens windows by its own
+    /// clock, and the margin must cover the drift.
+    fn check_enclave_clock(&mut self, open: &OpenWindow) -> Result<()> {
+        let enclave = self.supervisor.client()?.clock_ms()?;
+        let chain = self.chain.now_ms()?;
+        let skew = enclave.abs_diff(chain);
+        if skew > open.eval_params.seed_margin_ms / 2 {
+            self.metrics.enclave_clock_alerts.inc();
+            tracing::warn!(
+                window = open.window,
+                enclave_ms = enclave,
+                chain_ms = chain,
+                skew_ms = skew,
+                seed_margin_ms = open.eval_params.seed_margin_ms,
+                "the enclave's clock and chain time disagree by more than half the seed margin"
+            );
+        }
+        Ok(())
     }
 
     /// Waits until chain time reaches the window's upload deadline plus the

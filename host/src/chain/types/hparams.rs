@@ -293,3 +293,35 @@ impl Schedule {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(start_window: u64, start_ms: u64, max_scored: u64) -> Segment {
+        Segment {
+            start_window,
+            start_ms,
+            values: HparamValues {
+                max_scored,
+                ..HparamValues::defaults()
+            },
+        }
+    }
+
+    #[test]
+    fn a_schedule_judges_each_window_by_the_values_in_force_then() {
+        let mut s = Schedule::new(segment(0, 0, 10));
+        s.push(segment(6, 3_600_000, 20));
+        // Replaced before it took effect (a second update in window 5).
+        s.push(segment(6, 3_600_000, 30));
+        s.push(segment(9, 5_400_000, 40));
+        assert_eq!(s.segments.len(), 3);
+        assert_eq!(s.values(5).map(|v| v.max_scored), Some(10));
+        assert_eq!(s.values(6).map(|v| v.max_scored), Some(30));
+        assert_eq!(s.values(100).map(|v| v.max_scored), Some(40));
+        let p = s.eval_params(7).unwrap();
+        assert_eq!(p.max_scored, 30);
+        assert_eq!(p.upload_deadline_ms, 3_600_000 + 600_000 + 480_000);
+    }
+}
