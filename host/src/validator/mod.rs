@@ -21,6 +21,7 @@ use crate::sources::{CheckpointStore, Dataset};
 use crate::supervisor::Supervisor;
 use crate::walrus::WalrusClient;
 
+mod fetch;
 mod score;
 mod window;
 

@@ -3,13 +3,12 @@
 //! checked.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vram_attestation::statement::{EntryStatus, SignedStatement, MAX_ENTRIES};
 use vram_enclave::codec::ModelShapes;
 use vram_enclave::model::GptConfig;
-use vram_enclave::protocol::{Bytes32, MinerCommitment, OpenWindow, Page, UploadKind};
+use vram_enclave::protocol::{Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, UploadKind};
 
 use super::{enclave_err, Step, Validator, WindowReport};
 use crate::chain::types::{Commitment, HparamValues, WindowTimes};
@@ -63,7 +62,8 @@ impl<C: Chain> Validator<C> {
         }
         self.check_enclave_clock(&open)?;
         self.wait_for_scoring_phase(&open, times)?;
-        let (message, signature) = self.drive_enclave(&open, &[&weights, &config_json], &blobs)?;
+        let (message, signature) =
+            self.drive_enclave(&open, &[&weights, &config_json], &blobs, times.end_ms)?;
         self.checkpoint(Step::Signed)?;
         let signed = self.check_statement(&open, &key, &message, &signature)?;
         let now = self.chain.now_ms()?;
@@ -131,10 +131,30 @@ impl<C: Chain> Validator<C> {
         open: &OpenWindow,
         checkpoint: &[&[u8]; 2],
         blobs: &BTreeMap<u64, Vec<u8>>,
+        end_ms: u64,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         let window = open.window;
         let mut client = self.supervisor.client()?;
-        let (need_checkpoint, need_manifest) = client.open_window(open)?;
+        let (need_checkpoint, need_manifest) = loop {
+            match client.open_window(open) {
+                // The enclave's clock is behind chain time: wait for it
+                // rather than fetch everything again.
+                Err(Error::Refused {
+                    code: ErrorCode::TooEarly,
+                    message,
+                }) => {
+                    tracing::info!(window, %message, "the enclave's clock is not there yet");
+                    if self.chain.now_ms()? >= end_ms {
+                        return Err(Error::WindowLost {
+                            window,
+                            reason: format!("the enclave never opened the window: {message}"),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                other => break other?,
+            }
+        };
         if need_checkpoint {
             client.upload(window, UploadKind::CheckpointWeights, checkpoint[0])?;
             client.upload(window, UploadKind::CheckpointConfig, checkpoint[1])?;
@@ -251,71 +271,5 @@ impl<C: Chain> Validator<C> {
             "statement signed"
         );
         Ok(signed)
-    }
-
-    /// Fetches every committed blob, `fetch_parallelism` at a time, until
-    /// every fetch is done or half the time left before the submission
-    /// margin has passed; a blob that did not arrive by then is left out
-    /// (the enclave scores it as missing) so that the window still makes its
-    /// deadline.
-    pub(super) fn fetch_all(
-        &self,
-        commitments: &[(u64, Commitment)],
-        budget: u64,
-        times: &WindowTimes,
-        report: &mut WindowReport,
-    ) -> Result<BTreeMap<u64, Vec<u8>>> {
-        let now = self.chain.now_ms()?;
-        let usable = times
-            .end_ms
-            .saturating_sub(self.config.submit_margin_ms)
-            .saturating_sub(now);
-        let give_up = Instant::now() + Duration::from_millis(usable / 2);
-        let jobs: Arc<std::sync::Mutex<Vec<(u64, crate::chain::types::Commitment)>>> = Arc::new(
-            std::sync::Mutex::new(commitments.iter().rev().cloned().collect()),
-        );
-        let (tx, rx) = std::sync::mpsc::channel();
-        for _ in 0..self.config.fetch_parallelism.max(1).min(commitments.len()) {
-            let (jobs, tx, walrus) = (Arc::clone(&jobs), tx.clone(), self.walrus.clone());
-            std::thread::spawn(move || loop {
-                let job = jobs.lock().ok().and_then(|mut j| j.pop());
-                let Some((uid, c)) = job else { return };
-                let result = c
-                    .blob()
-                    .and_then(|(id, sha)| walrus.fetch(&id, &sha, budget));
-                if tx.send((uid, result)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(tx);
-        let mut out = BTreeMap::new();
-        let mut pending: std::collections::BTreeSet<u64> =
-            commitments.iter().map(|(uid, _)| *uid).collect();
-        while !pending.is_empty() {
-            let left = give_up.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok((uid, result)) => {
-                    pending.remove(&uid);
-                    match result {
-                        Ok(bytes) => {
-                            out.insert(uid, bytes);
-                        }
-                        Err(e) => {
-                            tracing::warn!(uid, error = %e, "blob not fetched: scored as missing");
-                            report.fetch_failures.insert(uid, e.to_string());
-                        }
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        for uid in pending {
-            tracing::warn!(uid, "blob fetch ran out of time: scored as missing");
-            report
-                .fetch_failures
-                .insert(uid, "fetch ran out of time for this window".into());
-        }
-        Ok(out)
     }
 }

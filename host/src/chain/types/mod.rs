@@ -7,14 +7,16 @@
 
 mod hparams;
 mod registries;
+mod schedule;
 mod score_ledger;
 
-pub use hparams::{HparamValues, HparamsObject, Schedule, Segment, WindowTimes};
+pub use hparams::{HparamValues, HparamsObject, Segment, WindowTimes};
 pub use registries::{
     Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, Enclaves, FieldObject,
     GradientRegistryObject, Image, PeerRecord, PeerRegistryObject, RoundStateObject, SignerRefusal,
     TableRef,
 };
+pub use schedule::Schedule;
 pub use score_ledger::{
     ScoreLedgerObject, ScoresSubmitted, SubmissionKey, SubmissionRecord, SubmitArgs,
     MAX_SUBMIT_ENTRIES, MAX_SUBMIT_HASHED_ENTRIES,
