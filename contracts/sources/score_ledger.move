@@ -8,8 +8,11 @@
 /// taken from the caller), checks it against what miners and the network
 /// committed, and verifies the enclave's Ed25519 signature over its BCS bytes.
 /// Entries travel as parallel vectors because one pure argument is capped at
-/// 16 KiB: `MAX_ENTRIES` u64s fit one argument; the concatenated gradient
-/// hashes of the non-missing entries fit up to 512 entries.
+/// 16 KiB: `MAX_ENTRIES` u64s (16 000 bytes and a 2-byte length) fit one
+/// argument. Gradient hashes do not travel: each entry's hash is its
+/// miner's commitment, read from the window's one commitment list. A
+/// 2000-entry submission is about 66 KB of arguments (128 KiB allowed) and
+/// loads a handful of dynamic fields (about 1000 allowed).
 ///
 /// The statement lists exactly the miners that committed for the window, each
 /// proven by its commitment alone: a miner that deregisters after committing
@@ -34,7 +37,7 @@ use sui::ed25519;
 use sui::event;
 use sui::table::{Self, Table};
 use vramhub::enclave_registry::EnclaveConfig;
-use vramhub::gradient_registry::GradientRegistry;
+use vramhub::gradient_registry::{Self, GradientRegistry};
 use vramhub::hparams::Hparams;
 use vramhub::round_state::{Self, RoundState};
 use vramhub::validator_registry::ValidatorRegistry;
@@ -66,10 +69,6 @@ const EBadStatus: u64 = 9;
 const ENotInSeedOrder: u64 = 10;
 /// An entry names a miner with no gradient commitment for the window.
 const ENoCommitment: u64 = 11;
-/// A gradient hash differs from the miner's commitment.
-const EGradientHashMismatch: u64 = 12;
-/// `gradient_hashes` is not 32 bytes per non-missing entry.
-const EBadGradientHashes: u64 = 13;
 /// A committed miner is absent from the statement.
 const ECommitmentNotScored: u64 = 14;
 /// The signature does not verify under the validator's enclave key.
@@ -192,7 +191,6 @@ public fun submit_scores(
     loss_before_random: u64,
     miner_uids: vector<u64>,
     statuses: vector<u8>,
-    gradient_hashes: vector<u8>,
     losses_before_own: vector<u64>,
     losses_after_own: vector<u64>,
     losses_after_random: vector<u64>,
@@ -228,7 +226,6 @@ public fun submit_scores(
         &eval_seed,
         &miner_uids,
         &statuses,
-        &gradient_hashes,
         &losses_before_own,
         &losses_after_own,
         &losses_after_random,
@@ -323,10 +320,11 @@ public fun loss_after_random(e: &ScoreEntry): u64 { e.loss_after_random }
 
 // === Private Functions ===
 
-/// Checks the entries against the window's commitments and builds them,
-/// taking each non-missing entry's gradient hash from `gradient_hashes` and
-/// requiring it to equal the commitment. The entries are exactly the
-/// committed miners; the scored ones are a prefix of the seed's order.
+/// Checks the entries against the window's commitments and builds them:
+/// each entry's miner committed for the window (its commitment alone proves
+/// the entry) and gives the entry its gradient hash (none when missing); the
+/// entries are exactly the committed miners; the scored ones are a prefix of
+/// the seed's order.
 fun build_entries(
     gradients: &GradientRegistry,
     window: u64,
@@ -334,14 +332,18 @@ fun build_entries(
     eval_seed: &vector<u8>,
     miner_uids: &vector<u64>,
     statuses: &vector<u8>,
-    gradient_hashes: &vector<u8>,
     losses_before_own: &vector<u64>,
     losses_after_own: &vector<u64>,
     losses_after_random: &vector<u64>,
 ): vector<ScoreEntry> {
     let n = miner_uids.length();
     let mut entries = vector[];
-    let mut offset = 0;
+    if (n == 0) {
+        assert!(gradients.commitment_count(window) == 0, ECommitmentNotScored);
+        return entries
+    };
+    assert!(gradients.has_window(window), ENoCommitment);
+    let committed = gradients.borrow_window(window);
     let mut scored = 0;
     // The largest selection key among scored entries, the smallest among
     // not-evaluated ones.
@@ -353,16 +355,12 @@ fun build_entries(
         assert!(i == 0 || miner_uids[i - 1] < uid, EEntriesNotSorted);
         let status = statuses[i];
         assert!(status <= STATUS_NOT_EVALUATED, EBadStatus);
-        let commitment = gradients.commitment(window, uid);
-        assert!(commitment.is_some(), ENoCommitment);
+        let (found, at) = gradient_registry::position(committed, uid);
+        assert!(found, ENoCommitment);
         let gradient_hash = if (status == STATUS_MISSING) {
             vector[]
         } else {
-            assert!(offset + HASH_LEN <= gradient_hashes.length(), EBadGradientHashes);
-            let claimed = slice(gradient_hashes, offset, HASH_LEN);
-            offset = offset + HASH_LEN;
-            assert!(&claimed == commitment.borrow().sha256(), EGradientHashMismatch);
-            claimed
+            *committed[at].commitment_of().sha256()
         };
         if (status == STATUS_SCORED || status == STATUS_NOT_EVALUATED) {
             let key = selection_key(eval_seed, uid);
@@ -385,8 +383,7 @@ fun build_entries(
         });
         i = i + 1;
     };
-    assert!(offset == gradient_hashes.length(), EBadGradientHashes);
-    assert!(n == gradients.commitment_count(window), ECommitmentNotScored);
+    assert!(n == committed.length(), ECommitmentNotScored);
     assert!(scored <= max_scored, ETooManyScored);
     if (last_scored.is_some() && first_unscored.is_some()) {
         assert!(less(last_scored.borrow(), first_unscored.borrow()), ENotInSeedOrder);
@@ -410,16 +407,6 @@ fun less(a: &vector<u8>, b: &vector<u8>): bool {
         i = i + 1;
     };
     false
-}
-
-fun slice(bytes: &vector<u8>, start: u64, len: u64): vector<u8> {
-    let mut out = vector[];
-    let mut i = start;
-    while (i < start + len) {
-        out.push_back(bytes[i]);
-        i = i + 1;
-    };
-    out
 }
 
 fun count_scored(entries: &vector<ScoreEntry>): u64 {

@@ -23,7 +23,8 @@ fun commitments_are_recorded_per_window() {
     world.next(test_world::admin());
     let gradients = world.scenario().take_shared<GradientRegistry>();
     assert!(gradients.commitment_count(7) == 2);
-    assert!(gradients.committed_uids(7) == vector[2, 0]);
+    // Kept sorted by uid, whatever the commit order.
+    assert!(gradients.committed_uids(7) == vector[0, 2]);
     assert!(gradients.has_commitment(7, 2));
     assert!(!gradients.has_commitment(7, 1));
     assert!(!gradients.has_commitment(8, 2));
@@ -77,5 +78,20 @@ fun one_commitment_per_window() {
     let mut world = world_in_window_7();
     world.commit(2, 7, fill(2, 32));
     world.commit(2, 7, fill(3, 32));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = gradient_registry::EWindowFull)]
+fun a_window_holds_at_most_2000_commitments() {
+    let mut world = world_in_window_7();
+    world.next(test_world::admin());
+    let mut gradients = world.scenario().take_shared<GradientRegistry>();
+    let mut uid = 10;
+    while (uid < 2010) {
+        gradients.commit_for_testing(7, uid, fill(1, 32));
+        uid = uid + 1;
+    };
+    ts::return_shared(gradients);
+    world.commit(2, 7, fill(2, 32));
     world.finish();
 }

@@ -56,7 +56,6 @@ public struct Submit has copy, drop {
     loss_before_random: u64,
     miner_uids: vector<u64>,
     statuses: vector<u8>,
-    gradient_hashes: vector<u8>,
     losses_before_own: vector<u64>,
     losses_after_own: vector<u64>,
     losses_after_random: vector<u64>,
@@ -362,8 +361,6 @@ public fun register_facts(
 
 /// The golden statement's arguments with its valid submit signature.
 public fun golden_submit(): Submit {
-    let mut hashes = fill(1, 32);
-    hashes.append(fill(5, 32));
     Submit {
         sender: VALIDATOR,
         window: GOLDEN_WINDOW,
@@ -374,7 +371,6 @@ public fun golden_submit(): Submit {
         loss_before_random: 4_200_000_000,
         miner_uids: vector[1, 2, 5],
         statuses: vector[0, 1, 2],
-        gradient_hashes: hashes,
         losses_before_own: vector[4_100_000_000, 0, 0],
         losses_after_own: vector[4_000_000_000, 0, 0],
         losses_after_random: vector[4_150_000_000, 0, 0],
@@ -407,16 +403,10 @@ public fun with_seed(mut s: Submit, seed: vector<u8>): Submit {
     s
 }
 
-public fun with_entries(
-    mut s: Submit,
-    miner_uids: vector<u64>,
-    statuses: vector<u8>,
-    gradient_hashes: vector<u8>,
-): Submit {
+public fun with_entries(mut s: Submit, miner_uids: vector<u64>, statuses: vector<u8>): Submit {
     let n = miner_uids.length();
     s.miner_uids = miner_uids;
     s.statuses = statuses;
-    s.gradient_hashes = gradient_hashes;
     s.losses_before_own = vector::tabulate!(n, |_| 0);
     s.losses_after_own = vector::tabulate!(n, |_| 0);
     s.losses_after_random = vector::tabulate!(n, |_| 0);
@@ -460,7 +450,6 @@ public fun submit(world: &mut World, s: Submit) {
         s.loss_before_random,
         s.miner_uids,
         s.statuses,
-        s.gradient_hashes,
         s.losses_before_own,
         s.losses_after_own,
         s.losses_after_random,

@@ -295,37 +295,32 @@ fn populated() -> Fake {
     );
     fake.put_field(anchors, &TypeTag::U64, &0u64, vec![0x11u8; 32]);
 
-    let (commitments, by_window) = ([0x72; 32], [0x73; 32]);
+    let by_window = [0x73; 32];
     fake.put(
         d.gradients.id,
         &GradientRegistryObject {
             id: d.gradients.id,
-            commitments: TableRef {
-                id: commitments,
-                size: 2,
-            },
             by_window: TableRef {
                 id: by_window,
                 size: 1,
             },
         },
     );
-    fake.put_field(by_window, &TypeTag::U64, &42u64, vec![5u64, 1]);
-    for uid in [1u64, 5] {
-        fake.put_field(
-            commitments,
-            &struct_tag("gradient_registry", "CommitmentKey"),
-            &CommitmentKey {
-                window: 42,
-                miner_uid: uid,
-            },
-            Commitment {
-                blob_id: vec![0xb0 + uid as u8; 32],
-                sha256: vec![uid as u8; 32],
-                committed_ms: 42 * 600_000 + 1_000,
-            },
-        );
-    }
+    // The window's one list, ascending uid.
+    let list: Vec<(u64, Commitment)> = [1u64, 5]
+        .into_iter()
+        .map(|uid| {
+            (
+                uid,
+                Commitment {
+                    blob_id: vec![0xb0 + uid as u8; 32],
+                    sha256: vec![uid as u8; 32],
+                    committed_ms: 42 * 600_000 + 1_000,
+                },
+            )
+        })
+        .collect();
+    fake.put_field(by_window, &TypeTag::U64, &42u64, list);
     let peers = [0x74; 32];
     fake.put(
         d.peers.id,

@@ -208,3 +208,130 @@ fn at_most_max_scored_entries_are_scored() {
     let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
     assert!(sl::ETooManyScored.is(&err), "{err}");
 }
+
+#[test]
+fn attack_sign_over_another_blob_than_the_committed_one() {
+    // The chain takes every gradient hash from the commitments: a statement
+    // about another blob for miner 1 does not verify.
+    let mut ledger = world("substitute", true);
+    let mut message = golden::submit_message().unwrap();
+    message.payload.entries[0].gradient_hash = vec![0x99; 32];
+    let bytes = to_bcs(&message).unwrap();
+    let signature = golden::golden_key().sign(&bytes);
+    let args = SubmitArgs::new(message.timestamp_ms, &message.payload, signature.as_ref()).unwrap();
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(sl::EBadSignature.is(&err), "{err}");
+}
+
+#[test]
+fn a_window_of_2000_committed_miners_is_submitted() {
+    // 2000 commitments (the golden miners 1, 2 and 5 and 1997 more), one
+    // statement listing them all: 10 scored in the seed's order, the rest
+    // not evaluated or missing. Accepted, within MAX_SUBMIT_ENTRIES.
+    let mut ledger = world("2000", true);
+    let now = START + 2_000;
+    for uid in 6..2003u64 {
+        let owner = [
+            (uid >> 8) as u8,
+            uid as u8,
+            0x5e,
+            0x11,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            1,
+        ];
+        assert_eq!(
+            ledger.register_miner(owner, 1_000_000_000, now).unwrap(),
+            uid
+        );
+        ledger
+            .commit_gradient(owner, W, uid, &[0xcc; 32], &[(uid % 251) as u8; 32], now)
+            .unwrap();
+    }
+    let err = ledger
+        .commit_gradient(miner(0), W, 0, &[0xcc; 32], &[0; 32], now)
+        .unwrap_err();
+    assert!(
+        vram_host::chain::aborts::gradient_registry::EWindowFull.is(&err),
+        "{err}"
+    );
+    let mut message = golden::submit_message().unwrap();
+    let seed = message.payload.eval_seed.clone();
+    let mut uids: Vec<u64> = [1u64, 2, 5].into_iter().chain(6..2003).collect();
+    uids.sort_unstable();
+    let mut order: Vec<([u8; 32], u64)> = uids
+        .iter()
+        .filter(|&&u| u != 2)
+        .map(|&u| (vram_attestation::statement::selection_key(&seed, u), u))
+        .collect();
+    order.sort_unstable();
+    let scored: Vec<u64> = order.iter().take(10).map(|&(_, u)| u).collect();
+    message.payload.entries = uids
+        .iter()
+        .map(|&uid| {
+            let status = if uid == 2 {
+                EntryStatus::Missing
+            } else if scored.contains(&uid) {
+                EntryStatus::Scored
+            } else {
+                EntryStatus::NotEvaluated
+            };
+            let losses = if status == EntryStatus::Scored {
+                [4_100_000_000, 4_000_000_000, 4_150_000_000]
+            } else {
+                [0; 3]
+            };
+            let hash = match uid {
+                2 => Vec::new(),
+                1 | 5 => vec![uid as u8; 32],
+                _ => vec![(uid % 251) as u8; 32],
+            };
+            vram_attestation::statement::ScoreEntry {
+                miner_uid: uid,
+                gradient_hash: hash,
+                status: status as u8,
+                loss_before_own: losses[0],
+                loss_after_own: losses[1],
+                loss_after_random: losses[2],
+            }
+        })
+        .collect();
+    let signed =
+        vram_attestation::statement::SignedStatement::sign(message, &golden::golden_key()).unwrap();
+    let args = SubmitArgs::new(
+        signed.message.timestamp_ms,
+        &signed.message.payload,
+        &signed.signature,
+    )
+    .unwrap();
+    assert_eq!(args.miner_uids.len(), 2000);
+    // Each vector argument stays under Sui's 16 KiB pure-argument limit.
+    assert!(bcs::to_bytes(&args.losses_after_random).unwrap().len() <= 16 * 1024);
+    let event = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap();
+    assert_eq!((event.entries, event.scored), (2000, 10));
+}

@@ -107,7 +107,7 @@ pub mod peer_registry {
 pub mod gradient_registry {
     use super::Abort;
     aborts!("gradient_registry": ENotOwner = 0, EBadBlobId = 1, EBadHash = 2, EWrongWindow = 3,
-        EUploadClosed = 4, EAlreadyCommitted = 5);
+        EUploadClosed = 4, EAlreadyCommitted = 5, EWindowFull = 6);
 }
 
 /// `vramhub::enclave_registry`.
@@ -125,7 +125,6 @@ pub mod score_ledger {
     aborts!("score_ledger": ELengthMismatch = 0, ETooManyEntries = 1, ENotValidator = 2,
         EWindowNotScoring = 3, EAlreadySubmitted = 4, ECheckpointMismatch = 5,
         EDatasetRootMismatch = 6, EBadSeed = 7, EEntriesNotSorted = 8, EBadStatus = 9,
-        ENotInSeedOrder = 10, ENoCommitment = 11, EGradientHashMismatch = 12,
-        EBadGradientHashes = 13, ECommitmentNotScored = 14, EBadSignature = 15,
-        ETooManyScored = 16);
+        ENotInSeedOrder = 10, ENoCommitment = 11, ECommitmentNotScored = 14,
+        EBadSignature = 15, ETooManyScored = 16);
 }

@@ -311,7 +311,6 @@ pub fn submit_scores(d: &Deployment, gas: &Gas, a: &SubmitArgs) -> Result<Transa
     args.push(p.pure(&a.loss_before_random)?);
     args.push(p.pure(&a.miner_uids)?);
     args.push(p.pure(&a.statuses)?);
-    args.push(p.pure(&a.gradient_hashes)?);
     args.push(p.pure(&a.losses_before_own)?);
     args.push(p.pure(&a.losses_after_own)?);
     args.push(p.pure(&a.losses_after_random)?);

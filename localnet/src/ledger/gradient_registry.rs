@@ -1,9 +1,10 @@
 //! Twin of `contracts/sources/gradient_registry.move`: each miner's
-//! `(blob_id, sha256)` commitment per window.
+//! `(blob_id, sha256)` commitment per window, at most `MAX_COMMITMENTS` per
+//! window.
 
 use rusqlite::{params, Connection};
 use vram_host::chain::aborts::{gradient_registry as e, peer_registry};
-use vram_host::chain::types::Commitment;
+use vram_host::chain::types::{Commitment, MAX_SUBMIT_ENTRIES};
 
 use super::hparams::{read_hparams, times};
 use super::peer_registry::owner_of;
@@ -48,6 +49,30 @@ impl Ledger {
                     e::EUploadClosed,
                     format!("{} ms after the deadline", now_ms - deadline),
                 ));
+            }
+            let exists: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM commitments WHERE window = ?1 AND uid = ?2",
+                    params![window as i64, uid as i64],
+                    |r| r.get(0),
+                )
+                .map_err(db("read commitments"))?;
+            if exists > 0 {
+                return Err(abort(
+                    e::EAlreadyCommitted,
+                    format!("window {window}, uid {uid}"),
+                ));
+            }
+            let count: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM commitments WHERE window = ?1",
+                    params![window as i64],
+                    |r| r.get(0),
+                )
+                .map_err(db("read commitments"))?;
+            // `gradient_registry::MAX_COMMITMENTS`: what one statement lists.
+            if count as usize >= MAX_SUBMIT_ENTRIES {
+                return Err(abort(e::EWindowFull, format!("window {window}")));
             }
             let done = tx
                 .execute(

@@ -259,9 +259,9 @@ fn has_submitted(conn: &Connection, window: u64, validator: &Address) -> Result<
 
 /// `score_ledger::build_entries`: the entries are exactly the committed
 /// miners (each proven by its commitment alone, so a miner that left cannot
-/// block the window), each non-missing entry's gradient hash is taken from
-/// `gradient_hashes` and must equal the commitment, and the scored entries
-/// are a prefix of the seed's order at most `max_scored` long.
+/// block the window), each non-missing entry's gradient hash is its
+/// commitment's, and the scored entries are a prefix of the seed's order at
+/// most `max_scored` long.
 fn build_entries(
     committed: &[(u64, Commitment)],
     max_scored: u64,
@@ -269,7 +269,6 @@ fn build_entries(
 ) -> Result<Vec<ScoreEntry>> {
     let n = args.miner_uids.len();
     let mut entries = Vec::with_capacity(n);
-    let mut offset = 0usize;
     let mut scored = 0u64;
     let mut last_scored: Option<[u8; 32]> = None;
     let mut first_unscored: Option<[u8; 32]> = None;
@@ -282,29 +281,13 @@ fn build_entries(
         let known = EntryStatus::from_u8(status)
             .ok_or_else(|| abort(e::EBadStatus, format!("status {status}")))?;
         let c = committed
-            .iter()
-            .find(|(u, _)| *u == uid)
-            .map(|(_, c)| c)
-            .ok_or_else(|| abort(e::ENoCommitment, format!("uid {uid}")))?;
+            .binary_search_by_key(&uid, |(u, _)| *u)
+            .map(|at| &committed[at].1)
+            .map_err(|_| abort(e::ENoCommitment, format!("uid {uid}")))?;
         let gradient_hash = if known == EntryStatus::Missing {
             Vec::new()
         } else {
-            let claimed = args
-                .gradient_hashes
-                .get(offset..offset + HASH_LEN)
-                .ok_or_else(|| abort(e::EBadGradientHashes, "too few gradient hashes"))?;
-            offset += HASH_LEN;
-            if claimed != c.sha256.as_slice() {
-                return Err(abort(
-                    e::EGradientHashMismatch,
-                    format!(
-                        "uid {uid}: statement {}, commitment {}",
-                        hex::encode(claimed),
-                        hex::encode(&c.sha256)
-                    ),
-                ));
-            }
-            claimed.to_vec()
+            c.sha256.clone()
         };
         match known {
             EntryStatus::Scored => {
@@ -325,9 +308,6 @@ fn build_entries(
             loss_after_own: args.losses_after_own[i],
             loss_after_random: args.losses_after_random[i],
         });
-    }
-    if offset != args.gradient_hashes.len() {
-        return Err(abort(e::EBadGradientHashes, "gradient hashes left over"));
     }
     if n != committed.len() {
         return Err(abort(

@@ -17,9 +17,9 @@ use sui_sdk_types::TypeTag;
 use crate::chain::aborts;
 use crate::chain::sui_tx::{self, Deployment, OwnedObject};
 use crate::chain::types::{
-    Commitment, CommitmentKey, EnclaveConfigObject, Enclaves, GradientRegistryObject,
-    HparamsObject, PeerRecord, PeerRegistryObject, RoundStateObject, ScoreLedgerObject,
-    SubmissionKey, SubmissionRecord, SubmitArgs,
+    Commitment, EnclaveConfigObject, Enclaves, GradientRegistryObject, HparamsObject, PeerRecord,
+    PeerRegistryObject, RoundStateObject, ScoreLedgerObject, SubmissionKey, SubmissionRecord,
+    SubmitArgs,
 };
 use crate::chain::{Chain, PreparedSubmission};
 use crate::error::{Error, Result};
@@ -144,27 +144,19 @@ impl Chain for SuiChain {
     }
 
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
+        // One dynamic field holds the whole window, ascending uid: one read
+        // whatever the number of miners.
         let reg: GradientRegistryObject =
             self.decode(&self.deployment.gradients.id, "GradientRegistry")?;
-        let uids: Vec<u64> = self
+        let list: Vec<(u64, Commitment)> = self
             .field(&reg.by_window.id, &TypeTag::U64, &window)?
             .unwrap_or_default();
-        let key_type = self.package_type("gradient_registry", "CommitmentKey")?;
-        let mut out = Vec::with_capacity(uids.len());
-        for uid in uids {
-            let key = CommitmentKey {
-                window,
-                miner_uid: uid,
-            };
-            let c: Commitment = self
-                .field(&reg.commitments.id, &key_type, &key)?
-                .ok_or_else(|| {
-                    chain_err(format!("commitment of miner {uid} listed but not found"))
-                })?;
-            out.push((uid, c));
+        if list.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(chain_err(format!(
+                "window {window}'s commitments are not ascending by uid"
+            )));
         }
-        out.sort_by_key(|(uid, _)| *uid);
-        Ok(out)
+        Ok(list)
     }
 
     fn miners(&self) -> Result<Vec<u64>> {

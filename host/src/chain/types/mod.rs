@@ -12,12 +12,11 @@ mod score_ledger;
 
 pub use hparams::{HparamValues, HparamsObject, Segment, WindowTimes};
 pub use registries::{
-    Commitment, CommitmentKey, EnclaveConfigObject, EnclaveRecord, Enclaves, FieldObject,
-    GradientRegistryObject, Image, PeerRecord, PeerRegistryObject, RoundStateObject, SignerRefusal,
-    TableRef,
+    Commitment, EnclaveConfigObject, EnclaveRecord, Enclaves, FieldObject, GradientRegistryObject,
+    Image, PeerRecord, PeerRegistryObject, RoundStateObject, SignerRefusal, TableRef,
 };
 pub use schedule::Schedule;
 pub use score_ledger::{
     ScoreLedgerObject, ScoresSubmitted, SubmissionKey, SubmissionRecord, SubmitArgs,
-    MAX_SUBMIT_ENTRIES, MAX_SUBMIT_HASHED_ENTRIES,
+    MAX_SUBMIT_ENTRIES,
 };

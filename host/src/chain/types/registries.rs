@@ -37,15 +37,6 @@ impl Commitment {
     }
 }
 
-/// `vramhub::gradient_registry::CommitmentKey` (a dynamic-field key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitmentKey {
-    /// The window.
-    pub window: u64,
-    /// The miner.
-    pub miner_uid: u64,
-}
-
 /// `vramhub::enclave_registry::EnclaveRecord`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnclaveRecord {
@@ -110,9 +101,8 @@ pub struct RoundStateObject {
 pub struct GradientRegistryObject {
     /// UID.
     pub id: [u8; 32],
-    /// CommitmentKey -> Commitment.
-    pub commitments: TableRef,
-    /// window -> committed uids.
+    /// window -> `vector<Committed>`, ascending uid. `Committed { miner_uid,
+    /// commitment }` has the BCS of the tuple `(u64, Commitment)`.
     pub by_window: TableRef,
 }
 

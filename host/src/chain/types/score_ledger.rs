@@ -2,7 +2,7 @@
 //! event, the ledger object, and `submit_scores`' arguments.
 
 use serde::{Deserialize, Serialize};
-use vram_attestation::statement::{EntryStatus, WindowScores};
+use vram_attestation::statement::WindowScores;
 
 use super::TableRef;
 use crate::error::{Error, Result};
@@ -35,10 +35,10 @@ pub struct ScoresSubmitted {
     pub scored: u64,
 }
 
-/// The most entries one `submit_scores` call takes (`MAX_ENTRIES`).
+/// The most entries one `submit_scores` call takes (`MAX_ENTRIES`): 2000
+/// u64s and their 2-byte length are 16 002 bytes, under Sui's 16 KiB pure
+/// argument.
 pub const MAX_SUBMIT_ENTRIES: usize = 2000;
-/// The most non-missing entries: their hashes share one 16 KiB pure argument.
-pub const MAX_SUBMIT_HASHED_ENTRIES: usize = 512;
 
 /// The statement-dependent arguments of `score_ledger::submit_scores`, in
 /// call order after the shared objects.
@@ -60,8 +60,6 @@ pub struct SubmitArgs {
     pub miner_uids: Vec<u64>,
     /// `statuses: vector<u8>`.
     pub statuses: Vec<u8>,
-    /// `gradient_hashes: vector<u8>`: 32 bytes per non-missing entry.
-    pub gradient_hashes: Vec<u8>,
     /// `losses_before_own: vector<u64>`.
     pub losses_before_own: Vec<u64>,
     /// `losses_after_own: vector<u64>`.
@@ -74,8 +72,9 @@ pub struct SubmitArgs {
 
 impl SubmitArgs {
     /// Splits a signed statement into the parallel vectors the entry function
-    /// takes. `eval_params_hash` and `validator` are not arguments: the
-    /// contract recomputes the first and takes the second from the sender.
+    /// takes. `eval_params_hash`, `validator` and the gradient hashes are not
+    /// arguments: the contract recomputes the first, takes the second from
+    /// the sender and the hashes from the window's commitments.
     pub fn new(timestamp_ms: u64, scores: &WindowScores, signature: &[u8]) -> Result<Self> {
         let entries = &scores.entries;
         if entries.len() > MAX_SUBMIT_ENTRIES {
@@ -83,19 +82,6 @@ impl SubmitArgs {
                 what: "entries",
                 count: entries.len(),
                 max: MAX_SUBMIT_ENTRIES,
-            });
-        }
-        let mut gradient_hashes = Vec::new();
-        for entry in entries {
-            if entry.status != EntryStatus::Missing as u8 {
-                gradient_hashes.extend_from_slice(&entry.gradient_hash);
-            }
-        }
-        if gradient_hashes.len() > MAX_SUBMIT_HASHED_ENTRIES * 32 {
-            return Err(Error::StatementTooLarge {
-                what: "non-missing entries",
-                count: gradient_hashes.len() / 32,
-                max: MAX_SUBMIT_HASHED_ENTRIES,
             });
         }
         Ok(Self {
@@ -107,7 +93,6 @@ impl SubmitArgs {
             loss_before_random: scores.loss_before_random,
             miner_uids: entries.iter().map(|e| e.miner_uid).collect(),
             statuses: entries.iter().map(|e| e.status).collect(),
-            gradient_hashes,
             losses_before_own: entries.iter().map(|e| e.loss_before_own).collect(),
             losses_after_own: entries.iter().map(|e| e.loss_after_own).collect(),
             losses_after_random: entries.iter().map(|e| e.loss_after_random).collect(),
