@@ -7,6 +7,8 @@
 //! parameter from the base, so nothing needs reverting and no second model
 //! is ever allocated.
 
+use std::collections::BTreeMap;
+
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::EntryStatus;
@@ -284,8 +286,65 @@ impl<'c> Evaluator<'c> {
         Ok(())
     }
 
-    /// Scores every miner of a window (design.md §3, step 3). Leaves the working
-    /// weights at the base.
+    /// The base losses (working copy reset to the checkpoint first): on the
+    /// random pages, and on each listed miner's own pages. They need no
+    /// gradient, so they are computed once, before any step.
+    pub fn base_losses(
+        &self,
+        random_pages: &[&[u32]],
+        own: &[(u64, Vec<&[u32]>)],
+    ) -> Result<(f64, BTreeMap<u64, f64>)> {
+        self.checkpoint.restore_base()?;
+        let random = self.loss(random_pages)?;
+        let own = own
+            .iter()
+            .map(|(uid, pages)| Ok((*uid, self.loss(pages)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok((random, own))
+    }
+
+    /// Scores one miner: parses its blob (a bad one is an outcome, not an
+    /// error), takes the sign-SGD step on the working copy and measures the
+    /// losses after it. The step overwrites every parameter from the base,
+    /// so no reset is needed between miners; base losses must come first.
+    pub fn score_one(
+        &self,
+        window: u64,
+        params: &EvalParams,
+        miner: &MinerInput<'_>,
+        loss_before_own: f64,
+        random_pages: &[&[u32]],
+    ) -> Result<MinerResult> {
+        let topk = usize::try_from(params.topk).unwrap_or(usize::MAX);
+        let checked = match miner.blob {
+            None => Err(Outcome::Missing),
+            Some(bytes) => self.check_blob(bytes, miner.uid, window, topk),
+        };
+        let blob = match checked {
+            Ok(blob) => blob,
+            Err(outcome) => {
+                return Ok(MinerResult {
+                    uid: miner.uid,
+                    outcome,
+                    loss_before_own: 0.0,
+                    loss_after_own: 0.0,
+                    loss_after_random: 0.0,
+                })
+            }
+        };
+        self.apply_sign_step(&blob, params.learning_rate())?;
+        Ok(MinerResult {
+            uid: miner.uid,
+            outcome: Outcome::Scored,
+            loss_before_own,
+            loss_after_own: self.loss(&miner.own_pages)?,
+            loss_after_random: self.loss(random_pages)?,
+        })
+    }
+
+    /// Scores every miner of a window (design.md §3, step 3), as the
+    /// enclave does one blob at a time. Leaves the working weights at the
+    /// base.
     pub fn evaluate_window(
         &self,
         window: u64,
@@ -299,47 +358,23 @@ impl<'c> Evaluator<'c> {
                 reason: "miners must be sorted by uid, without duplicates".into(),
             });
         }
-        self.checkpoint.restore_base()?;
-        let loss_before_random = self.loss(random_pages)?;
-        let topk = usize::try_from(params.topk).unwrap_or(usize::MAX);
-
-        // Base losses first, while the working copy is the base.
-        let mut staged = Vec::with_capacity(miners.len());
-        for miner in miners {
-            let checked = match miner.blob {
-                None => Err(Outcome::Missing),
-                Some(bytes) => self.check_blob(bytes, miner.uid, window, topk),
-            };
-            let before = match &checked {
-                Ok(_) => self.loss(&miner.own_pages)?,
-                Err(_) => 0.0,
-            };
-            staged.push((miner, checked, before));
-        }
-
-        let mut results = Vec::with_capacity(miners.len());
-        for (miner, checked, loss_before_own) in staged {
-            let result = match checked {
-                Ok(blob) => {
-                    self.apply_sign_step(&blob, params.learning_rate())?;
-                    MinerResult {
-                        uid: miner.uid,
-                        outcome: Outcome::Scored,
-                        loss_before_own,
-                        loss_after_own: self.loss(&miner.own_pages)?,
-                        loss_after_random: self.loss(random_pages)?,
-                    }
+        let own: Vec<(u64, Vec<&[u32]>)> = miners
+            .iter()
+            .filter(|m| m.blob.is_some())
+            .map(|m| (m.uid, m.own_pages.clone()))
+            .collect();
+        let (loss_before_random, before_own) = self.base_losses(random_pages, &own)?;
+        let results = miners
+            .iter()
+            .map(|m| {
+                let before = before_own.get(&m.uid).copied().unwrap_or(0.0);
+                let mut r = self.score_one(window, params, m, before, random_pages)?;
+                if r.outcome != Outcome::Scored {
+                    r.loss_before_own = 0.0;
                 }
-                Err(outcome) => MinerResult {
-                    uid: miner.uid,
-                    outcome,
-                    loss_before_own: 0.0,
-                    loss_after_own: 0.0,
-                    loss_after_random: 0.0,
-                },
-            };
-            results.push(result);
-        }
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.checkpoint.restore_base()?;
         Ok(WindowEvaluation {
             loss_before_random,

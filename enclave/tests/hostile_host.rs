@@ -149,6 +149,8 @@ fn declare_missing(s: &mut UnixStream, uids: &[u64]) {
     ));
 }
 
+/// Sends every requested page, then evaluates every blob the enclave asks
+/// for; the answer to the pages.
 fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
     let Response::PagesNeeded(req) = call(s, &Request::RequestPages { window: WINDOW }) else {
         panic!("no page request")
@@ -161,13 +163,31 @@ fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
             tokens: page_bytes(&w.pages[i as usize]),
         })
         .collect();
-    call(
+    let accepted = call(
         s,
         &Request::Pages {
             window: WINDOW,
             pages,
         },
-    )
+    );
+    // Upload each blob the enclave asks for, in the seed's order.
+    loop {
+        match call(
+            s,
+            &Request::NextGradient {
+                window: WINDOW,
+                until_ms: u64::MAX,
+            },
+        ) {
+            Response::GradientNeeded { uid: None, .. } => break,
+            Response::GradientNeeded { uid: Some(uid), .. } => {
+                assert_eq!(uid, 1, "only miner 1 has a valid blob");
+                upload(s, UploadKind::Gradient { uid }, &w.blob);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    accepted
 }
 
 #[test]
@@ -709,4 +729,64 @@ fn describe_binds_key_and_nonce() {
     let doc = vram_attestation::AttestationDocument::parse(&attestation).unwrap();
     assert_eq!(doc.public_key, Some(&public_key.0[..]));
     assert_eq!(doc.nonce, Some(&[1u8, 2, 3][..]));
+}
+
+#[test]
+fn attack_17_blobs_outside_their_turn_and_a_deadline_that_passed() {
+    let w = world();
+    let srv = server("a17");
+    let mut s = srv.connect();
+    prepare(&mut s, &w);
+    let Response::PagesNeeded(req) = call(&mut s, &Request::RequestPages { window: WINDOW }) else {
+        panic!("no page request")
+    };
+    let pages = req
+        .pages()
+        .into_iter()
+        .map(|i| Page {
+            index: i,
+            tokens: page_bytes(&w.pages[i as usize]),
+        })
+        .collect();
+    call(
+        &mut s,
+        &Request::Pages {
+            window: WINDOW,
+            pages,
+        },
+    );
+    // After the seed a blob comes only when the enclave asks for it.
+    refused(
+        upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob),
+        ErrorCode::OutOfOrder,
+    );
+    // The host's deadline has passed: nothing more is evaluated, and the
+    // valid blob is `not evaluated` (a shorter prefix, never a choice).
+    assert_eq!(
+        call(
+            &mut s,
+            &Request::NextGradient {
+                window: WINDOW,
+                until_ms: 0,
+            },
+        ),
+        Response::GradientNeeded {
+            uid: None,
+            evaluated: 0
+        }
+    );
+    let Response::Statement { message, signature } =
+        call(&mut s, &Request::Finish { window: WINDOW })
+    else {
+        panic!()
+    };
+    let statement = SignedStatement::decode(&message, &signature).unwrap();
+    let statuses: Vec<u8> = statement
+        .message
+        .payload
+        .entries
+        .iter()
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(statuses, vec![4, 1]);
 }

@@ -247,6 +247,15 @@ impl EnclaveClient {
         }
     }
 
+    /// Evaluates the blob uploaded last (if any) and names the next one to
+    /// upload; `None` once evaluation is over.
+    pub fn next_gradient(&mut self, window: u64, until_ms: u64) -> Result<Option<u64>> {
+        match self.call(&Request::NextGradient { window, until_ms })? {
+            Response::GradientNeeded { uid, .. } => Ok(uid),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Scores the window; returns the BCS statement and its signature.
     pub fn finish(&mut self, window: u64) -> Result<(Vec<u8>, Vec<u8>)> {
         match self.call(&Request::Finish { window })? {

@@ -98,6 +98,11 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
         })
         .collect();
     assert_eq!(client.send_pages(window, batch).unwrap(), 0);
+    assert_eq!(client.next_gradient(window, u64::MAX).unwrap(), Some(4));
+    client
+        .upload(window, UploadKind::Gradient { uid: 4 }, &blob)
+        .unwrap();
+    assert_eq!(client.next_gradient(window, u64::MAX).unwrap(), None);
     let (message, signature) = client.finish(window).unwrap();
 
     // The auditor's side.

@@ -180,14 +180,8 @@ impl<S: TimedRead + Read + Write> Session<S> {
         }
     }
 
-    /// Sends every page `request` names, then finishes: the statement's
-    /// (BCS, signature), or the refusal.
-    pub fn pages_and_finish(
-        &mut self,
-        w: &WindowWorld,
-        window: u64,
-        request: &PageRequest,
-    ) -> Result<(Vec<u8>, Vec<u8>), Response> {
+    /// Sends every page `request` names.
+    pub fn send_pages(&mut self, w: &WindowWorld, window: u64, request: &PageRequest) -> Response {
         let pages = request
             .pages()
             .into_iter()
@@ -196,7 +190,38 @@ impl<S: TimedRead + Read + Write> Session<S> {
                 tokens: page_bytes(&w.pages[index as usize]),
             })
             .collect();
-        self.call(&Request::Pages { window, pages });
+        self.call(&Request::Pages { window, pages })
+    }
+
+    /// Uploads each blob the enclave asks for (`NextGradient`) until it asks
+    /// for none; how many it evaluated, or the refusal.
+    pub fn evaluate(&mut self, w: &WindowWorld, window: u64) -> Result<u64, Response> {
+        let mut uploaded = 0;
+        loop {
+            match self.call(&Request::NextGradient {
+                window,
+                until_ms: u64::MAX,
+            }) {
+                Response::GradientNeeded { uid: None, .. } => return Ok(uploaded),
+                Response::GradientNeeded { uid: Some(1), .. } => {
+                    self.upload(window, UploadKind::Gradient { uid: 1 }, &w.blob);
+                    uploaded += 1;
+                }
+                other => return Err(other),
+            }
+        }
+    }
+
+    /// Sends every page `request` names, evaluates, then finishes: the
+    /// statement's (BCS, signature), or the refusal.
+    pub fn pages_and_finish(
+        &mut self,
+        w: &WindowWorld,
+        window: u64,
+        request: &PageRequest,
+    ) -> Result<(Vec<u8>, Vec<u8>), Response> {
+        self.send_pages(w, window, request);
+        self.evaluate(w, window)?;
         match self.call(&Request::Finish { window }) {
             Response::Statement { message, signature } => Ok((message, signature)),
             other => Err(other),

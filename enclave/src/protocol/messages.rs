@@ -137,6 +137,17 @@ pub enum Request {
         /// The window.
         window: u64,
     },
+    /// Evaluates the blob uploaded since the last call, if any, and names
+    /// the next valid blob to upload in the seed's order; none once
+    /// `max_scored` are scored or the enclave's clock reaches `until_ms`
+    /// (the host's hint of when the statement must go out: stopping early
+    /// only shortens the scored prefix).
+    NextGradient {
+        /// The window.
+        window: u64,
+        /// Stop asking for blobs at this enclave time (Unix ms).
+        until_ms: u64,
+    },
     /// Pages the enclave asked for.
     Pages {
         /// The window.
@@ -286,6 +297,14 @@ pub enum Response {
     },
     /// Answer to [`Request::RequestPages`].
     PagesNeeded(PageRequest),
+    /// Answer to [`Request::NextGradient`].
+    GradientNeeded {
+        /// The miner whose blob to upload next; `None` when evaluation is
+        /// over (call `Finish`).
+        uid: Option<u64>,
+        /// Miners evaluated so far.
+        evaluated: u64,
+    },
     /// Answer to [`Request::Pages`].
     PagesAccepted {
         /// Requested pages still missing.

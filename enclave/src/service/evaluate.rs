@@ -1,15 +1,11 @@
-//! Evaluating a window: the seed (once every committed blob arrived or was
-//! declared missing), the budgeted selection, the pages it needs (own pages
-//! from public inputs, random pages from the seed), then the losses and the
-//! signed statement.
+//! Before evaluating a window: the seed (once every committed blob arrived or
+//! was declared missing), the budgeted selection, and the pages it needs
+//! (own pages from public inputs, random pages from the seed). Evaluation
+//! itself and the statement are in `score.rs`.
 
 use vram_attestation::sha256;
-use vram_attestation::statement::{
-    selection_key, EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores,
-    INTENT_WINDOW_SCORES,
-};
+use vram_attestation::statement::selection_key;
 
-use crate::eval::{loss_to_u64, Evaluator, MinerInput};
 use crate::protocol::{Bytes32, ErrorCode, PageRequest, Response};
 
 use super::receive::outstanding;
@@ -73,7 +69,7 @@ impl Enclave {
         let mut valid: Vec<([u8; 32], u64)> = w
             .verdicts
             .iter()
-            .filter(|(_, v)| matches!(v, Verdict::Valid(_)))
+            .filter(|(_, v)| matches!(v, Verdict::Valid))
             .map(|(&uid, _)| (selection_key(&seed, uid), uid))
             .collect();
         valid.sort_unstable();
@@ -162,127 +158,5 @@ impl Enclave {
         }
         let outstanding = wanted.iter().filter(|i| !w.pages.contains_key(i)).count() as u64;
         Ok(Response::PagesAccepted { outstanding })
-    }
-
-    pub(super) fn finish(&self, state: &mut State, window: u64) -> Result<Response, Refusal> {
-        if let Some((message, signature)) =
-            state.records.get(window).and_then(|r| r.statement.clone())
-        {
-            return Ok(Response::Statement { message, signature });
-        }
-        let w = state.windows.get(&window).ok_or((
-            ErrorCode::UnknownWindow,
-            format!("window {window} is not open"),
-        ))?;
-        let (Some(request), Some(checkpoint)) = (&w.request, &w.checkpoint) else {
-            return refuse(ErrorCode::OutOfOrder, "request and send pages first");
-        };
-        let missing = request
-            .random
-            .iter()
-            .chain(request.own.iter().flat_map(|(_, p)| p))
-            .filter(|i| !w.pages.contains_key(i))
-            .count();
-        if missing > 0 {
-            return refuse(
-                ErrorCode::PagesMissing,
-                format!("{missing} requested pages have not arrived"),
-            );
-        }
-        let page = |i: &u64| w.pages.get(i).map(Vec::as_slice).unwrap_or_default();
-        let random: Vec<&[u32]> = request.random.iter().map(page).collect();
-        let mut selected: Vec<u64> = w.selected.clone();
-        selected.sort_unstable();
-        let miners: Vec<MinerInput<'_>> = selected
-            .iter()
-            .map(|&uid| MinerInput {
-                uid,
-                own_pages: request
-                    .own
-                    .iter()
-                    .find(|(u, _)| *u == uid)
-                    .map(|(_, idx)| idx.iter().map(page).collect())
-                    .unwrap_or_default(),
-                blob: match w.verdicts.get(&uid) {
-                    Some(Verdict::Valid(bytes)) => Some(bytes.as_slice()),
-                    _ => None,
-                },
-            })
-            .collect();
-        let internal = |e: crate::Error| (ErrorCode::Internal, e.to_string());
-        let evaluation = Evaluator::new(checkpoint, self.config.batch_pages)
-            .evaluate_window(window, &w.open.eval_params, &random, &miners)
-            .map_err(internal)?;
-        let mut entries = Vec::with_capacity(w.open.miners.len());
-        for m in &w.open.miners {
-            let hash = m.gradient_hash.0.to_vec();
-            let unscored = |status: EntryStatus, gradient_hash: Vec<u8>| ScoreEntry {
-                miner_uid: m.uid,
-                gradient_hash,
-                status: status as u8,
-                loss_before_own: 0,
-                loss_after_own: 0,
-                loss_after_random: 0,
-            };
-            let entry = match w.verdicts.get(&m.uid) {
-                Some(Verdict::Missing) | None => unscored(EntryStatus::Missing, Vec::new()),
-                Some(Verdict::Malformed) => unscored(EntryStatus::Malformed, hash),
-                Some(Verdict::Stale) => unscored(EntryStatus::Stale, hash),
-                Some(Verdict::Valid(_)) => {
-                    match evaluation.miners.iter().find(|r| r.uid == m.uid) {
-                        None => unscored(EntryStatus::NotEvaluated, hash),
-                        Some(r) => {
-                            let status = r.outcome.status();
-                            if status != EntryStatus::Scored {
-                                unscored(status, hash)
-                            } else {
-                                ScoreEntry {
-                                    miner_uid: m.uid,
-                                    gradient_hash: hash,
-                                    status: status as u8,
-                                    loss_before_own: loss_to_u64(r.loss_before_own)
-                                        .map_err(internal)?,
-                                    loss_after_own: loss_to_u64(r.loss_after_own)
-                                        .map_err(internal)?,
-                                    loss_after_random: loss_to_u64(r.loss_after_random)
-                                        .map_err(internal)?,
-                                }
-                            }
-                        }
-                    }
-                }
-            };
-            entries.push(entry);
-        }
-        let message = IntentMessage {
-            intent: INTENT_WINDOW_SCORES,
-            timestamp_ms: self.now_ms(),
-            payload: WindowScores {
-                window,
-                validator: w.open.validator.0,
-                checkpoint_hash: w.open.checkpoint_hash.0.to_vec(),
-                dataset_root: w.open.dataset_root.0.to_vec(),
-                eval_params_hash: w.eval_params_hash.to_vec(),
-                eval_seed: request.seed.0.to_vec(),
-                loss_before_random: loss_to_u64(evaluation.loss_before_random).map_err(internal)?,
-                entries,
-            },
-        };
-        message
-            .payload
-            .validate()
-            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-        let signed = SignedStatement::sign(message, &self.key)
-            .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
-        let out = (signed.bcs, signed.signature.to_vec());
-        if let Some(record) = state.records.get_mut(window) {
-            record.statement = Some(out.clone());
-        }
-        // The inputs are no longer needed: the statement is final.
-        state.windows.remove(&window);
-        Ok(Response::Statement {
-            message: out.0,
-            signature: out.1,
-        })
     }
 }

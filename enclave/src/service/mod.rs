@@ -12,6 +12,7 @@ mod open;
 mod pages;
 mod receive;
 mod records;
+mod score;
 mod server;
 mod upload;
 
@@ -89,9 +90,9 @@ impl Default for ServiceConfig {
 /// What the enclave concluded about one committed blob.
 #[derive(Debug, Clone)]
 enum Verdict {
-    /// Parsed and made for this window, miner and checkpoint; the bytes are
-    /// kept for evaluation.
-    Valid(Vec<u8>),
+    /// Parsed and made for this window, miner and checkpoint. The bytes are
+    /// not kept: the host uploads the blob again when its turn comes.
+    Valid,
     /// Failed validation.
     Malformed,
     /// Made for another window or checkpoint.
@@ -116,6 +117,8 @@ struct WindowState {
     /// The miners to score, in the seed's order.
     selected: Vec<u64>,
     pages: BTreeMap<u64, Vec<u32>>,
+    /// Evaluation, once begun.
+    progress: Option<score::Progress>,
 }
 
 #[derive(Default)]
@@ -222,6 +225,9 @@ impl Enclave {
                 Self::declare_missing(&mut state, window, &uids)
             }
             Request::RequestPages { window } => self.request_pages(&mut state, window),
+            Request::NextGradient { window, until_ms } => {
+                self.next_gradient(&mut state, window, until_ms)
+            }
             Request::Pages { window, pages } => Self::pages(&mut state, window, pages),
             Request::Finish { window } => self.finish(&mut state, window),
         };

@@ -101,6 +101,7 @@ impl Enclave {
                     verdicts: BTreeMap::new(),
                     request: None,
                     selected: Vec::new(),
+                    progress: None,
                     pages: BTreeMap::new(),
                 },
             );

@@ -118,7 +118,18 @@ impl Enclave {
                     ErrorCode::OutOfOrder,
                     "upload the checkpoint before gradients".to_string(),
                 ))?;
-                if w.verdicts.contains_key(&uid) {
+                // Before the seed every committed blob arrives once; after it,
+                // only the blob the enclave asked for (`NextGradient`).
+                let evaluating = w.request.is_some();
+                if evaluating {
+                    let asked = w.progress.as_ref().and_then(|p| p.asked);
+                    if asked != Some(uid) {
+                        return refuse(
+                            ErrorCode::OutOfOrder,
+                            format!("miner {uid}'s gradient was not asked for (NextGradient)"),
+                        );
+                    }
+                } else if w.verdicts.contains_key(&uid) {
                     return refuse(
                         ErrorCode::DuplicateUpload,
                         format!("miner {uid}'s gradient is already complete or declared missing"),
@@ -144,9 +155,18 @@ impl Enclave {
                                 format!("miner {uid}'s blob does not match its commitment"),
                             );
                         }
+                        if evaluating {
+                            // Evaluated by the next `NextGradient`.
+                            if let Some(p) = w.progress.as_mut() {
+                                p.asked = None;
+                                p.pending = Some((uid, bytes));
+                            }
+                            return Ok(response);
+                        }
+                        // Validated now; only the verdict is kept.
                         let verdict = match check_blob(checkpoint, &bytes, uid, w.open.window, topk)
                         {
-                            Ok(_) => Verdict::Valid(bytes),
+                            Ok(_) => Verdict::Valid,
                             Err(Outcome::Stale(_)) => Verdict::Stale,
                             Err(_) => Verdict::Malformed,
                         };

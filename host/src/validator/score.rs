@@ -124,8 +124,10 @@ impl<C: Chain> Validator<C> {
     }
 
     /// The protocol, one window: open, upload what the enclave lacks
-    /// (checkpoint weights and config, manifest) and every fetched blob, send
-    /// the pages it asks for, and take the signed statement.
+    /// (checkpoint weights and config, manifest) and every fetched blob for
+    /// validation, declare the rest missing, send the pages it asks for,
+    /// upload the blobs it asks for again one at a time, and take the signed
+    /// statement.
     fn drive_enclave(
         &mut self,
         open: &OpenWindow,
@@ -194,6 +196,22 @@ impl<C: Chain> Validator<C> {
         if outstanding != 0 {
             return Err(enclave_err(format!("{outstanding} pages still missing")));
         }
+        // One blob at a time in the seed's order, until the budget is spent
+        // or the statement must go out to make the window's end. The
+        // enclave's clock is Unix ms, as chain time is (a skew is alerted
+        // on above).
+        let until_ms = end_ms.saturating_sub(self.config.submit_margin_ms);
+        let mut evaluated = 0u64;
+        while let Some(uid) = client.next_gradient(window, until_ms)? {
+            let blob = blobs.get(&uid).ok_or_else(|| {
+                enclave_err(format!(
+                    "the enclave asked for miner {uid}'s blob, never delivered"
+                ))
+            })?;
+            client.upload(window, UploadKind::Gradient { uid }, blob)?;
+            evaluated += 1;
+        }
+        tracing::info!(window, evaluated, "gradients evaluated");
         client.finish(window)
     }
 
