@@ -63,13 +63,13 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<Outcome> {
     }
 }
 
-fn preset(name: &str) -> Result<GptConfig> {
+pub(crate) fn preset(name: &str) -> Result<GptConfig> {
     GptConfig::preset(name).ok_or_else(|| anyhow!("unknown preset {name:?} (tiny, gpt2-124m)"))
 }
 
 /// Sets the worker count for rayon and candle (which reads the same
 /// variable); must run before either starts its pool.
-fn set_threads(threads: Option<usize>) -> Result<usize> {
+pub(crate) fn set_threads(threads: Option<usize>) -> Result<usize> {
     let n = threads
         .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
         .unwrap_or(1)
@@ -99,7 +99,7 @@ fn status_mib(key: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn emit(json: bool, value: serde_json::Value) -> Result<Outcome> {
+pub(crate) fn emit(json: bool, value: serde_json::Value) -> Result<Outcome> {
     if json {
         println!("{value}");
     } else {
@@ -110,7 +110,7 @@ fn emit(json: bool, value: serde_json::Value) -> Result<Outcome> {
 
 /// A valid random selection for every parameter: what an arbitrary miner
 /// could send, without paying for an encode.
-fn random_blob(shapes: &ModelShapes, topk: usize, seed: u64) -> GradientBlob {
+pub(crate) fn random_blob(shapes: &ModelShapes, topk: usize, seed: u64) -> GradientBlob {
     let mut rng = SplitMix64::new(seed);
     let params = shapes
         .params()

@@ -36,6 +36,12 @@ pub(crate) struct DemoArgs {
     /// Kill the enclave at this window's upload deadline (shows the restart).
     #[arg(long, value_name = "WINDOW")]
     kill_enclave_in_window: Option<u64>,
+    /// Extra cheap miners (noise gradients, kind `crowd`) for scale runs.
+    #[arg(long, default_value_t = 0)]
+    crowd: usize,
+    /// Most entries scored per window (the network default is 256).
+    #[arg(long)]
+    max_scored: Option<u64>,
     /// Print one JSON summary on stdout instead of tables.
     #[arg(long)]
     json: bool,
@@ -52,6 +58,8 @@ pub(crate) fn run(args: DemoArgs) -> Result<Outcome> {
         enclave_exe: args.enclave,
         kill_enclave_in_window: args.kill_enclave_in_window,
         blob_outage: None,
+        crowd: args.crowd,
+        max_scored: args.max_scored,
         progress: !args.json && std::io::stderr().is_terminal(),
     };
     if !args.json {
@@ -103,7 +111,7 @@ fn print_window(w: &WindowSummary) {
         "  {:>4}  {:<9} {:>9} {:>9} {:>9} {:>9}  own>rand",
         "uid", "status", "own:pre", "own:post", "rand:post", "score"
     );
-    for e in &w.entries {
+    for e in w.entries.iter().take(TABLE_ROWS) {
         println!(
             "  {:>4}  {:<9} {:>9.4} {:>9.4} {:>9.4} {:>9.4}  {}",
             e.miner_uid,
@@ -119,10 +127,23 @@ fn print_window(w: &WindowSummary) {
             if e.own_beats_random { "yes" } else { "no" }
         );
     }
+    if w.entries.len() > TABLE_ROWS {
+        let mut counts = std::collections::BTreeMap::new();
+        for e in &w.entries[TABLE_ROWS..] {
+            *counts.entry(e.status.as_str()).or_insert(0usize) += 1;
+        }
+        println!(
+            "  ... {} more entries: {counts:?}",
+            w.entries.len() - TABLE_ROWS
+        );
+    }
     if !w.aggregated.is_empty() {
         println!("  next checkpoint aggregates miners {:?}", w.aggregated);
     }
 }
+
+/// Rows printed per table; the rest are counted (scale runs, `--crowd`).
+const TABLE_ROWS: usize = 24;
 
 fn print_leaderboard(s: &DemoSummary) {
     println!("\nleaderboard (OpenSkill ordinal = mu - 3 sigma)");
@@ -130,7 +151,7 @@ fn print_leaderboard(s: &DemoSummary) {
         "  {:>4}  {:<9} {:>8} {:>7} {:>8}",
         "uid", "kind", "mu", "sigma", "ordinal"
     );
-    for m in &s.miners {
+    for m in s.miners.iter().take(TABLE_ROWS) {
         println!(
             "  {:>4}  {:<9} {:>8.3} {:>7.3} {:>8.3}",
             m.uid,
@@ -139,6 +160,9 @@ fn print_leaderboard(s: &DemoSummary) {
             m.sigma,
             m.ordinal
         );
+    }
+    if s.miners.len() > TABLE_ROWS {
+        println!("  ... {} more miners", s.miners.len() - TABLE_ROWS);
     }
     println!(
         "\nhonest miners on top: {}   enclave restarts: {}",

@@ -4,6 +4,7 @@
 //! blob, say; the reason on stderr), 2 usage or I/O error.
 
 mod bench;
+mod capacity;
 #[cfg(feature = "local")]
 mod demo;
 mod files;
@@ -33,6 +34,8 @@ enum Command {
     /// Measure the evaluator and the codec (JSON on stdout).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// How many miners this machine scores in the network's scoring phase.
+    Capacity(capacity::CapacityArgs),
     /// One OpenSkill Plackett-Luce update (what-if tool).
     Openskill(openskill::OpenskillArgs),
     /// Run the whole appliance locally: miners, enclave, ledger, ratings.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Gradient(cmd) => gradient::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Capacity(args) => capacity::run(args),
         Command::Openskill(args) => openskill::run(args),
         #[cfg(feature = "local")]
         Command::Demo(args) => demo::run(args),

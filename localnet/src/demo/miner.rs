@@ -32,8 +32,11 @@ pub enum MinerKind {
     Stale,
     /// Uploads a blob that does not parse.
     Malformed,
-    /// Registers, then never uploads.
+    /// Registers, then never commits.
     Absent,
+    /// A cheap noise miner for scale runs (`--crowd`): commits a valid
+    /// gradient-shaped blob, encoded from one noise draw per window.
+    Crowd,
 }
 
 impl fmt::Display for MinerKind {
@@ -45,6 +48,7 @@ impl fmt::Display for MinerKind {
             Self::Stale => "stale",
             Self::Malformed => "malformed",
             Self::Absent => "absent",
+            Self::Crowd => "crowd",
         };
         f.write_str(s)
     }
@@ -114,7 +118,7 @@ impl Miner {
             .ok_or_else(|| demo_err(format!("no schedule for window {window}")))?;
         let (anchored, base) = wait_for_anchor(&ledger, window, times.start_ms)?;
         let blob = match self.kind {
-            MinerKind::Absent => return Ok(None),
+            MinerKind::Absent | MinerKind::Crowd => return Ok(None),
             MinerKind::Honest => self.honest(world, window, &base)?,
             MinerKind::Lazy => self.noise(world, window, &base)?,
             MinerKind::Malformed => {
@@ -204,19 +208,7 @@ impl Miner {
     fn noise(&self, world: &MinerWorld, window: u64, base: &[u8; 32]) -> Result<Vec<u8>> {
         let (weights, config) = world.checkpoints.get(base)?;
         let ckpt = Checkpoint::load(&weights, &config).map_err(|e| demo_err(e.to_string()))?;
-        let mut rng = SplitMix64::new(world.seed ^ (window << 20) ^ self.uid);
-        let grads: Vec<(String, Vec<f32>)> = ckpt
-            .shapes()
-            .params()
-            .iter()
-            .map(|(name, layout)| {
-                let n = layout.numel();
-                (
-                    name.clone(),
-                    (0..n).map(|_| rng.next_normal() as f32 * 0.01).collect(),
-                )
-            })
-            .collect();
+        let grads = noise_gradients(&ckpt, world.seed ^ (window << 20) ^ self.uid);
         self.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)
     }
 
@@ -258,6 +250,57 @@ impl Miner {
 
 /// The checkpoint to train on: the anchor of `window` once it exists, or
 /// the latest one if it does not come within a moment of the window start.
+/// One window of a crowd of cheap miners: one checkpoint load and one noise
+/// draw, then each miner's own encoding (its uid is in the blob), upload and
+/// commitment. Returns the committed `(uid, hash)`.
+pub fn crowd_window(
+    crowd: &[Miner],
+    world: &MinerWorld,
+    window: u64,
+) -> Result<Vec<(u64, [u8; 32])>> {
+    let Some(first) = crowd.first() else {
+        return Ok(Vec::new());
+    };
+    let mut ledger = Ledger::open(&world.ledger)?;
+    let hp = ledger.hparams()?;
+    let times = hp
+        .times(window)
+        .ok_or_else(|| demo_err(format!("no schedule for window {window}")))?;
+    let (_, base) = wait_for_anchor(&ledger, window, times.start_ms)?;
+    let (weights, config) = world.checkpoints.get(&base)?;
+    let ckpt = Checkpoint::load(&weights, &config).map_err(|e| demo_err(e.to_string()))?;
+    let grads = noise_gradients(&ckpt, world.seed ^ (window << 20) ^ first.uid);
+    let mut out = Vec::with_capacity(crowd.len());
+    for miner in crowd {
+        let blob = miner.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)?;
+        let id: BlobId = world.walrus.store(&blob, 1)?;
+        let hash = sha256(&blob);
+        let now = ledger.now_ms()?;
+        if now >= times.upload_deadline_ms {
+            break;
+        }
+        ledger.commit_gradient(miner.address, window, miner.uid, &id.0, &hash, now)?;
+        out.push((miner.uid, hash));
+    }
+    Ok(out)
+}
+
+/// Gradient-shaped noise for every parameter of `ckpt`.
+fn noise_gradients(ckpt: &Checkpoint, seed: u64) -> Vec<(String, Vec<f32>)> {
+    let mut rng = SplitMix64::new(seed);
+    ckpt.shapes()
+        .params()
+        .iter()
+        .map(|(name, layout)| {
+            let n = layout.numel();
+            (
+                name.clone(),
+                (0..n).map(|_| rng.next_normal() as f32 * 0.01).collect(),
+            )
+        })
+        .collect()
+}
+
 fn wait_for_anchor(ledger: &Ledger, window: u64, start_ms: u64) -> Result<(u64, [u8; 32])> {
     loop {
         let anchor = ledger.latest_anchor(window)?;

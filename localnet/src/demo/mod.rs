@@ -55,6 +55,11 @@ pub struct DemoConfig {
     pub enclave_exe: Option<PathBuf>,
     /// Kill the enclave process at this window's upload deadline (tests).
     pub kill_enclave_in_window: Option<u64>,
+    /// Extra cheap miners (kind `crowd`) after the `miners` above, for scale
+    /// runs: each commits a valid noise gradient every window.
+    pub crowd: usize,
+    /// Overrides `max_scored` (the network default is 256).
+    pub max_scored: Option<u64>,
     /// `(window, uid)`: that miner's blob is unreachable on the local Walrus
     /// while the validator scores the window and back afterwards, so the
     /// host declares it missing and replay flags it as withheld (tests).
@@ -75,6 +80,8 @@ impl Default for DemoConfig {
             enclave_exe: None,
             kill_enclave_in_window: None,
             blob_outage: None,
+            crowd: 0,
+            max_scored: None,
             progress: false,
         }
     }
@@ -187,6 +194,9 @@ pub fn demo_values(cfg: &DemoConfig, dataset: &Dataset) -> HparamValues {
         // One machine: the enclave's clock is the ledger's, and the margin
         // only has to cover the host's round trips.
         seed_margin_ms: 500,
+        max_scored: cfg
+            .max_scored
+            .unwrap_or(HparamValues::defaults().max_scored),
         ..HparamValues::defaults()
     }
 }
@@ -227,19 +237,29 @@ pub fn run(cfg: &DemoConfig, mut on_window: impl FnMut(&WindowSummary)) -> Resul
     let mut host = net.validator(cfg)?;
     host.ensure_enclave()?;
 
-    // Miners run on their own threads, window after window.
+    // Miners run on their own threads, window after window; the crowd on a
+    // few threads of its own.
     let miner_log: Arc<Mutex<Vec<(u64, u64, String)>>> = Arc::new(Mutex::new(Vec::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let handles: Vec<_> = net
+    let (crowd, individuals): (Vec<Miner>, Vec<Miner>) = net
         .miners
         .iter()
         .cloned()
-        .map(|m| {
-            let world = net.world.clone();
+        .partition(|m| m.kind == MinerKind::Crowd);
+    let crowd_threads = crowd.len().div_ceil(CROWD_PER_THREAD).min(CROWD_THREADS);
+    let mut handles: Vec<_> = crowd
+        .chunks(crowd.len().div_ceil(crowd_threads.max(1)).max(1))
+        .map(|part| {
+            let (part, world) = (part.to_vec(), net.world.clone());
             let (log, stop, windows) = (Arc::clone(&miner_log), Arc::clone(&stop), cfg.windows);
-            std::thread::spawn(move || mine(&m, &world, windows, &stop, &log))
+            std::thread::spawn(move || mine_crowd(&part, &world, windows, &stop, &log))
         })
         .collect();
+    handles.extend(individuals.into_iter().map(|m| {
+        let world = net.world.clone();
+        let (log, stop, windows) = (Arc::clone(&miner_log), Arc::clone(&stop), cfg.windows);
+        std::thread::spawn(move || mine(&m, &world, windows, &stop, &log))
+    }));
 
     let mut run = WindowRun::new(&net);
     let run_result = run.all(cfg, &net, &mut host, &stop, &mut on_window);
@@ -305,6 +325,52 @@ fn standings(miners: &[Miner], gauntlet: &Gauntlet) -> (Vec<MinerSummary>, bool)
         .map(|m| m.ordinal)
         .fold(f64::NEG_INFINITY, f64::max);
     (summaries, worst_honest > best_other)
+}
+
+/// Threads the crowd runs on, at most, and miners per thread, at least.
+const CROWD_THREADS: usize = 4;
+const CROWD_PER_THREAD: usize = 100;
+
+fn mine_crowd(
+    crowd: &[Miner],
+    world: &MinerWorld,
+    windows: u64,
+    stop: &AtomicBool,
+    log: &Mutex<Vec<(u64, u64, String)>>,
+) {
+    let Some(first) = crowd.first() else { return };
+    let Ok(chain) = LocalChain::open(&world.ledger, first.address) else {
+        return;
+    };
+    for window in 0..windows {
+        let start = chain
+            .hparams()
+            .ok()
+            .and_then(|hp| hp.times(window))
+            .map(|t| t.start_ms);
+        let Some(start) = start else { return };
+        if !matches!(wait_until(&chain, start, POLL, stop), Ok(true)) {
+            return;
+        }
+        let done = miner::crowd_window(crowd, world, window);
+        if let Ok(mut l) = log.lock() {
+            match done {
+                Ok(committed) => {
+                    l.extend(committed.into_iter().map(|(uid, hash)| {
+                        (window, uid, format!("committed {}", hex::encode(hash)))
+                    }))
+                }
+                Err(e) => {
+                    tracing::warn!(window, error = %e, "crowd failed");
+                    l.extend(
+                        crowd
+                            .iter()
+                            .map(|m| (window, m.uid, format!("failed: {e}"))),
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn mine(

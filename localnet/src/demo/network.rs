@@ -17,7 +17,7 @@ use vram_host::supervisor::{sibling_binary, Launcher, Supervisor};
 use vram_host::validator::{LoopConfig, Trust, Validator};
 use vram_host::walrus::{RetryPolicy, WalrusClient};
 
-use super::miner::{kinds, miner_address, Miner, MinerWorld};
+use super::miner::{kinds, miner_address, Miner, MinerKind, MinerWorld};
 use super::{corpus, demo_err, demo_values, DemoConfig};
 use crate::blobstore::BlobStore;
 use crate::chain::LocalChain;
@@ -73,6 +73,7 @@ impl Network {
         ledger.register_validator(validator, values.min_validator_stake, now)?;
         let miners: Vec<Miner> = kinds(cfg.miners)
             .into_iter()
+            .chain(std::iter::repeat_n(MinerKind::Crowd, cfg.crowd))
             .enumerate()
             .map(|(i, kind)| {
                 let address = miner_address(cfg.seed, i);
