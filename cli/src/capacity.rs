@@ -30,6 +30,9 @@ pub(crate) struct CapacityArgs {
     /// Room left before the window ends to submit, ms (the `run` default).
     #[arg(long, default_value_t = 5_000)]
     submit_margin_ms: u64,
+    /// Also write the JSON to this file (`loop.capacity_file` for `run`).
+    #[arg(long)]
+    save: Option<std::path::PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -107,9 +110,7 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Outcome> {
         .saturating_sub(args.submit_margin_ms) as f64;
     let per_miner_ms = own_base_ms + step_ms;
     let fit = ((phase_ms - random_base_ms).max(0.0) / per_miner_ms).floor() as u64;
-    emit(
-        args.json,
-        json!({
+    let report = json!({
             "preset": args.preset,
             "threads": threads,
             "eval_params": {"page_len": page_len, "own_pages": params.own_pages,
@@ -125,6 +126,10 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Outcome> {
             "max_scored": values.max_scored,
             "max_scored_fits": values.max_scored <= fit,
             "blobs_validated_in_phase": (phase_ms / validate_ms).floor() as u64,
-        }),
-    )
+    });
+    if let Some(path) = &args.save {
+        std::fs::write(path, report.to_string())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    emit(args.json, report)
 }

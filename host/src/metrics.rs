@@ -26,6 +26,22 @@ impl Counter {
     }
 }
 
+/// A value that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    /// Sets the value.
+    pub fn set(&self, value: u64) {
+        self.0.store(value, Ordering::Relaxed);
+    }
+
+    /// The value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Fixed-bucket latency histogram (seconds).
 #[derive(Debug)]
 pub struct Histogram {
@@ -93,6 +109,11 @@ pub struct Metrics {
     /// Windows at which the enclave's clock and chain time differed by more
     /// than half the seed margin.
     pub enclave_clock_alerts: Counter,
+    /// Miners this machine scores in a scoring phase (`vram-validator
+    /// capacity`), 0 if not measured.
+    pub capacity_miners: Gauge,
+    /// The network's `max_scored` when the loop started.
+    pub max_scored: Gauge,
     /// Time to fetch a window's blobs.
     pub fetch_latency: Histogram,
 }
@@ -131,6 +152,23 @@ impl Metrics {
             out.push_str(&format!(
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
                 counter.get()
+            ));
+        }
+        for (name, help, gauge) in [
+            (
+                "vram_capacity_miners",
+                "Miners this machine scores in a scoring phase (vram-validator capacity; 0 if not measured).",
+                &self.capacity_miners,
+            ),
+            (
+                "vram_max_scored",
+                "The network's max_scored when the loop started.",
+                &self.max_scored,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}\n",
+                gauge.get()
             ));
         }
         self.fetch_latency.render(

@@ -136,11 +136,47 @@ fn local_chain(_cfg: &Config) -> Result<Box<dyn Chain>> {
     )
 }
 
+/// Compares the network's `max_scored` with what this machine was measured
+/// to score (`capacity --save`), warns when it cannot keep up, and exports
+/// both as gauges.
+fn check_capacity(cfg: &Config, chain: &dyn Chain, metrics: &Metrics) -> Result<()> {
+    let hp = chain.hparams()?;
+    let window = hp.window_at(chain.now_ms()?);
+    let max_scored = hp
+        .segment_for_window(window)
+        .map_or(hp.current.values.max_scored, |s| s.values.max_scored);
+    metrics.max_scored.set(max_scored);
+    let Some(path) = &cfg.r#loop.capacity_file else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("loop.capacity_file {}", path.display()))?;
+    let measured: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("loop.capacity_file {}", path.display()))?;
+    let fit = measured["miners_fit"].as_u64().with_context(|| {
+        format!(
+            "{}: no miners_fit (write it with `vram-validator capacity --save`)",
+            path.display()
+        )
+    })?;
+    metrics.capacity_miners.set(fit);
+    if max_scored > fit {
+        tracing::warn!(
+            max_scored,
+            miners_fit = fit,
+            "this machine scores fewer miners per window than the network's max_scored: \
+             statements will carry a shorter scored prefix"
+        );
+    }
+    Ok(())
+}
+
 fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
     let chain = chain(cfg)?;
     let root = chain.hparams()?.current.values.dataset_root.clone();
     let root: Option<[u8; 32]> = root.as_slice().try_into().ok();
     let metrics = Arc::new(Metrics::default());
+    check_capacity(cfg, &*chain, &metrics)?;
     if let Some(listen) = &cfg.metrics.listen {
         let addr = metrics::serve(Arc::clone(&metrics), listen)?;
         tracing::info!(%addr, "metrics on /metrics");

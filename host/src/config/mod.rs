@@ -283,6 +283,7 @@ dataset = "/var/lib/vram/dataset"
 [loop]
 fetch_parallelism = 8
 submit_margin_ms = 5000
+# capacity_file = "/var/lib/vram/capacity.json"   # vram-validator capacity --save
 
 [metrics]
 listen = "127.0.0.1:9184"

@@ -193,6 +193,9 @@ pub struct LoopSettings {
     pub fetch_parallelism: usize,
     /// Stop scoring when less than this remains before the window ends, ms.
     pub submit_margin_ms: u64,
+    /// The JSON `vram-validator capacity --save` wrote on this machine: `run`
+    /// warns when the network's `max_scored` exceeds the miners that fit.
+    pub capacity_file: Option<PathBuf>,
 }
 
 impl Default for LoopSettings {
@@ -201,6 +204,7 @@ impl Default for LoopSettings {
         Self {
             fetch_parallelism: d.fetch_parallelism,
             submit_margin_ms: d.submit_margin_ms,
+            capacity_file: None,
         }
     }
 }
