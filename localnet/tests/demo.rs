@@ -229,20 +229,27 @@ fn replay_flags_a_missing_entry_whose_blob_is_available() {
 
 #[test]
 fn a_crowded_window_scores_a_seed_ordered_prefix_that_replay_confirms() {
-    // 100 miners, at most 20 scored per window: the rest of the valid blobs
+    // 50 miners, at most 10 scored per window: the rest of the valid blobs
     // are `not evaluated`, the scored ones are the first in the seed's
     // order (the ledger checked it on submission, replay recomputes it).
+    // (The scale runs with 400 and 2000 miners are in docs/benchmarks.md.)
     let mut cfg = config("crowd");
     cfg.windows = 2;
-    cfg.crowd = 92;
-    cfg.max_scored = Some(20);
+    cfg.window_seconds = 16.0;
+    cfg.crowd = 42;
+    cfg.max_scored = Some(10);
     let summary = demo::run(&cfg, |_| {}).unwrap();
     for w in &summary.windows {
-        assert!(w.submitted && w.verified, "window {}: {:?}", w.window, w.failure);
-        assert_eq!(w.entries.len(), 99, "every committed miner is listed");
+        assert!(
+            w.submitted && w.verified,
+            "window {}: {:?}",
+            w.window,
+            w.failure
+        );
+        assert_eq!(w.entries.len(), 49, "every committed miner is listed");
         let count = |s: &str| w.entries.iter().filter(|e| e.status == s).count();
-        assert!((1..=20).contains(&count("scored")), "{}", count("scored"));
-        assert!(count("not_evaluated") >= 70, "{}", count("not_evaluated"));
+        assert!((1..=10).contains(&count("scored")), "{}", count("scored"));
+        assert!(count("not_evaluated") >= 35, "{}", count("not_evaluated"));
     }
     let replay = replay_bundle(&cfg.out, None).unwrap();
     for w in &replay {

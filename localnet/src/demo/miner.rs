@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use vram_attestation::sha256;
-use vram_enclave::codec::{encode_blob, read_blob, write_blob, BlobMetadata};
+use vram_enclave::codec::{compress, encode_blob, read_blob, write_blob, Bases, BlobMetadata};
 use vram_enclave::model::{Checkpoint, GptConfig, SplitMix64};
 use vram_enclave::service::own_pages;
 
@@ -270,9 +270,30 @@ pub fn crowd_window(
     let (weights, config) = world.checkpoints.get(&base)?;
     let ckpt = Checkpoint::load(&weights, &config).map_err(|e| demo_err(e.to_string()))?;
     let grads = noise_gradients(&ckpt, world.seed ^ (window << 20) ^ first.uid);
+    // Compressed once; each miner's blob differs only in its metadata.
+    let topk = world.values.topk_compression as usize;
+    let mut bases = Bases::new();
+    let params = grads
+        .iter()
+        .map(|(name, g)| {
+            let shape = &ckpt
+                .shapes()
+                .params()
+                .get(name)
+                .ok_or_else(|| demo_err(format!("no parameter {name}")))?
+                .shape;
+            compress(name, shape, g, topk, &mut bases).map_err(|e| demo_err(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let mut out = Vec::with_capacity(crowd.len());
     for miner in crowd {
-        let blob = miner.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)?;
+        let metadata = BlobMetadata {
+            window,
+            miner_uid: miner.uid,
+            topk,
+            base_checkpoint: ckpt.hash(),
+        };
+        let blob = write_blob(&params, true, &metadata).map_err(|e| demo_err(e.to_string()))?;
         let id: BlobId = world.walrus.store(&blob, 1)?;
         let hash = sha256(&blob);
         let now = ledger.now_ms()?;
