@@ -57,7 +57,7 @@ fn page<'a>(w: &'a WindowState, i: &u64) -> &'a [u32] {
     w.pages.get(i).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn own_pages<'a>(w: &'a WindowState, uid: u64) -> Vec<&'a [u32]> {
+fn own_pages(w: &WindowState, uid: u64) -> Vec<&[u32]> {
     w.request
         .as_ref()
         .and_then(|r| r.own.iter().find(|(u, _)| *u == uid))
