@@ -53,6 +53,26 @@ fn operator_commands_drive_and_report_a_validator() {
     let now = ledger.now_ms().unwrap();
     ledger.register_validator(me, 10_000_000_000, now).unwrap();
 
+    // This machine's capacity, measured and saved for `run`.
+    let capacity = dir.join("capacity.json");
+    let out = Command::new(bin("vram-validator"))
+        .args([
+            "capacity", "--preset", "tiny", "--sample", "1", "--json", "--save",
+        ])
+        .arg(&capacity)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let measured: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(measured["miners_fit"].as_u64().unwrap() > 0);
+    assert!(measured["per_miner_ms"].as_f64().unwrap() > 0.0);
+    // Pretend it was a slow machine: `run` must warn about the budget.
+    std::fs::write(&capacity, r#"{"miners_fit": 1}"#).unwrap();
+
     let config = dir.join("vram-validator.toml");
     std::fs::write(
         &config,
@@ -77,6 +97,7 @@ dataset = "{net}/dataset"
 [loop]
 fetch_parallelism = 2
 submit_margin_ms = 500
+capacity_file = "{dir}/capacity.json"
 "#,
             net = cfg.out.display(),
             me = hex::encode(me),
@@ -105,6 +126,10 @@ submit_margin_ms = 500
     let (ok, run, log) = cli(&config, &["run", "--windows", "1"]);
     assert!(ok, "{log}");
     assert_eq!(run["state"], "submitted", "{log}");
+    assert!(
+        log.contains("fewer miners per window than the network's max_scored"),
+        "{log}"
+    );
     let window = run["window"].as_u64().unwrap();
 
     let (ok, scores, log) = cli(&config, &["scores", "--window", &window.to_string()]);

@@ -136,15 +136,19 @@ fn local_chain(_cfg: &Config) -> Result<Box<dyn Chain>> {
     )
 }
 
+/// The network's `max_scored` for the current window.
+fn current_max_scored(chain: &dyn Chain) -> Result<u64> {
+    let hp = chain.hparams()?;
+    let window = hp.window_at(chain.now_ms()?);
+    Ok(hp
+        .segment_for_window(window)
+        .map_or(hp.current.values.max_scored, |s| s.values.max_scored))
+}
+
 /// Compares the network's `max_scored` with what this machine was measured
 /// to score (`capacity --save`), warns when it cannot keep up, and exports
 /// both as gauges.
-fn check_capacity(cfg: &Config, chain: &dyn Chain, metrics: &Metrics) -> Result<()> {
-    let hp = chain.hparams()?;
-    let window = hp.window_at(chain.now_ms()?);
-    let max_scored = hp
-        .segment_for_window(window)
-        .map_or(hp.current.values.max_scored, |s| s.values.max_scored);
+fn check_capacity(cfg: &Config, max_scored: u64, metrics: &Metrics) -> Result<()> {
     metrics.max_scored.set(max_scored);
     let Some(path) = &cfg.r#loop.capacity_file else {
         return Ok(());
@@ -176,7 +180,6 @@ fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
     let root = chain.hparams()?.current.values.dataset_root.clone();
     let root: Option<[u8; 32]> = root.as_slice().try_into().ok();
     let metrics = Arc::new(Metrics::default());
-    check_capacity(cfg, &*chain, &metrics)?;
     if let Some(listen) = &cfg.metrics.listen {
         let addr = metrics::serve(Arc::clone(&metrics), listen)?;
         tracing::info!(%addr, "metrics on /metrics");
@@ -203,6 +206,8 @@ fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
 pub(crate) fn run(args: RunArgs) -> Result<Outcome> {
     let cfg = load(&args.common.config)?;
     let mut v = validator(&cfg)?;
+    let max_scored = current_max_scored(&**v.chain())?;
+    check_capacity(&cfg, max_scored, v.metrics())?;
     let json = args.common.json;
     let first = first_window(&mut v)?;
     let last = args.windows.map(|n| first + n.saturating_sub(1));

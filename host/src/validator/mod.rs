@@ -172,6 +172,11 @@ impl<C: Chain> Validator<C> {
         &mut self.chain
     }
 
+    /// The loop's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The journal.
     pub fn journal(&self) -> &Journal {
         &self.journal
