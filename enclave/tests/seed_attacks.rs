@@ -127,7 +127,7 @@ fn attack_flood_other_windows_to_evict_the_record_and_redraw_the_seed() {
     let seed = honest_seed(&mut s, &w);
     // Open as many other windows as the enclave takes, and more.
     let mut refused_at = None;
-    for other in 1..=200u64 {
+    for other in 1..=400u64 {
         let mut open = w.open();
         open.window = W + other;
         match s.call(&Request::OpenWindow(open)) {
