@@ -266,27 +266,6 @@ impl Journal {
         self.event(window, now_ms, "submitting", digest)
     }
 
-    /// Drops a recorded statement that can no longer be submitted (signed by
-    /// an enclave key the chain has replaced since), so the window can be
-    /// scored again. Refused once a transaction is recorded: a submission
-    /// that may have been sent is never abandoned.
-    pub fn discard_statement(&self, window: u64, reason: &str, now_ms: u64) -> Result<()> {
-        let record = self.require(window)?;
-        if record.state != WindowState::Scored {
-            return Err(journal(format!(
-                "window {window} is {}: only a scored, unsent statement can be discarded",
-                record.state.as_str()
-            )));
-        }
-        self.conn
-            .execute(
-                "UPDATE windows SET state = 'opened', statement = NULL, signature = NULL, statement_sha256 = NULL, updated_ms = ?2 WHERE window = ?1",
-                params![window as i64, now_ms as i64],
-            )
-            .map_err(db)?;
-        self.event(window, now_ms, "statement discarded", reason)
-    }
-
     /// Records how a window ended: `Ok(detail)` accepted on chain,
     /// `Err(reason)` refused or late.
     pub fn finish(
