@@ -133,8 +133,6 @@ impl WindowScores {
             )));
         }
         let mut previous: Option<u64> = None;
-        let mut last_scored: Option<[u8; 32]> = None;
-        let mut first_unscored: Option<[u8; 32]> = None;
         for entry in &self.entries {
             if previous.is_some_and(|p| p >= entry.miner_uid) {
                 return Err(invalid(format!(
@@ -175,21 +173,12 @@ impl WindowScores {
                     status.as_str()
                 )));
             }
-            let key = || selection_key(&self.eval_seed, entry.miner_uid);
-            match status {
-                EntryStatus::Scored => last_scored = last_scored.max(Some(key())),
-                EntryStatus::NotEvaluated => {
-                    first_unscored = Some(first_unscored.map_or(key(), |k| k.min(key())));
-                }
-                _ => {}
-            }
         }
-        if let (Some(last), Some(first)) = (last_scored, first_unscored) {
-            if last >= first {
-                return Err(invalid(
-                    "a scored entry sorts after a not-evaluated one in the seed's order",
-                ));
-            }
+        let statuses = self.entries.iter().map(|e| (e.miner_uid, e.status));
+        if !scored_lead_seed_order(&self.eval_seed, statuses) {
+            return Err(invalid(
+                "a scored entry sorts after a not-evaluated one in the seed's order",
+            ));
         }
         Ok(())
     }
@@ -211,6 +200,40 @@ pub fn selection_key(eval_seed: &[u8], uid: u64) -> [u8; 32] {
     bytes.extend_from_slice(eval_seed);
     bytes.extend_from_slice(&uid.to_le_bytes());
     crate::sha256(&bytes)
+}
+
+/// `uids` in the order their blobs are evaluated: ascending
+/// [`selection_key`].
+pub fn seed_order(eval_seed: &[u8], uids: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let mut keyed: Vec<([u8; 32], u64)> = uids
+        .into_iter()
+        .map(|uid| (selection_key(eval_seed, uid), uid))
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, uid)| uid).collect()
+}
+
+/// Whether every scored entry (status 0) sorts before every not-evaluated
+/// one (status 4) by [`selection_key`], given `(miner_uid, status)` pairs:
+/// the budgeted-selection check of the statement, the chain and replay.
+pub fn scored_lead_seed_order(
+    eval_seed: &[u8],
+    entries: impl IntoIterator<Item = (u64, u8)>,
+) -> bool {
+    let mut last_scored: Option<[u8; 32]> = None;
+    let mut first_unscored: Option<[u8; 32]> = None;
+    for (uid, status) in entries {
+        if status == EntryStatus::Scored as u8 {
+            last_scored = last_scored.max(Some(selection_key(eval_seed, uid)));
+        } else if status == EntryStatus::NotEvaluated as u8 {
+            let key = selection_key(eval_seed, uid);
+            first_unscored = Some(first_unscored.map_or(key, |k| k.min(key)));
+        }
+    }
+    match (last_scored, first_unscored) {
+        (Some(last), Some(first)) => last < first,
+        _ => true,
+    }
 }
 
 /// BCS bytes of an intent message, the exact bytes that are signed.

@@ -284,13 +284,9 @@ fn a_window_of_2000_committed_miners_is_submitted() {
     let seed = message.payload.eval_seed.clone();
     let mut uids: Vec<u64> = [1u64, 2, 5].into_iter().chain(6..2003).collect();
     uids.sort_unstable();
-    let mut order: Vec<([u8; 32], u64)> = uids
-        .iter()
-        .filter(|&&u| u != 2)
-        .map(|&u| (vram_attestation::statement::selection_key(&seed, u), u))
-        .collect();
-    order.sort_unstable();
-    let scored: Vec<u64> = order.iter().take(10).map(|&(_, u)| u).collect();
+    let order =
+        vram_attestation::statement::seed_order(&seed, uids.iter().copied().filter(|&u| u != 2));
+    let scored: Vec<u64> = order.into_iter().take(10).collect();
     message.payload.entries = uids
         .iter()
         .map(|&uid| {

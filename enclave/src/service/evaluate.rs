@@ -4,7 +4,7 @@
 //! itself and the statement are in `score.rs`.
 
 use vram_attestation::sha256;
-use vram_attestation::statement::selection_key;
+use vram_attestation::statement::seed_order;
 
 use crate::protocol::{Bytes32, ErrorCode, PageRequest, Response};
 
@@ -66,15 +66,14 @@ impl Enclave {
         let p = &w.open.eval_params;
         // Budgeted selection (design §4.4): the valid blobs in ascending
         // order of sha256(seed || le64(uid)); the first max_scored are scored.
-        let mut valid: Vec<([u8; 32], u64)> = w
+        let valid = w
             .verdicts
             .iter()
             .filter(|(_, v)| matches!(v, Verdict::Valid))
-            .map(|(&uid, _)| (selection_key(&seed, uid), uid))
-            .collect();
-        valid.sort_unstable();
+            .map(|(&uid, _)| uid);
         let budget = usize::try_from(p.max_scored).unwrap_or(usize::MAX);
-        w.selected = valid.iter().take(budget).map(|&(_, uid)| uid).collect();
+        w.selected = seed_order(&seed, valid);
+        w.selected.truncate(budget);
         let request = PageRequest {
             seed: Bytes32(seed),
             random: random_pages(&seed, p.random_pages, w.open.page_count),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use vram_attestation::sha256;
-use vram_attestation::statement::{selection_key, EntryStatus, ScoreEntry, SignedStatement};
+use vram_attestation::statement::{seed_order, EntryStatus, ScoreEntry, SignedStatement};
 use vram_enclave::eval::{check_blob, loss_to_u64, Evaluator, MinerInput};
 use vram_enclave::model::Checkpoint;
 use vram_enclave::service::{own_pages, random_pages, ServiceConfig};
@@ -84,14 +84,12 @@ pub(super) fn replay_one(
             params.max_scored
         ));
     }
-    let mut valid: Vec<([u8; 32], u64)> = verdicts
+    let valid = verdicts
         .iter()
         .filter(|(_, v)| **v == EntryStatus::NotEvaluated)
-        .map(|(&uid, _)| (selection_key(&seed, uid), uid))
-        .collect();
-    valid.sort_unstable();
+        .map(|(&uid, _)| uid);
     let take = signed_scored.min(usize::try_from(params.max_scored).unwrap_or(usize::MAX));
-    for &(_, uid) in valid.iter().take(take) {
+    for uid in seed_order(&seed, valid).into_iter().take(take) {
         verdicts.insert(uid, EntryStatus::Scored);
     }
 

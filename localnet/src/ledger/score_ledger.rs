@@ -5,8 +5,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use vram_attestation::sha256;
 use vram_attestation::statement::{
-    selection_key, to_bcs, verify_ed25519, EntryStatus, IntentMessage, ScoreEntry, WindowScores,
-    INTENT_WINDOW_SCORES,
+    scored_lead_seed_order, to_bcs, verify_ed25519, EntryStatus, IntentMessage, ScoreEntry,
+    WindowScores, INTENT_WINDOW_SCORES,
 };
 use vram_host::chain::aborts::score_ledger as e;
 use vram_host::chain::types::{
@@ -269,9 +269,6 @@ fn build_entries(
 ) -> Result<Vec<ScoreEntry>> {
     let n = args.miner_uids.len();
     let mut entries = Vec::with_capacity(n);
-    let mut scored = 0u64;
-    let mut last_scored: Option<[u8; 32]> = None;
-    let mut first_unscored: Option<[u8; 32]> = None;
     for i in 0..n {
         let uid = args.miner_uids[i];
         if i > 0 && args.miner_uids[i - 1] >= uid {
@@ -289,17 +286,6 @@ fn build_entries(
         } else {
             c.sha256.clone()
         };
-        match known {
-            EntryStatus::Scored => {
-                scored += 1;
-                last_scored = last_scored.max(Some(selection_key(&args.eval_seed, uid)));
-            }
-            EntryStatus::NotEvaluated => {
-                let key = selection_key(&args.eval_seed, uid);
-                first_unscored = Some(first_unscored.map_or(key, |k| k.min(key)));
-            }
-            _ => {}
-        }
         entries.push(ScoreEntry {
             miner_uid: uid,
             gradient_hash,
@@ -315,19 +301,19 @@ fn build_entries(
             format!("{n} of {} committed miners listed", committed.len()),
         ));
     }
+    let scored = count_scored(&entries);
     if scored > max_scored {
         return Err(abort(
             e::ETooManyScored,
             format!("{scored} scored, max_scored {max_scored}"),
         ));
     }
-    if let (Some(last), Some(first)) = (last_scored, first_unscored) {
-        if last >= first {
-            return Err(abort(
-                e::ENotInSeedOrder,
-                "a scored entry sorts after a not-evaluated one",
-            ));
-        }
+    let statuses = entries.iter().map(|e| (e.miner_uid, e.status));
+    if !scored_lead_seed_order(&args.eval_seed, statuses) {
+        return Err(abort(
+            e::ENotInSeedOrder,
+            "a scored entry sorts after a not-evaluated one",
+        ));
     }
     Ok(entries)
 }

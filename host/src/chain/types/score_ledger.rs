@@ -37,8 +37,8 @@ pub struct ScoresSubmitted {
 
 /// The most entries one `submit_scores` call takes (`MAX_ENTRIES`): 2000
 /// u64s and their 2-byte length are 16 002 bytes, under Sui's 16 KiB pure
-/// argument.
-pub const MAX_SUBMIT_ENTRIES: usize = 2000;
+/// argument. The statement format's cap is the same number, by definition.
+pub const MAX_SUBMIT_ENTRIES: usize = vram_attestation::statement::MAX_ENTRIES;
 
 /// The statement-dependent arguments of `score_ledger::submit_scores`, in
 /// call order after the shared objects.
