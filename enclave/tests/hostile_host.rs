@@ -152,24 +152,7 @@ fn declare_missing(s: &mut UnixStream, uids: &[u64]) {
 /// Sends every requested page, then evaluates every blob the enclave asks
 /// for; the answer to the pages.
 fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
-    let Response::PagesNeeded(req) = call(s, &Request::RequestPages { window: WINDOW }) else {
-        panic!("no page request")
-    };
-    let pages = req
-        .pages()
-        .into_iter()
-        .map(|i| Page {
-            index: i,
-            tokens: page_bytes(&w.pages[i as usize]),
-        })
-        .collect();
-    let accepted = call(
-        s,
-        &Request::Pages {
-            window: WINDOW,
-            pages,
-        },
-    );
+    let accepted = send_pages(s, w);
     // Upload each blob the enclave asks for, in the seed's order.
     loop {
         match call(
@@ -188,6 +171,29 @@ fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
         }
     }
     accepted
+}
+
+/// Asks for the pages (the seed) and sends every one requested; the answer
+/// to the pages.
+fn send_pages(s: &mut UnixStream, w: &World) -> Response {
+    let Response::PagesNeeded(req) = call(s, &Request::RequestPages { window: WINDOW }) else {
+        panic!("no page request")
+    };
+    let pages = req
+        .pages()
+        .into_iter()
+        .map(|i| Page {
+            index: i,
+            tokens: page_bytes(&w.pages[i as usize]),
+        })
+        .collect();
+    call(
+        s,
+        &Request::Pages {
+            window: WINDOW,
+            pages,
+        },
+    )
 }
 
 #[test]
@@ -737,24 +743,7 @@ fn attack_17_blobs_outside_their_turn_and_a_deadline_that_passed() {
     let srv = server("a17");
     let mut s = srv.connect();
     prepare(&mut s, &w);
-    let Response::PagesNeeded(req) = call(&mut s, &Request::RequestPages { window: WINDOW }) else {
-        panic!("no page request")
-    };
-    let pages = req
-        .pages()
-        .into_iter()
-        .map(|i| Page {
-            index: i,
-            tokens: page_bytes(&w.pages[i as usize]),
-        })
-        .collect();
-    call(
-        &mut s,
-        &Request::Pages {
-            window: WINDOW,
-            pages,
-        },
-    );
+    send_pages(&mut s, &w);
     // After the seed a blob comes only when the enclave asks for it.
     refused(
         upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob),

@@ -57,7 +57,7 @@ fn page<'a>(w: &'a WindowState, i: &u64) -> &'a [u32] {
     w.pages.get(i).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn own_pages(w: &WindowState, uid: u64) -> Vec<&[u32]> {
+fn own_pages_of(w: &WindowState, uid: u64) -> Vec<&[u32]> {
     w.request
         .as_ref()
         .and_then(|r| r.own.iter().find(|(u, _)| *u == uid))
@@ -65,7 +65,7 @@ fn own_pages(w: &WindowState, uid: u64) -> Vec<&[u32]> {
         .unwrap_or_default()
 }
 
-fn random_pages(w: &WindowState) -> Vec<&[u32]> {
+fn random_pages_of(w: &WindowState) -> Vec<&[u32]> {
     w.request
         .as_ref()
         .map(|r| r.random.iter().map(|i| page(w, i)).collect())
@@ -87,10 +87,10 @@ impl Enclave {
         let own: Vec<(u64, Vec<&[u32]>)> = w
             .selected
             .iter()
-            .map(|&uid| (uid, own_pages(w, uid)))
+            .map(|&uid| (uid, own_pages_of(w, uid)))
             .collect();
         let (loss_before_random, before_own) = Evaluator::new(&checkpoint, self.config.batch_pages)
-            .base_losses(&random_pages(w), &own)
+            .base_losses(&random_pages_of(w), &own)
             .map_err(internal)?;
         w.progress = Some(Progress {
             loss_before_random,
@@ -128,7 +128,7 @@ impl Enclave {
                 .unwrap_or(0.0);
             let miner = MinerInput {
                 uid,
-                own_pages: own_pages(w, uid),
+                own_pages: own_pages_of(w, uid),
                 blob: Some(&blob),
             };
             let result = Evaluator::new(&checkpoint, self.config.batch_pages)
@@ -137,7 +137,7 @@ impl Enclave {
                     &w.open.eval_params,
                     &miner,
                     before,
-                    &random_pages(w),
+                    &random_pages_of(w),
                 )
                 .map_err(internal)?;
             if let Some(p) = w.progress.as_mut() {

@@ -31,7 +31,7 @@ use vram_host::sources::Dataset;
 
 use crate::chain::LocalChain;
 use crate::error::{Error, Result};
-use crate::ledger::Ledger;
+use crate::ledger::{Address, Ledger};
 use miner::{kinds, Miner, MinerKind, MinerWorld};
 use network::Network;
 use windows::WindowRun;
@@ -331,15 +331,17 @@ fn standings(miners: &[Miner], gauntlet: &Gauntlet) -> (Vec<MinerSummary>, bool)
 const CROWD_THREADS: usize = 4;
 const CROWD_PER_THREAD: usize = 100;
 
-fn mine_crowd(
-    crowd: &[Miner],
+/// Runs `work` for each window at its start, as `address` sees the ledger's
+/// clock, until the run stops.
+fn each_window(
     world: &MinerWorld,
+    address: Address,
     windows: u64,
     stop: &AtomicBool,
-    log: &Mutex<Vec<(u64, u64, String)>>,
+    mut work: impl FnMut(u64),
 ) {
-    let Some(first) = crowd.first() else { return };
-    let Ok(chain) = LocalChain::open(&world.ledger, first.address) else {
+    // One connection for the clock; the work opens its own per window.
+    let Ok(chain) = LocalChain::open(&world.ledger, address) else {
         return;
     };
     for window in 0..windows {
@@ -352,25 +354,37 @@ fn mine_crowd(
         if !matches!(wait_until(&chain, start, POLL, stop), Ok(true)) {
             return;
         }
+        work(window);
+    }
+}
+
+fn mine_crowd(
+    crowd: &[Miner],
+    world: &MinerWorld,
+    windows: u64,
+    stop: &AtomicBool,
+    log: &Mutex<Vec<(u64, u64, String)>>,
+) {
+    let Some(first) = crowd.first() else { return };
+    each_window(world, first.address, windows, stop, |window| {
         let done = miner::crowd_window(crowd, world, window);
-        if let Ok(mut l) = log.lock() {
-            match done {
-                Ok(committed) => {
-                    l.extend(committed.into_iter().map(|(uid, hash)| {
-                        (window, uid, format!("committed {}", hex::encode(hash)))
-                    }))
-                }
-                Err(e) => {
-                    tracing::warn!(window, error = %e, "crowd failed");
-                    l.extend(
-                        crowd
-                            .iter()
-                            .map(|m| (window, m.uid, format!("failed: {e}"))),
-                    );
-                }
+        let Ok(mut l) = log.lock() else { return };
+        match done {
+            Ok(committed) => l.extend(
+                committed
+                    .into_iter()
+                    .map(|(uid, hash)| (window, uid, format!("committed {}", hex::encode(hash)))),
+            ),
+            Err(e) => {
+                tracing::warn!(window, error = %e, "crowd failed");
+                l.extend(
+                    crowd
+                        .iter()
+                        .map(|m| (window, m.uid, format!("failed: {e}"))),
+                );
             }
         }
-    }
+    });
 }
 
 fn mine(
@@ -385,20 +399,7 @@ fn mine(
             l.push((window, miner.uid, what));
         }
     };
-    // One connection for the clock; `work` opens its own per window.
-    let Ok(chain) = LocalChain::open(&world.ledger, miner.address) else {
-        return;
-    };
-    for window in 0..windows {
-        let start = chain
-            .hparams()
-            .ok()
-            .and_then(|hp| hp.times(window))
-            .map(|t| t.start_ms);
-        let Some(start) = start else { return };
-        if !matches!(wait_until(&chain, start, POLL, stop), Ok(true)) {
-            return;
-        }
+    each_window(world, miner.address, windows, stop, |window| {
         match miner.work(world, window) {
             Ok(Some(hash)) => note(window, format!("committed {}", hex::encode(hash))),
             Ok(None) => note(window, "no upload".into()),
@@ -407,5 +408,5 @@ fn mine(
                 note(window, format!("failed: {e}"));
             }
         }
-    }
+    });
 }
