@@ -303,6 +303,13 @@ impl<'c> Evaluator<'c> {
         Ok((random, own))
     }
 
+    /// Mean token cross-entropy of the checkpoint's own weights over `pages`
+    /// (the working copy is reset to the base first).
+    pub fn loss_at_base(&self, pages: &[&[u32]]) -> Result<f64> {
+        self.checkpoint.restore_base()?;
+        self.loss(pages)
+    }
+
     /// Scores one miner: parses its blob (a bad one is an outcome, not an
     /// error), takes the sign-SGD step on the working copy and measures the
     /// losses after it. The step overwrites every parameter from the base,

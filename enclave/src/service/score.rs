@@ -1,7 +1,9 @@
-//! Scoring a window one blob at a time (design §3, step 3): the base losses
-//! once, then each valid blob in the seed's order, uploaded again by the host
-//! when the enclave asks for it, evaluated and dropped, until `max_scored`
-//! are scored or the host's deadline passes; then the signed statement.
+//! Scoring a window one blob at a time (design §3, step 3): the base loss on
+//! the random pages once, then each valid blob in the seed's order, uploaded
+//! again by the host when the enclave asks for it: the base loss on its
+//! miner's own pages, the step, the losses after it, and the blob is
+//! dropped; until `max_scored` are scored or the host's deadline passes;
+//! then the signed statement. No work is spent on miners never reached.
 //! Memory: the model, its working copy, one blob and one batch of
 //! activations, whatever the number of miners.
 
@@ -19,7 +21,6 @@ use super::{refuse, Enclave, Refusal, State, Verdict, WindowState};
 /// Evaluation in progress.
 pub(super) struct Progress {
     loss_before_random: f64,
-    before_own: BTreeMap<u64, f64>,
     results: BTreeMap<u64, MinerResult>,
     /// Index of the next miner in `selected` (the seed's order).
     next: usize,
@@ -73,8 +74,7 @@ fn random_pages_of(w: &WindowState) -> Vec<&[u32]> {
 }
 
 impl Enclave {
-    /// The base losses, once: on the random pages and on the own pages of
-    /// every miner to be scored.
+    /// The base loss on the random pages, once.
     fn begin(&self, w: &mut WindowState) -> Result<(), Refusal> {
         if w.progress.is_some() {
             return Ok(());
@@ -84,17 +84,11 @@ impl Enclave {
             .checkpoint
             .clone()
             .ok_or((ErrorCode::OutOfOrder, "no checkpoint".to_string()))?;
-        let own: Vec<(u64, Vec<&[u32]>)> = w
-            .selected
-            .iter()
-            .map(|&uid| (uid, own_pages_of(w, uid)))
-            .collect();
-        let (loss_before_random, before_own) = Evaluator::new(&checkpoint, self.config.batch_pages)
-            .base_losses(&random_pages_of(w), &own)
+        let loss_before_random = Evaluator::new(&checkpoint, self.config.batch_pages)
+            .loss_at_base(&random_pages_of(w))
             .map_err(internal)?;
         w.progress = Some(Progress {
             loss_before_random,
-            before_own,
             results: BTreeMap::new(),
             next: 0,
             asked: None,
@@ -121,17 +115,16 @@ impl Enclave {
             .ok_or((ErrorCode::OutOfOrder, "no checkpoint".to_string()))?;
         let pending = w.progress.as_mut().and_then(|p| p.pending.take());
         if let Some((uid, blob)) = pending {
-            let before = w
-                .progress
-                .as_ref()
-                .and_then(|p| p.before_own.get(&uid).copied())
-                .unwrap_or(0.0);
             let miner = MinerInput {
                 uid,
                 own_pages: own_pages_of(w, uid),
                 blob: Some(&blob),
             };
-            let result = Evaluator::new(&checkpoint, self.config.batch_pages)
+            // The base loss on its own pages just before its step: nothing
+            // is computed for miners the budget never reaches.
+            let evaluator = Evaluator::new(&checkpoint, self.config.batch_pages);
+            let before = evaluator.loss_at_base(&miner.own_pages).map_err(internal)?;
+            let result = evaluator
                 .score_one(
                     window,
                     &w.open.eval_params,
