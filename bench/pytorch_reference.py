@@ -4,8 +4,11 @@ on CPU, on the same shapes, with the same thread count.
 - codec: Templar's decode path (scatter the top-k values into zeroed chunks,
   then the einsum with float32 inverse-DCT matrices, then un-chunk), for
   every parameter of the preset.
-- eval: a nanoGPT-layout GPT forward pass with mean token cross-entropy over
-  pages of the model's context length, after a warm-up.
+- eval: a forward pass with mean token cross-entropy over pages of the
+  model's context length, after a warm-up, in inference mode: the GPT
+  presets with a nanoGPT-layout model using the fused
+  `scaled_dot_product_attention`; the Llama presets with `transformers`'
+  own `LlamaForCausalLM` (SDPA attention).
 
 Prints one JSON object per measurement. Not run in CI (PyTorch is large):
 see scripts/bench-vs-pytorch.sh.
@@ -23,6 +26,12 @@ import torch.nn.functional as F
 PRESETS = {
     "tiny": dict(block_size=64, vocab_size=256, n_layer=2, n_head=4, n_embd=64, approx=False),
     "gpt2-124m": dict(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768, approx=True),
+}
+LLAMA = {
+    "llama-tiny": dict(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, max_position_embeddings=64, vocab_size=256, rms_norm_eps=1e-5),
+    "tinyllama-1.1b": dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
+                           num_key_value_heads=4, max_position_embeddings=2048, vocab_size=32000, rms_norm_eps=1e-5),
 }
 
 
@@ -99,9 +108,8 @@ class Block(nn.Module):
         b, t, c = x.shape
         q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
         q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(c // self.h)
-        att = att.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
-        x = x + self.c_proj((att @ v).transpose(1, 2).reshape(b, t, c))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.c_proj(y.transpose(1, 2).reshape(b, t, c))
         hdn = F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh" if self.approx else "none")
         return x + self.m_proj(hdn)
 
@@ -125,14 +133,32 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
 
 
+class Llama:
+    """transformers' LlamaForCausalLM with the same loss interface."""
+
+    def __init__(self, p):
+        from transformers import LlamaConfig, LlamaForCausalLM
+        cfg = LlamaConfig(**p, tie_word_embeddings=False, attn_implementation="sdpa")
+        self.model = LlamaForCausalLM(cfg).eval()
+
+    def loss(self, pages):
+        x, y = pages[:, :-1], pages[:, 1:]
+        logits = self.model(input_ids=x, use_cache=False).logits
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+
+
 def bench_eval(preset, tokens):
-    p = PRESETS[preset]
     torch.manual_seed(1)
-    model = GPT(p).eval()
-    t = p["block_size"]
+    if preset in LLAMA:
+        p = LLAMA[preset]
+        model, t, vocab = Llama(p), p["max_position_embeddings"], p["vocab_size"]
+    else:
+        p = PRESETS[preset]
+        model, t, vocab = GPT(p).eval(), p["block_size"], p["vocab_size"]
+    t = min(t, tokens)
     n_pages = max(1, -(-tokens // t))
-    pages = torch.randint(0, p["vocab_size"], (n_pages, t + 1))
-    batch = 16 if preset == "tiny" else 1
+    pages = torch.randint(0, vocab, (n_pages, t + 1))
+    batch = 16 if t <= 64 else 1
     with torch.inference_mode():
         model.loss(pages[:batch])
         start = time.perf_counter()
@@ -145,7 +171,7 @@ def bench_eval(preset, tokens):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("what", choices=["codec", "eval"])
-    ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
+    ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS) + sorted(LLAMA))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=None)
     ap.add_argument("--topk", type=int, default=32)
@@ -155,7 +181,8 @@ def main():
     if a.what == "codec":
         print(json.dumps(bench_codec(a.preset, a.topk)))
     else:
-        print(json.dumps(bench_eval(a.preset, a.tokens or (1 << 16 if a.preset == "tiny" else 8192))))
+        small = a.preset in ("tiny", "llama-tiny")
+        print(json.dumps(bench_eval(a.preset, a.tokens or (1 << 16 if small else 2048))))
 
 
 if __name__ == "__main__":

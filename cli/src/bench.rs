@@ -11,7 +11,11 @@ use vram_enclave::codec::{
     SparseParam,
 };
 use vram_enclave::eval::Evaluator;
-use vram_enclave::model::{init_weights, Checkpoint, GptConfig, SplitMix64};
+use vram_enclave::model::engine::gemm::{par_matmul, Init, Packed};
+use vram_enclave::model::{
+    init_weights, set_simd_level, simd_level_name, Checkpoint, ModelConfig, SimdLevel, SplitMix64,
+    EVALUATOR_VERSION,
+};
 
 use crate::Outcome;
 
@@ -26,12 +30,16 @@ pub(crate) enum BenchCommand {
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
-    /// Model shapes: tiny or gpt2-124m.
+    /// Model shapes: tiny, gpt2-124m, llama-tiny or tinyllama-1.1b.
     #[arg(long)]
     preset: String,
-    /// Tokens to evaluate (rounded up to whole pages of the context length).
+    /// Tokens to evaluate (rounded up to whole pages of the context length;
+    /// default 2048, 65536 for the tiny presets).
     #[arg(long)]
     tokens: Option<usize>,
+    /// Force a SIMD level: best, avx2 or scalar (losses are identical).
+    #[arg(long, default_value = "best")]
+    simd: String,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -42,7 +50,7 @@ pub(crate) struct EvalArgs {
 
 #[derive(Args)]
 pub(crate) struct CodecArgs {
-    /// Model shapes: tiny or gpt2-124m.
+    /// Model shapes: tiny, gpt2-124m, llama-tiny or tinyllama-1.1b.
     #[arg(long, default_value = "tiny")]
     preset: String,
     /// Coefficients per chunk.
@@ -63,8 +71,33 @@ pub(crate) fn run(cmd: BenchCommand) -> Result<Outcome> {
     }
 }
 
-pub(crate) fn preset(name: &str) -> Result<GptConfig> {
-    GptConfig::preset(name).ok_or_else(|| anyhow!("unknown preset {name:?} (tiny, gpt2-124m)"))
+pub(crate) fn preset(name: &str) -> Result<ModelConfig> {
+    ModelConfig::preset(name).ok_or_else(|| {
+        anyhow!(
+            "unknown preset {name:?} ({})",
+            ModelConfig::PRESETS.join(", ")
+        )
+    })
+}
+
+/// This machine's fp32 GEMM rate through the evaluator's own kernel, on
+/// `2048^3`, GFLOP/s: the peak the forward pass is measured against.
+fn gemm_peak_gflops() -> f64 {
+    let n = 2048;
+    let mut rng = SplitMix64::new(17);
+    let a: Vec<f32> = (0..n * n).map(|_| rng.next_normal() as f32).collect();
+    let w_rows: Vec<f32> = (0..n * n).map(|_| rng.next_normal() as f32).collect();
+    let mut w = Packed::zeros(n, n);
+    w.set_rows(0, &w_rows);
+    let mut c = vec![0f32; n * n];
+    par_matmul(&a, n, &w, &mut c, Init::Zero);
+    let reps = 3;
+    let start = Instant::now();
+    for _ in 0..reps {
+        par_matmul(&a, n, &w, &mut c, Init::Zero);
+    }
+    let secs = start.elapsed().as_secs_f64() / reps as f64;
+    2.0 * (n * n * n) as f64 / secs / 1e9
 }
 
 /// Sets the worker count for rayon and candle (which reads the same
@@ -155,31 +188,38 @@ pub(crate) fn random_blob(shapes: &ModelShapes, topk: usize, seed: u64) -> Gradi
 
 fn eval(args: EvalArgs) -> Result<Outcome> {
     let threads = set_threads(args.threads)?;
+    set_simd_level(match args.simd.as_str() {
+        "best" => SimdLevel::Best,
+        "avx2" => SimdLevel::Avx2,
+        "scalar" => SimdLevel::Scalar,
+        other => return Err(anyhow!("--simd {other:?}: best, avx2 or scalar")),
+    });
     let cfg = preset(&args.preset)?;
-    let tiny = args.preset == "tiny";
-    let tokens = args.tokens.unwrap_or(if tiny { 1 << 16 } else { 8 * 1024 });
-    let checkpoint = Checkpoint::from_tensors(cfg.clone(), init_weights(&cfg, 1)?, [0; 32])?;
+    let small = cfg.block_size() <= 64;
+    let tokens = args.tokens.unwrap_or(if small { 1 << 16 } else { 2048 });
+    let checkpoint = Checkpoint::from_tensors(cfg.clone(), init_weights(&cfg, 1), [0; 32])?;
     let model_mib = (cfg.numel() * 4) as f64 / (1024.0 * 1024.0);
     let loaded_rss_mib = rss_mib();
 
-    let t = cfg.block_size;
+    let t = cfg.block_size().min(tokens);
     let pages_n = tokens.div_ceil(t).max(1);
     let mut rng = SplitMix64::new(7);
     let pages: Vec<Vec<u32>> = (0..pages_n)
         .map(|_| {
             (0..=t)
-                .map(|_| (rng.next_u64() % cfg.vocab_size as u64) as u32)
+                .map(|_| (rng.next_u64() % cfg.vocab_size() as u64) as u32)
                 .collect()
         })
         .collect();
     let refs: Vec<&[u32]> = pages.iter().map(Vec::as_slice).collect();
-    let batch_pages = if tiny { 16 } else { 1 };
+    let batch_pages = if small { 16 } else { 1 };
     let evaluator = Evaluator::new(&checkpoint, batch_pages);
 
     evaluator.loss(&refs[..batch_pages.min(refs.len())])?;
     let start = Instant::now();
     let loss = evaluator.loss(&refs)?;
     let forward_s = start.elapsed().as_secs_f64();
+    let peak_rss_forward = peak_rss_mib();
 
     let blob = random_blob(checkpoint.shapes(), 32, 3);
     let start = Instant::now();
@@ -187,20 +227,32 @@ fn eval(args: EvalArgs) -> Result<Outcome> {
     let step_s = start.elapsed().as_secs_f64();
     evaluator.loss(&refs[..batch_pages.min(refs.len())])?;
 
+    let peak = gemm_peak_gflops();
+    let tokens_done = pages_n * t;
+    let gflops = cfg.flops_per_token(t) * tokens_done as f64 / forward_s / 1e9;
     emit(
         args.json,
         json!({
             "preset": args.preset,
+            "family": cfg.family(),
+            "evaluator": EVALUATOR_VERSION,
+            "simd": simd_level_name(),
             "threads": threads,
-            "tokens": pages_n * t,
-            "tokens_per_s": (pages_n * t) as f64 / forward_s,
+            "tokens": tokens_done,
+            "context": t,
+            "tokens_per_s": tokens_done as f64 / forward_s,
+            "gflops": gflops,
+            "gemm_peak_gflops": peak,
+            "peak_fraction": gflops / peak,
             "loss": loss,
+            "loss_bits": format!("{:016x}", loss.to_bits()),
             "forward_s": forward_s,
             "batch_pages": batch_pages,
             "step_s": step_s,
             "model_params": cfg.numel(),
             "model_mib": model_mib,
             "loaded_rss_mib": loaded_rss_mib,
+            "forward_peak_rss_mib": peak_rss_forward,
             "peak_rss_mib": peak_rss_mib(),
         }),
     )

@@ -43,14 +43,14 @@ pub(crate) fn run(args: CapacityArgs) -> Result<Outcome> {
     let cfg = preset(&args.preset)?;
     let values = HparamValues::defaults();
     // A page is at most the model's context plus one token.
-    let page_len = (values.page_len as usize).min(cfg.block_size + 1);
-    let checkpoint = Checkpoint::from_tensors(cfg.clone(), init_weights(&cfg, 1)?, [9; 32])?;
+    let page_len = (values.page_len as usize).min(cfg.block_size() + 1);
+    let checkpoint = Checkpoint::from_tensors(cfg.clone(), init_weights(&cfg, 1), [9; 32])?;
     let mut params = values.eval_params(0);
     params.page_len = page_len as u64;
     let mut rng = SplitMix64::new(5);
     let mut page = || -> Vec<u32> {
         (0..page_len)
-            .map(|_| (rng.next_u64() % cfg.vocab_size as u64) as u32)
+            .map(|_| (rng.next_u64() % cfg.vocab_size() as u64) as u32)
             .collect()
     };
     let random: Vec<Vec<u32>> = (0..params.random_pages).map(|_| page()).collect();

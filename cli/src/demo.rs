@@ -42,6 +42,9 @@ pub(crate) struct DemoArgs {
     /// Most entries scored per window (the network default is 256).
     #[arg(long)]
     max_scored: Option<u64>,
+    /// The model the network trains: tiny (GPT) or llama-tiny.
+    #[arg(long, default_value = "tiny")]
+    model: String,
     /// Print one JSON summary on stdout instead of tables.
     #[arg(long)]
     json: bool,
@@ -61,6 +64,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Outcome> {
         crowd: args.crowd,
         max_scored: args.max_scored,
         progress: !args.json && std::io::stderr().is_terminal(),
+        model: args.model,
     };
     if !args.json {
         println!(

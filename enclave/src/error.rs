@@ -154,15 +154,10 @@ pub enum Error {
         /// The loss in nats.
         loss: f64,
     },
-    /// The tensor library failed.
-    #[error("tensor computation failed: {0}")]
-    Tensor(String),
-}
-
-impl From<candle_core::Error> for Error {
-    fn from(e: candle_core::Error) -> Self {
-        Self::Tensor(e.to_string())
-    }
+    /// A panic while the working weights were being written left them
+    /// unusable; the checkpoint must be loaded again.
+    #[error("the working weights were left half-written by a panic")]
+    WeightsPoisoned,
 }
 
 /// Shorthand for results of this crate.

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use vram_attestation::statement::EntryStatus;
 
@@ -212,6 +211,7 @@ impl<'c> Evaluator<'c> {
     /// must all have one length and tokens below the vocabulary size.
     pub fn loss(&self, pages: &[&[u32]]) -> Result<f64> {
         let cfg = self.checkpoint.config();
+        let (block_size, vocab) = (cfg.block_size(), cfg.vocab_size());
         let len = pages.first().map_or(0, |p| p.len());
         if pages.is_empty() {
             return Err(Error::BadPage {
@@ -220,28 +220,26 @@ impl<'c> Evaluator<'c> {
             });
         }
         for (index, page) in pages.iter().enumerate() {
-            if page.len() != len || len < 2 || len > cfg.block_size + 1 {
+            if page.len() != len || len < 2 || len > block_size + 1 {
                 return Err(Error::BadPage {
                     index,
                     reason: format!(
                         "{} tokens, pages need {len} (2..={})",
                         page.len(),
-                        cfg.block_size + 1
+                        block_size + 1
                     ),
                 });
             }
-            if let Some(&token) = page.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            if let Some(&token) = page.iter().find(|&&t| t as usize >= vocab) {
                 return Err(Error::BadPage {
                     index,
-                    reason: format!("token {token} outside the vocabulary of {}", cfg.vocab_size),
+                    reason: format!("token {token} outside the vocabulary of {vocab}"),
                 });
             }
         }
         let (mut sum, mut count) = (0f64, 0usize);
         for batch in pages.chunks(self.batch_pages) {
-            let flat: Vec<u32> = batch.iter().flat_map(|p| p.iter().copied()).collect();
-            let tokens = Tensor::from_vec(flat, (batch.len(), len), &Device::Cpu)?;
-            let (s, n) = self.checkpoint.model().cross_entropy_sum(&tokens)?;
+            let (s, n) = self.checkpoint.loss_sum(batch)?;
             sum += s;
             count += n;
         }
@@ -281,7 +279,7 @@ impl<'c> Evaluator<'c> {
                 };
                 *v = w - learning_rate * sign;
             }
-            self.checkpoint.set_working(&param.name, values)?;
+            self.checkpoint.set_working(&param.name, &values)?;
         }
         Ok(())
     }
@@ -359,7 +357,7 @@ impl<'c> Evaluator<'c> {
         random_pages: &[&[u32]],
         miners: &[MinerInput<'_>],
     ) -> Result<WindowEvaluation> {
-        params.validate(self.checkpoint.config().block_size)?;
+        params.validate(self.checkpoint.config().block_size())?;
         if miners.windows(2).any(|w| w[0].uid >= w[1].uid) {
             return Err(Error::BadEvalParams {
                 reason: "miners must be sorted by uid, without duplicates".into(),

@@ -2,13 +2,14 @@
 //! and signing, served over one framed protocol.
 //!
 //! **Trust level: trusted and measured.** Everything linked here changes the
-//! PCRs and is attack surface, so dependencies are kept minimal: candle for
-//! the model, safetensors for containers, nothing networked. The library
-//! does no I/O beyond what it is handed.
+//! PCRs and is attack surface, so dependencies are kept minimal: kernels of
+//! its own for the model (SIMD through `pulp`, threads through `rayon`),
+//! safetensors for containers, nothing networked. The library does no I/O
+//! beyond what it is handed.
 //!
 //! - [`codec`]: the `vram-gradient/1` gradient format.
 //! - [`dataset`]: token pages and the manifest.
-//! - [`model`]: the GPT and its checkpoint.
+//! - [`model`]: GPT and Llama checkpoints and the forward pass.
 //! - [`eval`]: the loss-delta evaluator.
 //! - [`protocol`]: frames and messages between host and enclave.
 //! - [`service`]: the state machine that checks every input, and the server.

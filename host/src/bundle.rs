@@ -3,7 +3,7 @@
 //! writes one; `replay` reads it. Layout (`bundle.json` lists it):
 //!
 //! ```text
-//! bundle.json                 index
+//! bundle.json                 index (names the evaluator that signed)
 //! test-root.pem               the simulated NSM's root (NOT the AWS root)
 //! attestation/<key>.cose      one document per enclave key, binding it
 //! statements/window-<w>.json  vram-statement/1 files
@@ -83,6 +83,7 @@ pub fn write(
     )?;
     let index = json!({
         "format": FORMAT,
+        "evaluator": vram_enclave::model::EVALUATOR_VERSION,
         "warning": "local demo: simulated NSM (test root, not AWS), SQLite ledger stand-in, directory blob store",
         "test_root": "test-root.pem",
         "attestations": docs,

@@ -88,6 +88,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The bundle's statements were signed by another evaluator, whose
+    /// losses this replay cannot reproduce bit for bit.
+    #[error("bundle signed by evaluator {bundle:?}; this replay runs {replay:?}: use the vram-validator release that matches the enclave image")]
+    EvaluatorMismatch {
+        /// The evaluator the bundle names.
+        bundle: String,
+        /// This build's evaluator.
+        replay: String,
+    },
     /// A crash injected by a test (`Validator::crash_after`).
     #[error("injected crash after {step}")]
     InjectedCrash {

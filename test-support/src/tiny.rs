@@ -3,7 +3,7 @@
 
 use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::model::{
-    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, SplitMix64,
+    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, ModelConfig, SplitMix64,
 };
 
 /// The `tiny` model's checkpoint, as files and as its identity.
@@ -23,7 +23,7 @@ impl TinyCheckpoint {
     /// Weights initialised from `seed`.
     pub fn new(seed: u64) -> Result<Self, vram_enclave::Error> {
         let config = GptConfig::tiny();
-        let weights = save_weights(&init_weights(&config, seed)?)?;
+        let weights = save_weights(&init_weights(&ModelConfig::Gpt(config.clone()), seed))?;
         let config_json =
             serde_json::to_vec(&config).map_err(|e| vram_enclave::Error::BadConfig {
                 reason: format!("config.json: {e}"),
@@ -69,7 +69,13 @@ pub fn honest_blob(
     pages: &[&[u32]],
     meta: &BlobMetadata,
 ) -> Result<Vec<u8>, vram_enclave::Error> {
-    let (_, grads) = ckpt.loss_gradients(pages)?;
+    let (_, grads) = vram_train::loss_gradients(ckpt, pages).map_err(|e| match e {
+        vram_train::Error::Model(e) => e,
+        other => vram_enclave::Error::BadGradient {
+            name: String::new(),
+            reason: other.to_string(),
+        },
+    })?;
     let grads = grads.iter().map(|(n, g)| (n.as_str(), g.as_slice()));
     encode_blob(ckpt.shapes(), grads, true, meta)
 }

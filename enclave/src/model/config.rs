@@ -1,8 +1,178 @@
-//! The model configuration (`config.json`, nanoGPT field names) and presets.
+//! Model configurations (`config.json`: nanoGPT field names for GPT,
+//! Hugging Face's for Llama) and benchmark presets.
 
 use serde::{Deserialize, Serialize};
 
+use super::llama::LlamaConfig;
 use crate::error::{Error, Result};
+
+/// Largest `config.json` read: real ones are a few KiB.
+const MAX_CONFIG_BYTES: usize = 1 << 20;
+
+/// The model a checkpoint holds.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per checkpoint; boxing buys nothing
+pub enum ModelConfig {
+    /// nanoGPT / GPT-2 layout.
+    Gpt(GptConfig),
+    /// `LlamaForCausalLM`.
+    Llama(LlamaConfig),
+}
+
+impl ModelConfig {
+    /// Preset names, for help texts.
+    pub const PRESETS: &'static [&'static str] =
+        &["tiny", "gpt2-124m", "llama-tiny", "tinyllama-1.1b"];
+
+    /// A preset by name (see [`ModelConfig::PRESETS`]).
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::Gpt(GptConfig::tiny())),
+            "gpt2-124m" => Some(Self::Gpt(GptConfig::gpt2_124m())),
+            "llama-tiny" => Some(Self::Llama(LlamaConfig::tiny())),
+            "tinyllama-1.1b" => Some(Self::Llama(LlamaConfig::tinyllama_1_1b())),
+            _ => None,
+        }
+    }
+
+    /// Parses and validates `config.json`: a Hugging Face Llama
+    /// (`architectures` holds `LlamaForCausalLM`, or `model_type` is
+    /// `llama`), otherwise nanoGPT fields.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return Err(Error::BadConfig {
+                reason: format!(
+                    "config.json of {} bytes (at most {MAX_CONFIG_BYTES})",
+                    bytes.len()
+                ),
+            });
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| Error::BadConfig {
+                reason: e.to_string(),
+            })?;
+        let llama = value
+            .get("architectures")
+            .and_then(|a| a.as_array())
+            .is_some_and(|a| a.iter().any(|x| x == "LlamaForCausalLM"))
+            || value.get("model_type").is_some_and(|t| t == "llama");
+        let reason = |e: serde_json::Error| Error::BadConfig {
+            reason: e.to_string(),
+        };
+        let cfg = if llama {
+            Self::Llama(
+                serde_json::from_value::<LlamaConfig>(value)
+                    .map_err(reason)?
+                    .normalize()?,
+            )
+        } else if let Some(arch) = value.get("architectures") {
+            return Err(Error::BadConfig {
+                reason: format!(
+                    "architectures {arch}: only LlamaForCausalLM and nanoGPT configs are supported"
+                ),
+            });
+        } else {
+            Self::Gpt(serde_json::from_value(value).map_err(reason)?)
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// `config.json` bytes that [`ModelConfig::from_json`] reads back.
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let value = match self {
+            Self::Gpt(c) => serde_json::to_value(c),
+            Self::Llama(c) => serde_json::to_value(c).map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(
+                        "architectures".into(),
+                        serde_json::json!(["LlamaForCausalLM"]),
+                    );
+                    o.insert("model_type".into(), serde_json::json!("llama"));
+                }
+                v
+            }),
+        };
+        value
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| Error::BadConfig {
+                reason: e.to_string(),
+            })
+    }
+
+    /// Checks sizes the model needs to be well defined.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Self::Gpt(c) => c.validate(),
+            Self::Llama(c) => c.validate(),
+        }
+    }
+
+    /// `gpt` or `llama`.
+    pub fn family(&self) -> &'static str {
+        match self {
+            Self::Gpt(_) => "gpt",
+            Self::Llama(_) => "llama",
+        }
+    }
+
+    /// Every parameter's name and shape, in the checkpoint's naming.
+    pub fn parameter_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        match self {
+            Self::Gpt(c) => c.parameter_shapes(),
+            Self::Llama(c) => c.parameter_shapes(),
+        }
+    }
+
+    /// Total parameter count.
+    pub fn numel(&self) -> usize {
+        self.parameter_shapes()
+            .iter()
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum()
+    }
+
+    /// Most positions a page may predict from.
+    pub fn block_size(&self) -> usize {
+        match self {
+            Self::Gpt(c) => c.block_size,
+            Self::Llama(c) => c.max_position_embeddings,
+        }
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            Self::Gpt(c) => c.vocab_size,
+            Self::Llama(c) => c.vocab_size,
+        }
+    }
+
+    /// Multiply-adds times two per token of a forward pass with the head,
+    /// at context `t` (causal attention: a token sees `t / 2` keys on
+    /// average). For GFLOP/s figures.
+    pub fn flops_per_token(&self, t: usize) -> f64 {
+        let (linear, layers, width) = match self {
+            Self::Gpt(c) => {
+                let e = c.n_embd;
+                (12 * e * e * c.n_layer + c.vocab_size * e, c.n_layer, e)
+            }
+            Self::Llama(c) => {
+                let (e, hd) = (c.hidden_size, c.head_width());
+                let q = c.num_attention_heads * hd;
+                let kv = c.kv_heads() * hd;
+                (
+                    (e * (q + 2 * kv) + q * e + 3 * e * c.intermediate_size) * c.num_hidden_layers
+                        + c.vocab_size * e,
+                    c.num_hidden_layers,
+                    q,
+                )
+            }
+        };
+        let per_layer_attention = 2 * t * width;
+        2.0 * linear as f64 + (layers * per_layer_attention) as f64
+    }
+}
 
 fn yes() -> bool {
     true
@@ -73,24 +243,6 @@ impl GptConfig {
             layer_norm_epsilon: 1e-5,
             dropout: 0.0,
         }
-    }
-
-    /// A preset by name: `tiny` or `gpt2-124m`.
-    pub fn preset(name: &str) -> Option<Self> {
-        match name {
-            "tiny" => Some(Self::tiny()),
-            "gpt2-124m" => Some(Self::gpt2_124m()),
-            _ => None,
-        }
-    }
-
-    /// Parses and validates `config.json`.
-    pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let cfg: Self = serde_json::from_slice(bytes).map_err(|e| Error::BadConfig {
-            reason: e.to_string(),
-        })?;
-        cfg.validate()?;
-        Ok(cfg)
     }
 
     /// Checks sizes that the model needs to be well defined, with caps that
@@ -183,8 +335,21 @@ mod tests {
     fn nanogpt_config_json_parses() -> Result<()> {
         let json = br#"{"block_size": 64, "vocab_size": 256, "n_layer": 2, "n_head": 4,
                         "n_embd": 64, "dropout": 0.0, "bias": true}"#;
-        assert_eq!(GptConfig::from_json(json)?, GptConfig::tiny());
-        assert!(GptConfig::from_json(br#"{"block_size": 64}"#).is_err());
+        assert_eq!(
+            ModelConfig::from_json(json)?,
+            ModelConfig::Gpt(GptConfig::tiny())
+        );
+        assert!(ModelConfig::from_json(br#"{"block_size": 64}"#).is_err());
+        assert!(ModelConfig::from_json(br#"{"architectures": ["MistralForCausalLM"]}"#).is_err());
+        // GPT-2 small: about 0.25 GFLOP per token at context 1024.
+        let gflop = ModelConfig::Gpt(GptConfig::gpt2_124m()).flops_per_token(1024) / 1e9;
+        assert!((0.24..0.27).contains(&gflop), "{gflop}");
+        for name in ModelConfig::PRESETS {
+            let cfg = ModelConfig::preset(name).ok_or(Error::BadConfig {
+                reason: (*name).into(),
+            })?;
+            assert_eq!(ModelConfig::from_json(&cfg.to_json()?)?, cfg, "{name}");
+        }
         let mut bad = GptConfig::tiny();
         bad.n_head = 3;
         assert!(bad.validate().is_err());

@@ -1,14 +1,10 @@
-//! Deterministic GPT-2 style initialisation: N(0, 0.02) weights (residual
-//! projections scaled by 1/sqrt(2 n_layer)), zero biases, unit LayerNorm
-//! gains. A seed fully determines the weights on every machine, so test
-//! and demo checkpoints can be rebuilt anywhere.
+//! Deterministic initialisation: N(0, 0.02) weights (GPT residual
+//! projections scaled by 1/sqrt(2 n_layer)), zero biases, unit norm gains.
+//! A seed fully determines the weights on every machine, so test and demo
+//! checkpoints can be rebuilt anywhere.
 
-use std::collections::HashMap;
-
-use candle_core::{Device, Tensor};
-
-use super::config::GptConfig;
-use crate::error::Result;
+use super::config::ModelConfig;
+use super::weights::Tensors;
 
 /// SplitMix64: small, seedable, identical everywhere.
 #[derive(Debug, Clone)]
@@ -42,31 +38,39 @@ impl SplitMix64 {
     }
 }
 
-/// Fresh weights for `cfg` from `seed`.
-pub fn init_weights(cfg: &GptConfig, seed: u64) -> Result<HashMap<String, Tensor>> {
+/// Fresh weights for `cfg` from `seed`, in parameter order.
+pub fn init_weights(cfg: &ModelConfig, seed: u64) -> Tensors {
     let mut rng = SplitMix64::new(seed);
-    let residual_std = 0.02 / (2.0 * cfg.n_layer as f64).sqrt();
+    let layers = match cfg {
+        ModelConfig::Gpt(c) => c.n_layer,
+        ModelConfig::Llama(c) => c.num_hidden_layers,
+    };
+    let residual_std = 0.02 / (2.0 * layers as f64).sqrt();
     cfg.parameter_shapes()
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let values: Vec<f32> = if name.contains(".ln_") || name.contains("ln_f") {
+            let is_norm = name.contains(".ln_")
+                || name.contains("ln_f")
+                || name.contains("layernorm")
+                || name == "model.norm.weight";
+            let values: Vec<f32> = if is_norm {
                 let gain = if name.ends_with(".weight") { 1.0 } else { 0.0 };
                 vec![gain; n]
             } else if name.ends_with(".bias") {
                 vec![0.0; n]
             } else {
-                let std = if name.ends_with("c_proj.weight") {
+                let std = if name.ends_with("c_proj.weight")
+                    || name.ends_with("o_proj.weight")
+                    || name.ends_with("down_proj.weight")
+                {
                     residual_std
                 } else {
                     0.02
                 };
                 (0..n).map(|_| (rng.next_normal() * std) as f32).collect()
             };
-            Ok((
-                name,
-                Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)?,
-            ))
+            (name, (shape, values))
         })
         .collect()
 }

@@ -1,14 +1,18 @@
-//! The model: a decoder-only GPT in candle (nanoGPT / GPT-2 layout),
-//! loaded from safetensors plus `config.json`, and its loss on token pages.
+//! The model: decoder-only GPT (nanoGPT / GPT-2 layout) and Llama
+//! (`LlamaForCausalLM`) checkpoints, loaded from safetensors plus
+//! `config.json`, and their loss on token pages.
 
 mod config;
-mod gpt;
+pub mod engine;
 mod init;
+mod llama;
 mod weights;
 
-pub use config::GptConfig;
-pub use gpt::Gpt;
+pub use config::{GptConfig, ModelConfig};
+pub use engine::{set_simd_level, simd_level_name, SimdLevel, EVALUATOR_VERSION};
 pub use init::{init_weights, SplitMix64};
+pub use llama::LlamaConfig;
 pub use weights::{
-    checkpoint_hash, combine_checkpoint_hashes, save_weights, Checkpoint, NamedValues,
+    checkpoint_hash, combine_checkpoint_hashes, read_weights, save_weights, Checkpoint,
+    NamedValues, Tensors,
 };

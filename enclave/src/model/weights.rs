@@ -1,16 +1,21 @@
-//! A loaded checkpoint: the immutable base weights, and working copies that
-//! the model reads and the evaluator overwrites in place, one parameter at a
-//! time, so that scoring a miner never allocates a second model.
+//! A loaded checkpoint: the immutable base weights, and the working copy
+//! (in kernel layout) that the forward pass reads and the evaluator
+//! overwrites in place, one parameter at a time, so that scoring a miner
+//! never allocates a second model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
 
-use candle_core::{DType, Device, Tensor, Var};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use vram_attestation::sha256;
 
-use super::config::GptConfig;
-use super::gpt::Gpt;
+use super::config::ModelConfig;
+use super::engine::Net;
 use crate::codec::ModelShapes;
 use crate::error::{Error, Result};
+
+/// Named tensors: shape and flat f32 values, in name order.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// `sha256(sha256(weights.safetensors) || sha256(config.json))`: the
 /// checkpoint identity anchored on chain. Hashing the parts separately lets
@@ -31,49 +36,72 @@ pub fn combine_checkpoint_hashes(weights: &[u8; 32], config_json: &[u8; 32]) -> 
 /// Parameter names with flat f32 values, in name order.
 pub type NamedValues = Vec<(String, Vec<f32>)>;
 
-/// Serialises named tensors (converted to f32) as safetensors bytes.
-pub fn save_weights(tensors: &HashMap<String, Tensor>) -> Result<Vec<u8>> {
-    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
-    for (name, t) in tensors {
-        let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        data.push((
-            name.clone(),
-            t.dims().to_vec(),
-            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        ));
-    }
-    let views = data
-        .iter()
-        .map(|(name, shape, bytes)| {
-            safetensors::tensor::TensorView::new(
-                safetensors::tensor::Dtype::F32,
-                shape.clone(),
-                bytes,
-            )
-            .map(|v| (name.clone(), v))
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::BadCheckpoint {
-            reason: e.to_string(),
-        })?;
-    safetensors::serialize(views, None).map_err(|e| Error::BadCheckpoint {
+fn container(e: impl std::fmt::Display) -> Error {
+    Error::BadCheckpoint {
         reason: e.to_string(),
-    })
+    }
 }
 
-struct Param {
-    base: Vec<f32>,
-    working: Var,
-    shape: Vec<usize>,
+/// Serialises named tensors as f32 safetensors bytes.
+pub fn save_weights(tensors: &Tensors) -> Result<Vec<u8>> {
+    let bytes: Vec<(&String, &Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, (shape, values))| {
+            (
+                name,
+                shape,
+                values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            )
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.to_vec(), data).map(|v| (name.to_string(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(container)?;
+    safetensors::serialize(views, None).map_err(container)
+}
+
+/// Reads safetensors bytes into f32 tensors (F32, F16 and BF16 accepted).
+pub fn read_weights(bytes: &[u8]) -> Result<Tensors> {
+    let st = SafeTensors::deserialize(bytes).map_err(container)?;
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F16 => data
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                Dtype::BF16 => data
+                    .chunks_exact(2)
+                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                other => {
+                    return Err(Error::BadCheckpoint {
+                        reason: format!("{name} has dtype {other:?} (F32, F16 or BF16)"),
+                    })
+                }
+            };
+            Ok((name, (view.shape().to_vec(), values)))
+        })
+        .collect()
 }
 
 /// A checkpoint ready to evaluate.
 pub struct Checkpoint {
-    config: GptConfig,
+    config: ModelConfig,
     hash: [u8; 32],
-    params: BTreeMap<String, Param>,
+    params: Tensors,
     shapes: ModelShapes,
-    model: Gpt,
+    net: RwLock<Net>,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -88,79 +116,48 @@ impl std::fmt::Debug for Checkpoint {
 impl Checkpoint {
     /// Loads safetensors weights and `config.json` bytes.
     pub fn load(weights: &[u8], config_json: &[u8]) -> Result<Self> {
-        let config = GptConfig::from_json(config_json)?;
-        let tensors =
-            candle_core::safetensors::load_buffer(weights, &Device::Cpu).map_err(|e| {
-                Error::BadCheckpoint {
-                    reason: e.to_string(),
-                }
-            })?;
+        let config = ModelConfig::from_json(config_json)?;
+        let tensors = read_weights(weights)?;
         Self::from_tensors(config, tensors, checkpoint_hash(weights, config_json))
     }
 
-    /// Builds a checkpoint from named tensors (any float dtype) whose
-    /// identity is `hash`. Every parameter of `config` must be present with
-    /// its shape, and nothing else.
-    pub fn from_tensors(
-        config: GptConfig,
-        mut tensors: HashMap<String, Tensor>,
-        hash: [u8; 32],
-    ) -> Result<Self> {
+    /// Builds a checkpoint from named tensors whose identity is `hash`.
+    /// Every parameter of `config` must be present with its shape, and
+    /// nothing else.
+    pub fn from_tensors(config: ModelConfig, mut tensors: Tensors, hash: [u8; 32]) -> Result<Self> {
         config.validate()?;
         let expected = config.parameter_shapes();
-        let mut params = BTreeMap::new();
-        let mut working = HashMap::new();
+        let mut params = Tensors::new();
+        let mut net = Net::zeros(&config);
         for (name, shape) in &expected {
-            let t = tensors.remove(name).ok_or_else(|| Error::BadCheckpoint {
+            let (got, values) = tensors.remove(name).ok_or_else(|| Error::BadCheckpoint {
                 reason: format!("missing parameter {name}"),
             })?;
-            if t.dims() != shape.as_slice() {
+            if &got != shape || values.len() != shape.iter().product::<usize>() {
                 return Err(Error::BadCheckpoint {
-                    reason: format!("{name} has shape {:?}, expected {shape:?}", t.dims()),
+                    reason: format!("{name} has shape {got:?}, expected {shape:?}"),
                 });
             }
-            if !t.dtype().is_float() {
-                return Err(Error::BadCheckpoint {
-                    reason: format!("{name} has dtype {:?}", t.dtype()),
-                });
-            }
-            let base = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            let var = Var::from_tensor(&Tensor::from_vec(
-                base.clone(),
-                shape.as_slice(),
-                &Device::Cpu,
-            )?)?;
-            // The evaluation model reads detached views of the variables:
-            // same storage (so in-place updates show), no autograd graph (so
-            // a forward pass keeps no activations alive).
-            working.insert(name.clone(), var.as_tensor().detach());
-            params.insert(
-                name.clone(),
-                Param {
-                    base,
-                    working: var,
-                    shape: shape.clone(),
-                },
-            );
+            net.set(name, &values)?;
+            params.insert(name.clone(), (got, values));
         }
         if let Some(extra) = tensors.keys().next() {
             return Err(Error::BadCheckpoint {
                 reason: format!("unexpected tensor {extra}"),
             });
         }
-        let model = Gpt::load(&working, &config)?;
         let shapes = ModelShapes::new(expected)?;
         Ok(Self {
             config,
             hash,
             params,
             shapes,
-            model,
+            net: RwLock::new(net),
         })
     }
 
     /// The model configuration.
-    pub fn config(&self) -> &GptConfig {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
@@ -174,74 +171,42 @@ impl Checkpoint {
         &self.shapes
     }
 
-    /// The model, reading the working weights.
-    pub fn model(&self) -> &Gpt {
-        &self.model
-    }
-
     /// The base (checkpoint) values of a parameter.
     pub fn base(&self, name: &str) -> Option<&[f32]> {
-        self.params.get(name).map(|p| p.base.as_slice())
+        self.params.get(name).map(|(_, v)| v.as_slice())
+    }
+
+    /// The base weights, e.g. to save or to train from.
+    pub fn base_tensors(&self) -> &Tensors {
+        &self.params
     }
 
     /// Overwrites the working copy of `name` with `values`.
-    pub fn set_working(&self, name: &str, values: Vec<f32>) -> Result<()> {
-        let p = self.params.get(name).ok_or_else(|| Error::BadCheckpoint {
-            reason: format!("no parameter {name}"),
-        })?;
-        let t = Tensor::from_vec(values, p.shape.as_slice(), &Device::Cpu)?;
-        p.working.set(&t)?;
-        Ok(())
+    pub fn set_working(&self, name: &str, values: &[f32]) -> Result<()> {
+        let mut net = self.net.write().map_err(|_| Error::WeightsPoisoned)?;
+        net.set(name, values)
     }
 
     /// Restores every working copy to the base weights.
     pub fn restore_base(&self) -> Result<()> {
-        for (name, p) in &self.params {
-            self.set_working(name, p.base.clone())?;
+        let mut net = self.net.write().map_err(|_| Error::WeightsPoisoned)?;
+        for (name, (_, values)) in &self.params {
+            net.set(name, values)?;
         }
         Ok(())
     }
 
-    /// Gradient of the mean token cross-entropy over `pages` with respect to
-    /// the working weights: what a miner computes (the enclave never does).
-    pub fn loss_gradients(&self, pages: &[&[u32]]) -> Result<(f64, NamedValues)> {
-        let len = pages.first().map_or(0, |p| p.len());
-        let flat: Vec<u32> = pages.iter().flat_map(|p| p.iter().copied()).collect();
-        let tokens = Tensor::from_vec(flat, (pages.len(), len), &Device::Cpu)?;
-        let tracked: HashMap<String, Tensor> = self
-            .params
-            .iter()
-            .map(|(name, p)| (name.clone(), p.working.as_tensor().clone()))
-            .collect();
-        let model = Gpt::load(&tracked, &self.config)?;
-        let (sum, count) = model.cross_entropy_tensor(&tokens)?;
-        let mean = (sum / count as f64)?;
-        let grads = mean.backward()?;
-        let loss = mean.to_scalar::<f32>()?;
-        let out = self
-            .params
-            .iter()
-            .map(|(name, p)| {
-                let g = match grads.get(p.working.as_tensor()) {
-                    Some(g) => g.flatten_all()?.to_vec1::<f32>()?,
-                    None => vec![0.0; p.base.len()],
-                };
-                Ok((name.clone(), g))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((f64::from(loss), out))
+    /// Logits `[tokens.len(), vocab]` of the working weights for one
+    /// sequence, row-major.
+    pub fn logits(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let net = self.net.read().map_err(|_| Error::WeightsPoisoned)?;
+        net.logits(tokens)
     }
 
-    /// The base weights as tensors, e.g. to save or to train from.
-    pub fn base_tensors(&self) -> Result<HashMap<String, Tensor>> {
-        self.params
-            .iter()
-            .map(|(name, p)| {
-                Ok((
-                    name.clone(),
-                    Tensor::from_vec(p.base.clone(), p.shape.as_slice(), &Device::Cpu)?,
-                ))
-            })
-            .collect()
+    /// Sum of token cross-entropies of the working weights over `pages`
+    /// (one length; see the evaluator for the checks), and the token count.
+    pub fn loss_sum(&self, pages: &[&[u32]]) -> Result<(f64, usize)> {
+        let net = self.net.read().map_err(|_| Error::WeightsPoisoned)?;
+        net.loss_sum(pages)
     }
 }

@@ -114,7 +114,7 @@ impl Enclave {
         };
         let wanted = request.pages();
         let page_len = w.open.eval_params.page_len as usize;
-        let vocab = checkpoint.config().vocab_size;
+        let vocab = checkpoint.config().vocab_size();
         for page in pages {
             if !wanted.contains(&page.index) {
                 return refuse(

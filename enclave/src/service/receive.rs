@@ -242,7 +242,7 @@ impl Enclave {
         let checkpoint = Arc::new(loaded.map_err(|e| (ErrorCode::BadCheckpoint, e.to_string()))?);
         w.open
             .eval_params
-            .validate(checkpoint.config().block_size)
+            .validate(checkpoint.config().block_size())
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
         cache.retain(|c| c.hash() != checkpoint.hash());
         if cache.len() >= 2 {

@@ -106,6 +106,10 @@ struct Index {
     test_root: String,
     attestations: Vec<AttestationRef>,
     statements: Vec<StatementRef>,
+    /// The evaluator whose losses the statements carry (absent before
+    /// `vram-eval/2`).
+    #[serde(default)]
+    evaluator: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +131,20 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 /// Replays the bundle in `dir` (every window, or only `only`).
 pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>> {
     let index: Index = read_json(&dir.join(crate::bundle::INDEX))?;
+    // Losses differ in the last bits between evaluators: a bundle is only
+    // reproducible by the evaluator that signed it.
+    let ours = vram_enclave::model::EVALUATOR_VERSION;
+    match index.evaluator.as_deref() {
+        Some(theirs) if theirs == ours => {}
+        theirs => {
+            return Err(Error::EvaluatorMismatch {
+                bundle: theirs
+                    .unwrap_or("unnamed (made before vram-eval/2)")
+                    .to_string(),
+                replay: ours.to_string(),
+            })
+        }
+    }
     let ledger: LedgerExport = read_json(&dir.join("ledger.json"))?;
     let root_pem = std::fs::read_to_string(dir.join(&index.test_root))
         .map_err(|e| bad(format!("{}: {e}", index.test_root)))?;

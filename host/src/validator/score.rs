@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use vram_attestation::statement::{EntryStatus, SignedStatement, MAX_ENTRIES};
 use vram_enclave::codec::ModelShapes;
-use vram_enclave::model::GptConfig;
+use vram_enclave::model::ModelConfig;
 use vram_enclave::protocol::{Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, UploadKind};
 
 use super::{enclave_err, Step, Validator, WindowReport};
@@ -35,7 +35,7 @@ impl<C: Chain> Validator<C> {
 
         let checkpoint_hash = open.checkpoint_hash.0;
         let (weights, config_json) = self.checkpoints.get(&checkpoint_hash)?;
-        let cfg = GptConfig::from_json(&config_json).map_err(|e| Error::Checkpoint {
+        let cfg = ModelConfig::from_json(&config_json).map_err(|e| Error::Checkpoint {
             reason: format!("config.json: {e}"),
         })?;
         let shapes = ModelShapes::new(cfg.parameter_shapes()).map_err(|e| Error::Checkpoint {

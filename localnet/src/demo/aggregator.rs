@@ -3,11 +3,8 @@
 //! sparse selections), decoded, and applied as one sign-SGD step. The result
 //! is the next window's checkpoint.
 
-use std::collections::HashMap;
-
-use candle_core::{Device, Tensor};
 use vram_enclave::codec::{aggregate, read_blob, Bases, GradientBlob};
-use vram_enclave::model::{save_weights, Checkpoint};
+use vram_enclave::model::{save_weights, Checkpoint, Tensors};
 
 use crate::error::{Error, Result};
 
@@ -40,7 +37,7 @@ pub fn aggregate_checkpoint(
         bases.prepare(layout.n1);
         bases.prepare(layout.n2);
     }
-    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    let mut tensors = Tensors::new();
     for (name, layout) in ckpt.shapes().params() {
         let selections: Vec<_> = parsed
             .iter()
@@ -64,9 +61,7 @@ pub fn aggregate_checkpoint(
                 w - learning_rate * sign
             })
             .collect();
-        let tensor =
-            Tensor::from_vec(stepped, layout.shape.as_slice(), &Device::Cpu).map_err(agg_err)?;
-        tensors.insert(name.clone(), tensor);
+        tensors.insert(name.clone(), (layout.shape.clone(), stepped));
     }
     save_weights(&tensors).map_err(agg_err)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use vram_attestation::sha256;
 use vram_enclave::codec::{compress, encode_blob, read_blob, write_blob, Bases, BlobMetadata};
-use vram_enclave::model::{Checkpoint, GptConfig, SplitMix64};
+use vram_enclave::model::{init_weights, save_weights, Checkpoint, ModelConfig, SplitMix64};
 use vram_enclave::service::own_pages;
 
 use super::demo_err;
@@ -92,6 +92,8 @@ pub struct MinerWorld {
     pub values: HparamValues,
     /// The seed (noise, stale base).
     pub seed: u64,
+    /// The model the network trains.
+    pub model: ModelConfig,
 }
 
 /// One miner.
@@ -185,22 +187,17 @@ impl Miner {
         let ckpt = Checkpoint::load(&weights, &config)
             .map_err(|e| demo_err(format!("loading the checkpoint: {e}")))?;
         let pages = self.own_pages(world, window);
-        let (_, grads) = ckpt
-            .loss_gradients(&pages)
+        let (_, grads) = vram_train::loss_gradients(&ckpt, &pages)
             .map_err(|e| demo_err(format!("training: {e}")))?;
         self.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)
     }
 
     fn on_fresh_weights(&self, world: &MinerWorld, window: u64) -> Result<Vec<u8>> {
-        let cfg = GptConfig::tiny();
-        let tensors = vram_enclave::model::init_weights(&cfg, world.seed ^ 0x01d)
-            .map_err(|e| demo_err(e.to_string()))?;
-        let weights =
-            vram_enclave::model::save_weights(&tensors).map_err(|e| demo_err(e.to_string()))?;
-        let config = serde_json::to_vec(&cfg).map_err(|e| demo_err(e.to_string()))?;
+        let tensors = init_weights(&world.model, world.seed ^ 0x01d);
+        let weights = save_weights(&tensors).map_err(|e| demo_err(e.to_string()))?;
+        let config = world.model.to_json().map_err(|e| demo_err(e.to_string()))?;
         let ckpt = Checkpoint::load(&weights, &config).map_err(|e| demo_err(e.to_string()))?;
-        let (_, grads) = ckpt
-            .loss_gradients(&self.own_pages(world, window))
+        let (_, grads) = vram_train::loss_gradients(&ckpt, &self.own_pages(world, window))
             .map_err(|e| demo_err(e.to_string()))?;
         self.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)
     }
@@ -229,8 +226,7 @@ impl Miner {
             {
                 let (id, sha) = c.blob()?;
                 let bytes = world.walrus.fetch(&id, &sha, 1 << 30)?;
-                let cfg = GptConfig::tiny();
-                let shapes = vram_enclave::codec::ModelShapes::new(cfg.parameter_shapes())
+                let shapes = vram_enclave::codec::ModelShapes::new(world.model.parameter_shapes())
                     .map_err(|e| demo_err(e.to_string()))?;
                 let topk = world.values.topk_compression as usize;
                 let mut blob =

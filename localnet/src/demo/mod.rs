@@ -66,6 +66,9 @@ pub struct DemoConfig {
     pub blob_outage: Option<(u64, u64)>,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// The model the network trains: a preset with a context of at most
+    /// 64 positions (`tiny`, `llama-tiny`).
+    pub model: String,
 }
 
 impl Default for DemoConfig {
@@ -83,6 +86,7 @@ impl Default for DemoConfig {
             crowd: 0,
             max_scored: None,
             progress: false,
+            model: "tiny".into(),
         }
     }
 }

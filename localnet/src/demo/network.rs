@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vram_attestation::sha256;
-use vram_enclave::model::{init_weights, save_weights, GptConfig};
+use vram_enclave::model::{init_weights, save_weights, ModelConfig};
 use vram_host::chain::types::HparamValues;
 use vram_host::chain::unix_ms;
 use vram_host::journal::Journal;
@@ -46,20 +46,19 @@ impl Network {
     /// and blob store, under `cfg.out`.
     pub(super) fn build(cfg: &DemoConfig) -> Result<Self> {
         let out = cfg.out.clone();
-        let model = GptConfig::tiny();
+        let model = demo_model(&cfg.model)?;
         let pages = corpus::synthetic_pages(
             cfg.seed,
-            model.vocab_size as u32,
-            model.block_size + 1,
+            model.vocab_size() as u32,
+            model.block_size() + 1,
             cfg.pages,
         );
         let dataset = Arc::new(Dataset::new(pages)?);
         dataset.save(&out.join("dataset"))?;
         let checkpoints = CheckpointStore::new(&out.join("checkpoints"));
-        let config_json = serde_json::to_vec(&model).map_err(|e| demo_err(e.to_string()))?;
+        let config_json = model.to_json().map_err(|e| demo_err(e.to_string()))?;
         let weights =
-            save_weights(&init_weights(&model, cfg.seed).map_err(|e| demo_err(e.to_string()))?)
-                .map_err(|e| demo_err(e.to_string()))?;
+            save_weights(&init_weights(&model, cfg.seed)).map_err(|e| demo_err(e.to_string()))?;
         let first_checkpoint = checkpoints.put(&weights, &config_json)?;
         let values = demo_values(cfg, &dataset);
 
@@ -96,6 +95,7 @@ impl Network {
         };
         let walrus = WalrusClient::new(&[store.url()], &[store.url()], policy)?;
         let world = MinerWorld {
+            model: model.clone(),
             ledger: ledger_path.clone(),
             walrus: walrus.clone(),
             checkpoints: checkpoints.clone(),
@@ -154,4 +154,12 @@ impl Network {
             Arc::new(Metrics::default()),
         ))
     }
+}
+
+/// The demo's model preset: small enough to train on a CPU every window.
+pub(crate) fn demo_model(name: &str) -> Result<ModelConfig> {
+    let model = ModelConfig::preset(name)
+        .filter(|m| m.block_size() <= 64)
+        .ok_or_else(|| demo_err(format!("unknown demo model {name:?} (tiny or llama-tiny)")))?;
+    Ok(model)
 }

@@ -1,15 +1,13 @@
-//! The decoder-only GPT forward pass and its token cross-entropy.
+//! The decoder-only GPT (nanoGPT / GPT-2 layout) in candle.
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, Module};
 
-use super::config::GptConfig;
-use crate::error::{Error, Result};
+use vram_enclave::model::GptConfig;
 
-/// Positions whose logits are materialised at once in the loss.
-const HEAD_POSITIONS: usize = 256;
+use crate::error::{Error, Result};
 
 /// Looks up parameters by name, checking shapes against the config.
 pub(crate) struct Params<'a> {
@@ -21,14 +19,17 @@ impl<'a> Params<'a> {
         Self { tensors }
     }
 
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let t = self.tensors.get(name).ok_or_else(|| Error::BadCheckpoint {
-            reason: format!("missing parameter {name}"),
+    pub(crate) fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensors.get(name).ok_or_else(|| {
+            Error::Model(vram_enclave::Error::BadCheckpoint {
+                reason: format!("missing parameter {name}"),
+            })
         })?;
         if t.dims() != shape {
-            return Err(Error::BadCheckpoint {
-                reason: format!("{name} has shape {:?}, expected {shape:?}", t.dims()),
-            });
+            return Err(Error::Input(format!(
+                "{name} has shape {:?}, expected {shape:?}",
+                t.dims()
+            )));
         }
         Ok(t.clone())
     }
@@ -143,7 +144,7 @@ impl Block {
 
 /// A GPT whose layers share storage with the tensors it was loaded from,
 /// so that updating those tensors in place updates the model.
-pub struct Gpt {
+pub(crate) struct Gpt {
     wte: Embedding,
     wpe: Embedding,
     blocks: Vec<Block>,
@@ -154,7 +155,7 @@ pub struct Gpt {
 
 impl Gpt {
     /// Builds the model from named parameters.
-    pub fn load(tensors: &HashMap<String, Tensor>, cfg: &GptConfig) -> Result<Self> {
+    pub(crate) fn load(tensors: &HashMap<String, Tensor>, cfg: &GptConfig) -> Result<Self> {
         let p = Params::new(tensors);
         let c = cfg.n_embd;
         let wte_weight = p.get("transformer.wte.weight", &[cfg.vocab_size, c])?;
@@ -177,17 +178,18 @@ impl Gpt {
     }
 
     /// Logits `[B, T, V]` for tokens `[B, T]` (u32).
-    pub fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
         Ok(self.lm_head.forward(&self.hidden(tokens)?)?)
     }
 
     /// The final hidden states `[B, T, C]` (after `ln_f`, before the head).
-    fn hidden(&self, tokens: &Tensor) -> Result<Tensor> {
+    pub(crate) fn hidden(&self, tokens: &Tensor) -> Result<Tensor> {
         let (_, t) = tokens.dims2()?;
         if t > self.cfg.block_size {
-            return Err(Error::BadConfig {
-                reason: format!("{t} positions exceed block_size {}", self.cfg.block_size),
-            });
+            return Err(Error::Input(format!(
+                "{t} positions exceed block_size {}",
+                self.cfg.block_size
+            )));
         }
         let device = tokens.device();
         let positions = Tensor::arange(0u32, t as u32, device)?;
@@ -202,54 +204,9 @@ impl Gpt {
         Ok(self.ln_f.forward(&x)?)
     }
 
-    /// Sum of token cross-entropies (natural log) over pages `[B, L]`: each
-    /// page predicts its tokens `1..L` from `0..L-1`. Returns the sum and the
-    /// number of predicted tokens.
-    pub fn cross_entropy_sum(&self, pages: &Tensor) -> Result<(f64, usize)> {
-        let (sum, count) = self.cross_entropy_tensor(pages)?;
-        Ok((sum.to_dtype(DType::F64)?.to_scalar::<f64>()?, count))
-    }
-
-    /// As [`Gpt::cross_entropy_sum`], as a scalar tensor (for backprop).
-    pub fn cross_entropy_tensor(&self, pages: &Tensor) -> Result<(Tensor, usize)> {
-        let (b, l) = pages.dims2()?;
-        if l < 2 {
-            return Err(Error::BadPage {
-                index: 0,
-                reason: "a page needs at least two tokens".into(),
-            });
-        }
-        let inputs = pages.narrow(1, 0, l - 1)?;
-        let targets = pages.narrow(1, 1, l - 1)?;
-        let hidden = self.hidden(&inputs)?;
-        // The vocabulary-wide logits dominate activation memory; computing
-        // them a slice of positions at a time bounds them to
-        // `B * HEAD_POSITIONS * V` floats.
-        let mut total: Option<Tensor> = None;
-        let mut start = 0;
-        while start < l - 1 {
-            let len = HEAD_POSITIONS.min(l - 1 - start);
-            let logits = self.lm_head.forward(&hidden.narrow(1, start, len)?)?;
-            let v = logits.dim(D::Minus1)?;
-            let logits = logits.reshape((b * len, v))?;
-            let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let target = targets.narrow(1, start, len)?.flatten_all()?.unsqueeze(1)?;
-            let part = log_probs.gather(&target, 1)?.sum_all()?;
-            total = Some(match total {
-                Some(t) => (t + part)?,
-                None => part,
-            });
-            start += len;
-        }
-        let total = total.ok_or_else(|| Error::BadPage {
-            index: 0,
-            reason: "empty page".into(),
-        })?;
-        Ok((total.neg()?, b * (l - 1)))
-    }
-
     /// The configuration.
-    pub fn config(&self) -> &GptConfig {
+    #[allow(dead_code)]
+    pub(crate) fn config(&self) -> &GptConfig {
         &self.cfg
     }
 }

@@ -1,0 +1,412 @@
+//! Matrix products `C = init + A · Wᵀ` over packed weights.
+//!
+//! Every output element is one fused multiply-add chain over `k` in
+//! ascending order, started from its initial value (zero, a bias, or the
+//! value already in `C`). SIMD lanes only ever hold *different* output
+//! columns, and threads only ever take *different* rows, so an element's
+//! rounding does not depend on the vector width (AVX2 or AVX-512), on the
+//! thread count, on the tile sizes or on where its row sits in a batch: a
+//! loss is fixed by the weights and tokens alone, which is what lets an
+//! auditor on another machine reproduce an enclave's scores bit for bit.
+
+use pulp::{Simd, WithSimd};
+use rayon::prelude::*;
+
+/// Output columns per packed panel: two AVX-512 vectors, four AVX2 ones.
+pub const NR: usize = 32;
+/// Depth of one pass over a panel: `KC x NR` floats (32 KiB) stay in L1
+/// while a row block streams past them.
+const KC: usize = 256;
+/// Rows a parallel task owns (a multiple of every register tile height).
+/// Fixed, so the split never depends on the
+/// thread count (results would not either, but work balance would).
+pub const ROW_BLOCK: usize = 66;
+
+/// A weight `W [n, k]` (PyTorch `Linear` layout, `y = x Wᵀ`) stored as
+/// panels of [`NR`] output columns, each `k x NR` contiguous, zero-padded
+/// past `n`. The kernel then reads each panel sequentially.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packed {
+    n: usize,
+    k: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// A zero weight of `n` outputs by `k` inputs.
+    pub fn zeros(n: usize, k: usize) -> Self {
+        Self {
+            n,
+            k,
+            data: vec![0.0; n.div_ceil(NR) * k * NR],
+        }
+    }
+
+    /// Outputs.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Inputs.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Writes rows `row0..` of `W` from `rows` (row-major, `k` wide).
+    pub fn set_rows(&mut self, row0: usize, rows: &[f32]) {
+        let k = self.k;
+        for (i, row) in rows.chunks_exact(k).enumerate() {
+            let r = row0 + i;
+            let (p, j) = (r / NR, r % NR);
+            let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
+            for (kk, &v) in row.iter().enumerate() {
+                panel[kk * NR + j] = v;
+            }
+        }
+    }
+
+    /// Packs `W` rows taken from a strided source: row `r` is
+    /// `src[r * stride + offset..][..k]`. For attention keys.
+    pub fn set_strided_rows(&mut self, src: &[f32], stride: usize, offset: usize, rows: usize) {
+        let k = self.k;
+        for r in 0..rows {
+            let row = &src[r * stride + offset..r * stride + offset + k];
+            let (p, j) = (r / NR, r % NR);
+            let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
+            for (kk, &v) in row.iter().enumerate() {
+                panel[kk * NR + j] = v;
+            }
+        }
+    }
+
+    /// Packs `W = Sᵀ` where `S [k, n]` is strided: `S[kk][j]` is
+    /// `src[kk * stride + offset + j]`. For attention values.
+    pub fn set_transposed(&mut self, src: &[f32], stride: usize, offset: usize, depth: usize) {
+        let (k, n) = (self.k, self.n);
+        for p in 0..n.div_ceil(NR) {
+            let width = NR.min(n - p * NR);
+            let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
+            for kk in 0..depth {
+                let s = kk * stride + offset + p * NR;
+                panel[kk * NR..kk * NR + width].copy_from_slice(&src[s..s + width]);
+            }
+        }
+    }
+
+    /// Row `r` of `W` (an embedding lookup on a tied head).
+    pub fn row_into(&self, r: usize, out: &mut [f32]) {
+        let (p, j) = (r / NR, r % NR);
+        let panel = &self.data[p * self.k * NR..(p + 1) * self.k * NR];
+        for (kk, o) in out.iter_mut().enumerate().take(self.k) {
+            *o = panel[kk * NR + j];
+        }
+    }
+
+    fn panel(&self, p: usize) -> &[f32] {
+        &self.data[p * self.k * NR..(p + 1) * self.k * NR]
+    }
+}
+
+/// Where each output element's chain starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Init<'a> {
+    /// `C = A Wᵀ`.
+    Zero,
+    /// `C = b + A Wᵀ`.
+    Bias(&'a [f32]),
+    /// `C = C + A Wᵀ` (a residual connection).
+    Add,
+    /// `C = (C + b) + A Wᵀ`.
+    AddBias(&'a [f32]),
+}
+
+/// `C[m, cols] = init + A[m, depth] · W[..cols, ..depth]ᵀ`, rows of `A` and
+/// `C` with strides `lda` and `ldc`. Causal attention uses `cols` and
+/// `depth` to touch only the keys a query block can see. Serial: callers
+/// parallelise over row blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    w: &Packed,
+    cols: usize,
+    depth: usize,
+    c: &mut [f32],
+    ldc: usize,
+    init: Init<'_>,
+) {
+    super::arch().dispatch(MatMul {
+        a,
+        lda,
+        m,
+        w,
+        cols: cols.min(w.n),
+        depth: depth.min(w.k),
+        c,
+        ldc,
+        init,
+    });
+}
+
+/// [`matmul`] over all rows, one [`ROW_BLOCK`] per task; `A` and `C` dense
+/// (`lda = depth`, `ldc = n`).
+pub fn par_matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], init: Init<'_>) {
+    let (n, k) = (w.n, w.k);
+    c[..m * n]
+        .par_chunks_mut(ROW_BLOCK * n)
+        .zip(a[..m * k].par_chunks(ROW_BLOCK * k))
+        .for_each(|(c, a)| matmul(a, k, a.len() / k, w, n, k, c, n, init));
+}
+
+struct MatMul<'a> {
+    a: &'a [f32],
+    lda: usize,
+    m: usize,
+    w: &'a Packed,
+    cols: usize,
+    depth: usize,
+    c: &'a mut [f32],
+    ldc: usize,
+    init: Init<'a>,
+}
+
+impl WithSimd for MatMul<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        match S::F32_LANES {
+            16 => self.run::<S, 6, 2>(simd),
+            8 => self.run::<S, 3, 4>(simd),
+            4 => self.run::<S, 2, 8>(simd),
+            _ => self.run::<S, 1, NR>(simd),
+        }
+    }
+}
+
+impl MatMul<'_> {
+    #[inline(always)]
+    fn run<S: Simd, const MR: usize, const V: usize>(self, simd: S) {
+        let Self {
+            a,
+            lda,
+            m,
+            w,
+            cols,
+            depth,
+            c,
+            ldc,
+            init,
+        } = self;
+        if m == 0 || cols == 0 {
+            return;
+        }
+        if S::F32_LANES * V != NR || depth == 0 {
+            return scalar(a, lda, m, w, cols, depth, c, ldc, init);
+        }
+        let groups = m.div_ceil(MR);
+        let mut apack = vec![0f32; groups * MR * KC];
+        let mut k0 = 0;
+        loop {
+            let kc = KC.min(depth - k0);
+            // A's rows, `MR` at a time, interleaved by k: the kernel reads
+            // one contiguous stream.
+            for g in 0..groups {
+                let block = &mut apack[g * MR * KC..][..MR * kc];
+                for r in 0..MR {
+                    let row = g * MR + r;
+                    if row < m {
+                        let src = &a[row * lda + k0..][..kc];
+                        for (kk, &v) in src.iter().enumerate() {
+                            block[kk * MR + r] = v;
+                        }
+                    } else {
+                        for kk in 0..kc {
+                            block[kk * MR + r] = 0.0;
+                        }
+                    }
+                }
+            }
+            for p in 0..cols.div_ceil(NR) {
+                let col0 = p * NR;
+                let width = NR.min(cols - col0);
+                let (panel, _) = S::as_simd_f32s(&w.panel(p)[k0 * NR..(k0 + kc) * NR]);
+                for g in 0..groups {
+                    let rows = MR.min(m - g * MR);
+                    let mut acc = [[simd.splat_f32s(0.0); V]; MR];
+                    let mut tmp = [0f32; NR];
+                    for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+                        let row = &c[(g * MR + r) * ldc + col0..][..width];
+                        let start = match (k0, init) {
+                            (0, Init::Zero) => false,
+                            (0, Init::Bias(b)) => add(&[], &b[col0..col0 + width], &mut tmp),
+                            (0, Init::AddBias(b)) => add(row, &b[col0..col0 + width], &mut tmp),
+                            _ => add(row, &[], &mut tmp),
+                        };
+                        if start {
+                            let (v, _) = S::as_simd_f32s(&tmp);
+                            acc_r.copy_from_slice(&v[..V]);
+                        }
+                    }
+                    let block = &apack[g * MR * KC..][..MR * kc];
+                    kernel::<S, MR, V>(simd, block, panel, &mut acc);
+                    for (r, acc_r) in acc.iter().enumerate().take(rows) {
+                        let (v, _) = S::as_mut_simd_f32s(&mut tmp);
+                        v[..V].copy_from_slice(acc_r);
+                        c[(g * MR + r) * ldc + col0..][..width].copy_from_slice(&tmp[..width]);
+                    }
+                }
+            }
+            k0 += kc;
+            if k0 >= depth {
+                break;
+            }
+        }
+    }
+}
+
+/// `tmp[..] = x + b` over whichever of the two is non-empty (zero-padded).
+#[inline(always)]
+fn add(x: &[f32], b: &[f32], tmp: &mut [f32; NR]) -> bool {
+    *tmp = [0.0; NR];
+    match (x.is_empty(), b.is_empty()) {
+        (false, false) => {
+            for ((t, &x), &b) in tmp.iter_mut().zip(x).zip(b) {
+                *t = x + b;
+            }
+        }
+        (false, true) => tmp[..x.len()].copy_from_slice(x),
+        (true, false) => tmp[..b.len()].copy_from_slice(b),
+        (true, true) => {}
+    }
+    true
+}
+
+/// The register tile: `MR` rows by `V` vectors, one fused multiply-add
+/// per element per `k`, in order.
+#[inline(always)]
+fn kernel<S: Simd, const MR: usize, const V: usize>(
+    simd: S,
+    a: &[f32],
+    b: &[S::f32s],
+    acc: &mut [[S::f32s; V]; MR],
+) {
+    for (a, b) in a.chunks_exact(MR).zip(b.chunks_exact(V)) {
+        for r in 0..MR {
+            let av = simd.splat_f32s(a[r]);
+            for v in 0..V {
+                acc[r][v] = simd.mul_add_f32s(av, b[v], acc[r][v]);
+            }
+        }
+    }
+}
+
+/// The same chains without SIMD, for CPUs pulp has no vector level for.
+#[allow(clippy::too_many_arguments)]
+fn scalar(
+    a: &[f32],
+    lda: usize,
+    m: usize,
+    w: &Packed,
+    cols: usize,
+    depth: usize,
+    c: &mut [f32],
+    ldc: usize,
+    init: Init<'_>,
+) {
+    for i in 0..m {
+        for j in 0..cols {
+            let cell = &mut c[i * ldc + j];
+            let mut acc = match init {
+                Init::Zero => 0.0,
+                Init::Bias(b) => b[j],
+                Init::Add => *cell,
+                Init::AddBias(b) => *cell + b[j],
+            };
+            let panel = w.panel(j / NR);
+            for kk in 0..depth {
+                acc = a[i * lda + kk].mul_add(panel[kk * NR + j % NR], acc);
+            }
+            *cell = acc;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbers(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed);
+                (x >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Plain fused chains in k order: what every path must equal exactly.
+    fn reference(a: &[f32], m: usize, w: &[f32], n: usize, k: usize, init: &[f32]) -> Vec<f32> {
+        let mut c = init.to_vec();
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = c[i * n + j];
+                for kk in 0..k {
+                    acc = a[i * k + kk].mul_add(w[j * k + kk], acc);
+                }
+                c[i * n + j] = acc;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn every_shape_equals_the_plain_chain_bit_for_bit() {
+        for &(m, n, k) in &[
+            (1, 1, 1),
+            (7, 33, 5),
+            (64, 32, 256),
+            (70, 70, 300),
+            (130, 65, 513),
+        ] {
+            let a = numbers(m * k, 1);
+            let wv = numbers(n * k, 2);
+            let mut w = Packed::zeros(n, k);
+            w.set_rows(0, &wv);
+            let bias = numbers(n, 3);
+            let old = numbers(m * n, 4);
+            let mut c = old.clone();
+            par_matmul(&a, m, &w, &mut c, Init::AddBias(&bias));
+            let start: Vec<f32> = old
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| x + bias[i % n])
+                .collect();
+            assert_eq!(c, reference(&a, m, &wv, n, k, &start), "{m}x{n}x{k}");
+            let mut s = vec![0f32; m * n];
+            scalar(&a, k, m, &w, n, k, &mut s, n, Init::Zero);
+            let mut z = vec![0f32; m * n];
+            par_matmul(&a, m, &w, &mut z, Init::Zero);
+            assert_eq!(z, s);
+        }
+    }
+
+    #[test]
+    fn packed_rows_read_back() {
+        let wv = numbers(40 * 3, 5);
+        let mut w = Packed::zeros(40, 3);
+        w.set_rows(0, &wv);
+        let mut row = [0f32; 3];
+        w.row_into(37, &mut row);
+        assert_eq!(row, wv[37 * 3..38 * 3]);
+        let mut t = Packed::zeros(3, 40);
+        // W = Sᵀ with S [40, 3] = wv.
+        t.set_transposed(&wv, 3, 0, 40);
+        t.row_into(2, &mut [0f32; 40]);
+        let mut col = [0f32; 40];
+        t.row_into(2, &mut col);
+        let expected: Vec<f32> = (0..40).map(|r| wv[r * 3 + 2]).collect();
+        assert_eq!(col.to_vec(), expected);
+    }
+}

@@ -1,0 +1,471 @@
+//! The evaluation network: working weights laid out for the kernels, and
+//! the forward pass with its token cross-entropy for both families.
+//!
+//! Each row block runs norm → projection (and, in the MLP, projection →
+//! activation → projection → residual) while its activations are still in
+//! cache; the head computes logits for [`HEAD_ROWS`] positions at a time
+//! and reduces each row to its loss at once, so full logits never exist.
+
+use rayon::prelude::*;
+
+use super::attention::{causal_attention, Heads};
+use super::gemm::{matmul, par_matmul, Init, Packed, ROW_BLOCK};
+use super::vmath::{gelu, layer_norm, log_sum_exp, rms_norm, swiglu};
+use crate::error::{Error, Result};
+use crate::model::config::ModelConfig;
+
+/// Positions whose logits exist at once per task (`HEAD_ROWS x vocab`).
+const HEAD_ROWS: usize = 128;
+
+#[derive(Debug, Clone)]
+struct Layer {
+    norm1_w: Vec<f32>,
+    norm1_b: Option<Vec<f32>>,
+    qkv: Packed,
+    qkv_b: Option<Vec<f32>>,
+    o: Packed,
+    o_b: Option<Vec<f32>>,
+    norm2_w: Vec<f32>,
+    norm2_b: Option<Vec<f32>>,
+    /// GPT `c_fc`, Llama `up_proj`.
+    up: Packed,
+    up_b: Option<Vec<f32>>,
+    /// Llama `gate_proj`.
+    gate: Option<Packed>,
+    gate_b: Option<Vec<f32>>,
+    down: Packed,
+    down_b: Option<Vec<f32>>,
+}
+
+/// Where a named parameter lives.
+enum Slot<'a> {
+    Plain(&'a mut [f32]),
+    Rows(&'a mut Packed, usize),
+}
+
+/// The working weights in kernel layout.
+#[derive(Debug, Clone)]
+pub(crate) struct Net {
+    cfg: ModelConfig,
+    /// Untied embedding `[V, C]` (tied models read the head's rows).
+    embed: Option<Vec<f32>>,
+    /// GPT positions `[T, C]`.
+    pos: Option<Vec<f32>>,
+    layers: Vec<Layer>,
+    norm_w: Vec<f32>,
+    norm_b: Option<Vec<f32>>,
+    head: Packed,
+}
+
+fn some_if(present: bool, n: usize) -> Option<Vec<f32>> {
+    present.then(|| vec![0.0; n])
+}
+
+fn plain(v: &mut Option<Vec<f32>>) -> Option<Slot<'_>> {
+    v.as_mut().map(|v| Slot::Plain(v))
+}
+
+/// Biases of the fused q/k/v rows are slices of one vector.
+fn bias_at(b: &mut Option<Vec<f32>>, at: usize, n: usize) -> Option<Slot<'_>> {
+    b.as_mut()
+        .and_then(|b| b.get_mut(at..at + n))
+        .map(Slot::Plain)
+}
+
+impl Net {
+    /// Zero weights of `cfg`'s shapes; callers then set every parameter.
+    pub(crate) fn zeros(cfg: &ModelConfig) -> Self {
+        match cfg {
+            ModelConfig::Gpt(c) => {
+                let (e, b) = (c.n_embd, c.bias);
+                let layers = (0..c.n_layer)
+                    .map(|_| Layer {
+                        norm1_w: vec![0.0; e],
+                        norm1_b: some_if(b, e),
+                        qkv: Packed::zeros(3 * e, e),
+                        qkv_b: some_if(b, 3 * e),
+                        o: Packed::zeros(e, e),
+                        o_b: some_if(b, e),
+                        norm2_w: vec![0.0; e],
+                        norm2_b: some_if(b, e),
+                        up: Packed::zeros(4 * e, e),
+                        up_b: some_if(b, 4 * e),
+                        gate: None,
+                        gate_b: None,
+                        down: Packed::zeros(e, 4 * e),
+                        down_b: some_if(b, e),
+                    })
+                    .collect();
+                Self {
+                    cfg: cfg.clone(),
+                    embed: some_if(!c.tie_word_embeddings, c.vocab_size * e),
+                    pos: Some(vec![0.0; c.block_size * e]),
+                    layers,
+                    norm_w: vec![0.0; e],
+                    norm_b: some_if(b, e),
+                    head: Packed::zeros(c.vocab_size, e),
+                }
+            }
+            ModelConfig::Llama(c) => {
+                let (e, f) = (c.hidden_size, c.intermediate_size);
+                let q = c.num_attention_heads * c.head_width();
+                let qkv = q + 2 * c.kv_heads() * c.head_width();
+                let (ab, mb) = (c.attention_bias, c.mlp_bias);
+                let layers = (0..c.num_hidden_layers)
+                    .map(|_| Layer {
+                        norm1_w: vec![0.0; e],
+                        norm1_b: None,
+                        qkv: Packed::zeros(qkv, e),
+                        qkv_b: some_if(ab, qkv),
+                        o: Packed::zeros(e, q),
+                        o_b: some_if(ab, e),
+                        norm2_w: vec![0.0; e],
+                        norm2_b: None,
+                        up: Packed::zeros(f, e),
+                        up_b: some_if(mb, f),
+                        gate: Some(Packed::zeros(f, e)),
+                        gate_b: some_if(mb, f),
+                        down: Packed::zeros(e, f),
+                        down_b: some_if(mb, e),
+                    })
+                    .collect();
+                Self {
+                    cfg: cfg.clone(),
+                    embed: some_if(!c.tie_word_embeddings, c.vocab_size * e),
+                    pos: None,
+                    layers,
+                    norm_w: vec![0.0; e],
+                    norm_b: None,
+                    head: Packed::zeros(c.vocab_size, e),
+                }
+            }
+        }
+    }
+
+    /// Overwrites the parameter `name` (checkpoint naming) with `values`.
+    pub(crate) fn set(&mut self, name: &str, values: &[f32]) -> Result<()> {
+        let missing = || Error::BadCheckpoint {
+            reason: format!("no parameter {name}"),
+        };
+        match self.slot(name).ok_or_else(missing)? {
+            Slot::Plain(v) => {
+                if v.len() != values.len() {
+                    return Err(Error::BadCheckpoint {
+                        reason: format!("{name}: {} values, expected {}", values.len(), v.len()),
+                    });
+                }
+                v.copy_from_slice(values);
+            }
+            Slot::Rows(p, row0) => {
+                let rows = values.len() / p.k().max(1);
+                if values.len() % p.k().max(1) != 0 || row0 + rows > p.n() {
+                    return Err(Error::BadCheckpoint {
+                        reason: format!("{name}: {} values do not fit its rows", values.len()),
+                    });
+                }
+                p.set_rows(row0, values);
+            }
+        }
+        Ok(())
+    }
+
+    fn slot(&mut self, name: &str) -> Option<Slot<'_>> {
+        match &self.cfg {
+            ModelConfig::Gpt(_) => {
+                match name {
+                    "transformer.wte.weight" => {
+                        return Some(match &mut self.embed {
+                            Some(e) => Slot::Plain(e),
+                            None => Slot::Rows(&mut self.head, 0),
+                        })
+                    }
+                    "transformer.wpe.weight" => return plain(&mut self.pos),
+                    "transformer.ln_f.weight" => return Some(Slot::Plain(&mut self.norm_w)),
+                    "transformer.ln_f.bias" => return plain(&mut self.norm_b),
+                    "lm_head.weight" if self.embed.is_some() => {
+                        return Some(Slot::Rows(&mut self.head, 0))
+                    }
+                    _ => {}
+                }
+                let rest = name.strip_prefix("transformer.h.")?;
+                let (i, field) = rest.split_once('.')?;
+                let l = self.layers.get_mut(i.parse::<usize>().ok()?)?;
+                Some(match field {
+                    "ln_1.weight" => Slot::Plain(&mut l.norm1_w),
+                    "ln_1.bias" => return plain(&mut l.norm1_b),
+                    "attn.c_attn.weight" => Slot::Rows(&mut l.qkv, 0),
+                    "attn.c_attn.bias" => return plain(&mut l.qkv_b),
+                    "attn.c_proj.weight" => Slot::Rows(&mut l.o, 0),
+                    "attn.c_proj.bias" => return plain(&mut l.o_b),
+                    "ln_2.weight" => Slot::Plain(&mut l.norm2_w),
+                    "ln_2.bias" => return plain(&mut l.norm2_b),
+                    "mlp.c_fc.weight" => Slot::Rows(&mut l.up, 0),
+                    "mlp.c_fc.bias" => return plain(&mut l.up_b),
+                    "mlp.c_proj.weight" => Slot::Rows(&mut l.down, 0),
+                    "mlp.c_proj.bias" => return plain(&mut l.down_b),
+                    _ => return None,
+                })
+            }
+            ModelConfig::Llama(c) => {
+                match name {
+                    "model.embed_tokens.weight" => {
+                        return Some(match &mut self.embed {
+                            Some(e) => Slot::Plain(e),
+                            None => Slot::Rows(&mut self.head, 0),
+                        })
+                    }
+                    "model.norm.weight" => return Some(Slot::Plain(&mut self.norm_w)),
+                    "lm_head.weight" if self.embed.is_some() => {
+                        return Some(Slot::Rows(&mut self.head, 0))
+                    }
+                    _ => {}
+                }
+                let q = c.num_attention_heads * c.head_width();
+                let kv = c.kv_heads() * c.head_width();
+                let rest = name.strip_prefix("model.layers.")?;
+                let (i, field) = rest.split_once('.')?;
+                let l = self.layers.get_mut(i.parse::<usize>().ok()?)?;
+                Some(match field {
+                    "input_layernorm.weight" => Slot::Plain(&mut l.norm1_w),
+                    "post_attention_layernorm.weight" => Slot::Plain(&mut l.norm2_w),
+                    "self_attn.q_proj.weight" => Slot::Rows(&mut l.qkv, 0),
+                    "self_attn.k_proj.weight" => Slot::Rows(&mut l.qkv, q),
+                    "self_attn.v_proj.weight" => Slot::Rows(&mut l.qkv, q + kv),
+                    "self_attn.q_proj.bias" => return bias_at(&mut l.qkv_b, 0, q),
+                    "self_attn.k_proj.bias" => return bias_at(&mut l.qkv_b, q, kv),
+                    "self_attn.v_proj.bias" => return bias_at(&mut l.qkv_b, q + kv, kv),
+                    "self_attn.o_proj.weight" => Slot::Rows(&mut l.o, 0),
+                    "self_attn.o_proj.bias" => return plain(&mut l.o_b),
+                    "mlp.gate_proj.weight" => Slot::Rows(l.gate.as_mut()?, 0),
+                    "mlp.gate_proj.bias" => return plain(&mut l.gate_b),
+                    "mlp.up_proj.weight" => Slot::Rows(&mut l.up, 0),
+                    "mlp.up_proj.bias" => return plain(&mut l.up_b),
+                    "mlp.down_proj.weight" => Slot::Rows(&mut l.down, 0),
+                    "mlp.down_proj.bias" => return plain(&mut l.down_b),
+                    _ => return None,
+                })
+            }
+        }
+    }
+
+    /// Sum of token cross-entropies (natural log) over `pages` (all one
+    /// length `L`, tokens checked by the caller): each page predicts its
+    /// tokens `1..L` from `0..L-1`. Returns the sum and the token count.
+    /// Rows are summed in order in f64, so the result does not depend on
+    /// how the work was split.
+    pub(crate) fn loss_sum(&self, pages: &[&[u32]]) -> Result<(f64, usize)> {
+        let len = pages.first().map_or(0, |p| p.len());
+        if len < 2 || len - 1 > self.cfg.block_size() {
+            return Err(Error::BadPage {
+                index: 0,
+                reason: format!("{len} tokens, pages need 2..={}", self.cfg.block_size() + 1),
+            });
+        }
+        let t = len - 1;
+        let mut x = self.embed(pages, t)?;
+        for layer in &self.layers {
+            self.layer(layer, &mut x, pages.len(), t);
+        }
+        let e = self.width();
+        let targets: Vec<u32> = pages.iter().flat_map(|p| p[1..].iter().copied()).collect();
+        let per_block: Vec<Vec<f64>> = x
+            .par_chunks_mut(HEAD_ROWS * e)
+            .zip(targets.par_chunks(HEAD_ROWS))
+            .map(|(x, targets)| self.head_losses(x, targets))
+            .collect();
+        let sum = per_block.iter().flatten().fold(0f64, |s, &l| s + l);
+        Ok((sum, targets.len()))
+    }
+
+    /// Logits `[t, vocab]` of one sequence (tests and audits; the loss
+    /// never materialises them).
+    pub(crate) fn logits(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let t = tokens.len();
+        if t == 0 || t > self.cfg.block_size() {
+            return Err(Error::BadPage {
+                index: 0,
+                reason: format!("{t} tokens, 1..={}", self.cfg.block_size()),
+            });
+        }
+        let mut x = self.embed(&[tokens], t)?;
+        for layer in &self.layers {
+            self.layer(layer, &mut x, 1, t);
+        }
+        let e = self.width();
+        for row in x.chunks_exact_mut(e) {
+            self.norm(row, &self.norm_w, self.norm_b.as_deref());
+        }
+        let v = self.head.n();
+        let mut logits = vec![0f32; t * v];
+        matmul(&x, e, t, &self.head, v, e, &mut logits, v, Init::Zero);
+        Ok(logits)
+    }
+
+    fn width(&self) -> usize {
+        match &self.cfg {
+            ModelConfig::Gpt(c) => c.n_embd,
+            ModelConfig::Llama(c) => c.hidden_size,
+        }
+    }
+
+    fn embed(&self, pages: &[&[u32]], t: usize) -> Result<Vec<f32>> {
+        let e = self.width();
+        let vocab = self.cfg.vocab_size();
+        let mut x = vec![0f32; pages.len() * t * e];
+        for (b, page) in pages.iter().enumerate() {
+            for (p, &tok) in page[..t].iter().enumerate() {
+                let tok = tok as usize;
+                if tok >= vocab {
+                    return Err(Error::BadPage {
+                        index: b,
+                        reason: format!("token {tok} outside the vocabulary of {vocab}"),
+                    });
+                }
+                let row = &mut x[(b * t + p) * e..][..e];
+                match &self.embed {
+                    Some(w) => row.copy_from_slice(&w[tok * e..][..e]),
+                    None => self.head.row_into(tok, row),
+                }
+                if let Some(pos) = &self.pos {
+                    for (v, &q) in row.iter_mut().zip(&pos[p * e..][..e]) {
+                        *v += q;
+                    }
+                }
+            }
+        }
+        Ok(x)
+    }
+
+    fn norm(&self, row: &mut [f32], w: &[f32], b: Option<&[f32]>) {
+        match &self.cfg {
+            ModelConfig::Gpt(c) => layer_norm(row, w, b, c.layer_norm_epsilon as f32),
+            ModelConfig::Llama(c) => rms_norm(row, w, c.rms_norm_eps as f32),
+        }
+    }
+
+    fn heads(&self) -> Heads {
+        match &self.cfg {
+            ModelConfig::Gpt(c) => Heads {
+                q_heads: c.n_head,
+                kv_heads: c.n_head,
+                width: c.n_embd / c.n_head,
+                stride: 3 * c.n_embd,
+                k_offset: c.n_embd,
+                v_offset: 2 * c.n_embd,
+            },
+            ModelConfig::Llama(c) => {
+                let (q, kv) = (
+                    c.num_attention_heads * c.head_width(),
+                    c.kv_heads() * c.head_width(),
+                );
+                Heads {
+                    q_heads: c.num_attention_heads,
+                    kv_heads: c.kv_heads(),
+                    width: c.head_width(),
+                    stride: q + 2 * kv,
+                    k_offset: q,
+                    v_offset: q + kv,
+                }
+            }
+        }
+    }
+
+    /// One block on `x [pages * t, C]` in place.
+    fn layer(&self, l: &Layer, x: &mut [f32], pages: usize, t: usize) {
+        let e = self.width();
+        let h = self.heads();
+        let m = pages * t;
+        // Norm and the fused q/k/v projection, a row block at a time.
+        let mut qkv = vec![0f32; m * h.stride];
+        x.par_chunks(ROW_BLOCK * e)
+            .zip(qkv.par_chunks_mut(ROW_BLOCK * h.stride))
+            .for_each(|(x, qkv)| {
+                let rows = x.len() / e;
+                let mut hbuf = x.to_vec();
+                for row in hbuf.chunks_exact_mut(e) {
+                    self.norm(row, &l.norm1_w, l.norm1_b.as_deref());
+                }
+                let init = l.qkv_b.as_deref().map_or(Init::Zero, Init::Bias);
+                matmul(&hbuf, e, rows, &l.qkv, h.stride, e, qkv, h.stride, init);
+            });
+        if let ModelConfig::Llama(c) = &self.cfg {
+            let (cos, sin) = c.rope_table(t);
+            qkv.par_chunks_mut(h.stride)
+                .enumerate()
+                .for_each(|(r, row)| {
+                    let p = r % t;
+                    let half = h.width / 2;
+                    let (cos, sin) = (&cos[p * half..][..half], &sin[p * half..][..half]);
+                    for head in row[..h.v_offset].chunks_exact_mut(h.width) {
+                        let (a, b) = head.split_at_mut(half);
+                        for i in 0..half {
+                            let (x1, x2) = (a[i], b[i]);
+                            a[i] = x1 * cos[i] - x2 * sin[i];
+                            b[i] = x2 * cos[i] + x1 * sin[i];
+                        }
+                    }
+                });
+        }
+        let q_width = h.q_heads * h.width;
+        let mut y = vec![0f32; m * q_width];
+        for b in 0..pages {
+            causal_attention(
+                &qkv[b * t * h.stride..(b + 1) * t * h.stride],
+                t,
+                h,
+                &mut y[b * t * q_width..(b + 1) * t * q_width],
+            );
+        }
+        drop(qkv);
+        let init = l.o_b.as_deref().map_or(Init::Add, Init::AddBias);
+        par_matmul(&y, m, &l.o, x, init);
+        drop(y);
+        // The MLP, fused per row block: norm, up (and gate), activation,
+        // down and the residual, while the block is in cache.
+        let f = l.up.n();
+        x.par_chunks_mut(ROW_BLOCK * e).for_each(|x| {
+            let rows = x.len() / e;
+            let mut hbuf = x.to_vec();
+            for row in hbuf.chunks_exact_mut(e) {
+                self.norm(row, &l.norm2_w, l.norm2_b.as_deref());
+            }
+            let mut up = vec![0f32; rows * f];
+            let init = l.up_b.as_deref().map_or(Init::Zero, Init::Bias);
+            matmul(&hbuf, e, rows, &l.up, f, e, &mut up, f, init);
+            let act = match (&self.cfg, &l.gate) {
+                (ModelConfig::Llama(_), Some(gate)) => {
+                    let mut g = vec![0f32; rows * f];
+                    let init = l.gate_b.as_deref().map_or(Init::Zero, Init::Bias);
+                    matmul(&hbuf, e, rows, gate, f, e, &mut g, f, init);
+                    swiglu(&mut g, &up);
+                    g
+                }
+                (ModelConfig::Gpt(c), _) => {
+                    gelu(&mut up, c.gelu_approximate);
+                    up
+                }
+                // A Llama layer always has a gate (built by `zeros`).
+                (ModelConfig::Llama(_), None) => up,
+            };
+            let init = l.down_b.as_deref().map_or(Init::Add, Init::AddBias);
+            matmul(&act, f, rows, &l.down, e, f, x, e, init);
+        });
+    }
+
+    /// Per-row losses of a block of final hidden states.
+    fn head_losses(&self, x: &mut [f32], targets: &[u32]) -> Vec<f64> {
+        let e = self.width();
+        let rows = x.len() / e;
+        for row in x.chunks_exact_mut(e) {
+            self.norm(row, &self.norm_w, self.norm_b.as_deref());
+        }
+        let v = self.head.n();
+        let mut logits = vec![0f32; rows * v];
+        matmul(x, e, rows, &self.head, v, e, &mut logits, v, Init::Zero);
+        logits
+            .chunks_exact(v)
+            .zip(targets)
+            .map(|(row, &target)| log_sum_exp(row) - f64::from(row[target as usize]))
+            .collect()
+    }
+}
