@@ -238,10 +238,12 @@ impl<'c> Evaluator<'c> {
             }
         }
         let (mut sum, mut count) = (0f64, 0usize);
+        // Page sums added in page order: the same bits for any batch size.
         for batch in pages.chunks(self.batch_pages) {
-            let (s, n) = self.checkpoint.loss_sum(batch)?;
-            sum += s;
-            count += n;
+            for page_sum in self.checkpoint.page_sums(batch)? {
+                sum += page_sum;
+                count += len - 1;
+            }
         }
         Ok(sum / count as f64)
     }

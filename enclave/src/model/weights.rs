@@ -206,7 +206,16 @@ impl Checkpoint {
     /// Sum of token cross-entropies of the working weights over `pages`
     /// (one length; see the evaluator for the checks), and the token count.
     pub fn loss_sum(&self, pages: &[&[u32]]) -> Result<(f64, usize)> {
+        let sums = self.page_sums(pages)?;
+        let per_page = pages.first().map_or(0, |p| p.len().saturating_sub(1));
+        Ok((sums.iter().fold(0f64, |s, &x| s + x), per_page * sums.len()))
+    }
+
+    /// Each page's sum of token cross-entropies (see [`Checkpoint::loss_sum`]).
+    /// Adding them in page order gives the same bits however the pages were
+    /// batched.
+    pub fn page_sums(&self, pages: &[&[u32]]) -> Result<Vec<f64>> {
         let net = self.net.read().map_err(|_| Error::WeightsPoisoned)?;
-        net.loss_sum(pages)
+        net.page_sums(pages)
     }
 }

@@ -248,12 +248,11 @@ impl Net {
         }
     }
 
-    /// Sum of token cross-entropies (natural log) over `pages` (all one
-    /// length `L`, tokens checked by the caller): each page predicts its
-    /// tokens `1..L` from `0..L-1`. Returns the sum and the token count.
-    /// Rows are summed in order in f64, so the result does not depend on
-    /// how the work was split.
-    pub(crate) fn loss_sum(&self, pages: &[&[u32]]) -> Result<(f64, usize)> {
+    /// Per page, the sum of its token cross-entropies (natural log) over
+    /// `pages` (all one length `L`): each page predicts its tokens `1..L`
+    /// from `0..L-1`. Rows are summed in order in f64, so a page's sum does
+    /// not depend on how the work was split or batched.
+    pub(crate) fn page_sums(&self, pages: &[&[u32]]) -> Result<Vec<f64>> {
         let len = pages.first().map_or(0, |p| p.len());
         if len < 2 || len - 1 > self.cfg.block_size() {
             return Err(Error::BadPage {
@@ -273,8 +272,11 @@ impl Net {
             .zip(targets.par_chunks(HEAD_ROWS))
             .map(|(x, targets)| self.head_losses(x, targets))
             .collect();
-        let sum = per_block.iter().flatten().fold(0f64, |s, &l| s + l);
-        Ok((sum, targets.len()))
+        let rows: Vec<f64> = per_block.into_iter().flatten().collect();
+        Ok(rows
+            .chunks(t)
+            .map(|page| page.iter().fold(0f64, |s, &l| s + l))
+            .collect())
     }
 
     /// Logits `[t, vocab]` of one sequence (tests and audits; the loss
