@@ -78,16 +78,13 @@ fn the_cli_prints_the_expected_schema() {
     let dir = vram_test_support::TempDir::new("openskill").unwrap();
     let path = dir.join("case.json");
     std::fs::write(&path, serde_json::to_vec(&case).unwrap()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vram-validator"))
-        .args(["openskill", "--input", path.to_str().unwrap(), "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json: Value =
+        vram_test_support::run_json(Command::new(env!("CARGO_BIN_EXE_vram-validator")).args([
+            "openskill",
+            "--input",
+            path.to_str().unwrap(),
+            "--json",
+        ]));
     let ours = json["expected"].as_array().unwrap();
     for (o, e) in ours.iter().zip(case["expected"].as_array().unwrap()) {
         assert_eq!(o["mu"].as_f64().unwrap().to_bits(), bits(&e["mu_bits"]));

@@ -55,19 +55,13 @@ fn operator_commands_drive_and_report_a_validator() {
 
     // This machine's capacity, measured and saved for `run`.
     let capacity = dir.join("capacity.json");
-    let out = Command::new(bin("vram-validator"))
-        .args([
-            "capacity", "--preset", "tiny", "--sample", "1", "--json", "--save",
-        ])
-        .arg(&capacity)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let measured: serde_json::Value = vram_test_support::run_json(
+        Command::new(bin("vram-validator"))
+            .args([
+                "capacity", "--preset", "tiny", "--sample", "1", "--json", "--save",
+            ])
+            .arg(&capacity),
     );
-    let measured: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(measured["miners_fit"].as_u64().unwrap() > 0);
     assert!(measured["per_miner_ms"].as_f64().unwrap() > 0.0);
     // Pretend it was a slow machine: `run` must warn about the budget.

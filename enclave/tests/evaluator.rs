@@ -98,6 +98,21 @@ fn bad_checkpoints_and_pages_are_refused() {
         eval.loss(&refs(&uneven)),
         Err(Error::BadPage { index: 1, .. })
     ));
+    // Across batches, and through the checkpoint directly: an error naming
+    // the page, never a panic.
+    assert!(matches!(
+        Evaluator::new(&ckpt, 1).loss(&refs(&uneven)),
+        Err(Error::BadPage { index: 1, .. })
+    ));
+    let short_first = [vec![1u32; 11], vec![1u32; 10]];
+    for pages in [&uneven, &short_first] {
+        assert!(matches!(
+            ckpt.loss_sum(&refs(pages)),
+            Err(Error::BadPage { index: 1, .. })
+        ));
+    }
+    assert!(matches!(ckpt.loss_sum(&[]), Err(Error::BadPage { .. })));
+    assert!(matches!(ckpt.logits(&[256]), Err(Error::BadPage { .. })));
 }
 
 #[test]

@@ -137,22 +137,16 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
         serde_json::to_vec(&statement.to_file()).unwrap(),
     )
     .unwrap();
-    let out = std::process::Command::new(vram_attest())
-        .args(["statement", "verify", "--statement"])
-        .arg(dir.join("statement.json"))
-        .arg("--doc")
-        .arg(dir.join("doc.cose"))
-        .arg("--root")
-        .arg(dir.join("root.pem"))
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let json: serde_json::Value = vram_test_support::run_json(
+        std::process::Command::new(vram_attest())
+            .args(["statement", "verify", "--statement"])
+            .arg(dir.join("statement.json"))
+            .arg("--doc")
+            .arg(dir.join("doc.cose"))
+            .arg("--root")
+            .arg(dir.join("root.pem"))
+            .arg("--json"),
     );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["valid"], true);
     assert_eq!(json["statement"]["window"], window);
 }

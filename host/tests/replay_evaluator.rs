@@ -7,26 +7,8 @@
 use vram_host::replay::replay_bundle;
 use vram_host::Error;
 
-struct Dir(std::path::PathBuf);
-
-impl Dir {
-    fn path(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bundle_naming(evaluator: Option<&str>) -> Dir {
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        Dir(std::env::temp_dir().join(format!("vram-replay-evaluator-{}-{n}", std::process::id())));
-    std::fs::create_dir_all(dir.path()).unwrap();
+fn bundle_naming(evaluator: Option<&str>) -> vram_test_support::TempDir {
+    let dir = vram_test_support::TempDir::new("replay-evaluator").unwrap();
     let mut index = serde_json::json!({
         "format": "vram-demo-bundle/1",
         "test_root": "test-root.pem",

@@ -103,19 +103,14 @@ fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
         serde_json::from_slice(&std::fs::read(bundle.join("bundle.json")).unwrap()).unwrap();
     let doc = bundle.join(index["attestations"][0]["file"].as_str().unwrap());
     for s in index["statements"].as_array().unwrap() {
-        let out = std::process::Command::new(vram_attest())
-            .args(["statement", "verify", "--json", "--statement"])
-            .arg(bundle.join(s["file"].as_str().unwrap()))
-            .arg("--doc")
-            .arg(&doc)
-            .arg("--root")
-            .arg(bundle.join("test-root.pem"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        vram_test_support::run_ok(
+            std::process::Command::new(vram_attest())
+                .args(["statement", "verify", "--json", "--statement"])
+                .arg(bundle.join(s["file"].as_str().unwrap()))
+                .arg("--doc")
+                .arg(&doc)
+                .arg("--root")
+                .arg(bundle.join("test-root.pem")),
         );
     }
     // And replay agrees on every entry, bit for bit.

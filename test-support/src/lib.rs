@@ -5,6 +5,7 @@
 //! - [`fs`]: scratch folders removed when dropped.
 //! - [`tiny`]: the tiny checkpoint, synthetic pages and an honest blob.
 //! - [`session`]: one window's enclave inputs and a protocol client.
+//! - [`process`]: running the workspace's binaries, failures with stderr.
 //!
 //! [`move_source`] reads the constants of the Move package in `contracts/`
 //! straight from its sources, so a Rust test asserts the very bytes a Move
@@ -13,11 +14,13 @@
 pub mod fs;
 pub mod golden;
 pub mod move_source;
+pub mod process;
 pub mod session;
 pub mod tiny;
 
 pub use fs::TempDir;
 pub use move_source::{Constant, Error, MoveModule, MovePackage, Value};
+pub use process::{run_json, run_ok};
 pub use tiny::{affine_pages, honest_blob, TinyCheckpoint};
 
 use std::path::PathBuf;

@@ -203,12 +203,6 @@ impl Gpt {
         }
         Ok(self.ln_f.forward(&x)?)
     }
-
-    /// The configuration.
-    #[allow(dead_code)]
-    pub(crate) fn config(&self) -> &GptConfig {
-        &self.cfg
-    }
 }
 
 fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {

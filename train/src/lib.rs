@@ -31,7 +31,15 @@ impl Model {
         })
     }
 
-    /// Final hidden states `[B, T, C]` and the head.
+    /// Logits `[B, T, V]` for tokens `[B, T]`.
+    fn forward(&self, tokens: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Gpt(m) => m.forward(tokens),
+            Self::Llama(m) => m.forward(tokens),
+        }
+    }
+
+    /// Sum of token cross-entropies over pages `[B, L]` and the count.
     fn cross_entropy_tensor(&self, pages: &Tensor) -> Result<(Tensor, usize)> {
         let (b, l) = pages.dims2()?;
         if l < 2 {
@@ -39,10 +47,7 @@ impl Model {
         }
         let inputs = pages.narrow(1, 0, l - 1)?;
         let targets = pages.narrow(1, 1, l - 1)?;
-        let logits = match self {
-            Self::Gpt(m) => m.forward(&inputs)?,
-            Self::Llama(m) => m.forward(&inputs)?,
-        };
+        let logits = self.forward(&inputs)?;
         let v = logits.dim(candle_core::D::Minus1)?;
         let logits = logits.reshape((b * (l - 1), v))?;
         let log_probs = candle_nn::ops::log_softmax(&logits, candle_core::D::Minus1)?;
@@ -109,15 +114,4 @@ pub fn reference_loss(ckpt: &Checkpoint, pages: &[&[u32]]) -> Result<f64> {
     let model = Model::load(&tensors(ckpt.base_tensors(), &Device::Cpu)?, ckpt.config())?;
     let (sum, count) = model.cross_entropy_tensor(&page_tensor(pages)?)?;
     Ok(sum.to_dtype(DType::F64)?.to_scalar::<f64>()? / count as f64)
-}
-
-/// Logits `[positions, vocab]` of the base weights for one sequence.
-pub fn reference_logits(ckpt: &Checkpoint, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
-    let model = Model::load(&tensors(ckpt.base_tensors(), &Device::Cpu)?, ckpt.config())?;
-    let input = Tensor::from_vec(tokens.to_vec(), (1, tokens.len()), &Device::Cpu)?;
-    let logits = match &model {
-        Model::Gpt(m) => m.forward(&input)?,
-        Model::Llama(m) => m.forward(&input)?,
-    };
-    Ok(logits.squeeze(0)?.to_vec2::<f32>()?)
 }

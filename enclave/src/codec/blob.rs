@@ -128,11 +128,11 @@ fn dtype_name(d: Dtype) -> String {
     format!("{d:?}")
 }
 
-/// Values of a float tensor (F32, F16 or BF16) as f32, refusing NaN and
-/// infinities.
-pub fn float_values(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
+/// The values of an F32, F16 or BF16 tensor as f32 (any value, NaN
+/// included); `None` for other dtypes. Shared by blobs and checkpoints.
+pub(crate) fn to_f32(view: &TensorView<'_>) -> Option<Vec<f32>> {
     let data = view.data();
-    let values: Vec<f32> = match view.dtype() {
+    Some(match view.dtype() {
         Dtype::F32 => data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -145,14 +145,18 @@ pub fn float_values(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
             .chunks_exact(2)
             .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect(),
-        other => {
-            return Err(Error::WrongDtype {
-                name: name.to_string(),
-                dtype: dtype_name(other),
-                expected: "U8, F16, BF16 or F32",
-            })
-        }
-    };
+        _ => return None,
+    })
+}
+
+/// Values of a float tensor (F32, F16 or BF16) as f32, refusing NaN and
+/// infinities.
+pub fn float_values(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
+    let values = to_f32(view).ok_or_else(|| Error::WrongDtype {
+        name: name.to_string(),
+        dtype: dtype_name(view.dtype()),
+        expected: "U8, F16, BF16 or F32",
+    })?;
     if let Some(position) = values.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
             name: name.to_string(),

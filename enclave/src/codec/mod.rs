@@ -12,6 +12,7 @@ mod pack;
 mod quant;
 mod shapes;
 
+pub(crate) use blob::to_f32;
 pub use blob::{encode_blob, float_values, read_blob, write_blob, GradientBlob, FORMAT};
 pub use compress::{compress, SparseParam};
 pub use dct::{Bases, Basis};

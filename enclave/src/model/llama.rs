@@ -98,17 +98,9 @@ impl LlamaConfig {
             num_hidden_layers: 22,
             num_attention_heads: 32,
             num_key_value_heads: Some(4),
-            head_dim: None,
-            rms_norm_eps: 1e-5,
-            rope_theta: 10_000.0,
             max_position_embeddings: 2048,
             vocab_size: 32_000,
-            tie_word_embeddings: false,
-            attention_bias: false,
-            mlp_bias: false,
-            hidden_act: "silu".into(),
-            rope_scaling: None,
-            rope_parameters: None,
+            ..Self::tiny()
         }
     }
 

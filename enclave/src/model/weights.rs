@@ -11,7 +11,7 @@ use vram_attestation::sha256;
 
 use super::config::ModelConfig;
 use super::engine::Net;
-use crate::codec::ModelShapes;
+use crate::codec::{to_f32, ModelShapes};
 use crate::error::{Error, Result};
 
 /// Named tensors: shape and flat f32 values, in name order.
@@ -70,26 +70,9 @@ pub fn read_weights(bytes: &[u8]) -> Result<Tensors> {
     st.tensors()
         .into_iter()
         .map(|(name, view)| {
-            let data = view.data();
-            let values: Vec<f32> = match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-                Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                    .collect(),
-                other => {
-                    return Err(Error::BadCheckpoint {
-                        reason: format!("{name} has dtype {other:?} (F32, F16 or BF16)"),
-                    })
-                }
-            };
+            let values = to_f32(&view).ok_or_else(|| Error::BadCheckpoint {
+                reason: format!("{name} has dtype {:?} (F32, F16 or BF16)", view.dtype()),
+            })?;
             Ok((name, (view.shape().to_vec(), values)))
         })
         .collect()

@@ -33,7 +33,7 @@ pub(crate) fn causal_attention(qkv: &[f32], t: usize, h: Heads, out: &mut [f32])
         .into_par_iter()
         .map(|g| {
             let mut k = Packed::zeros(t, h.width);
-            k.set_strided_rows(qkv, h.stride, h.k_offset + g * h.width, t);
+            k.set_strided_rows(0, qkv, h.stride, h.k_offset + g * h.width, t);
             let mut v = Packed::zeros(h.width, t);
             v.set_transposed(qkv, h.stride, h.v_offset + g * h.width, t);
             (k, v)

@@ -54,23 +54,24 @@ impl Packed {
 
     /// Writes rows `row0..` of `W` from `rows` (row-major, `k` wide).
     pub fn set_rows(&mut self, row0: usize, rows: &[f32]) {
-        let k = self.k;
-        for (i, row) in rows.chunks_exact(k).enumerate() {
-            let r = row0 + i;
-            let (p, j) = (r / NR, r % NR);
-            let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
-            for (kk, &v) in row.iter().enumerate() {
-                panel[kk * NR + j] = v;
-            }
-        }
+        self.set_strided_rows(row0, rows, self.k, 0, rows.len() / self.k.max(1));
     }
 
-    /// Packs `W` rows taken from a strided source: row `r` is
-    /// `src[r * stride + offset..][..k]`. For attention keys.
-    pub fn set_strided_rows(&mut self, src: &[f32], stride: usize, offset: usize, rows: usize) {
+    /// Writes rows `row0..row0 + rows` of `W` from a strided source: source
+    /// row `i` is `src[i * stride + offset..][..k]` (attention keys sit in
+    /// the fused projection output).
+    pub fn set_strided_rows(
+        &mut self,
+        row0: usize,
+        src: &[f32],
+        stride: usize,
+        offset: usize,
+        rows: usize,
+    ) {
         let k = self.k;
-        for r in 0..rows {
-            let row = &src[r * stride + offset..r * stride + offset + k];
+        for i in 0..rows {
+            let row = &src[i * stride + offset..i * stride + offset + k];
+            let r = row0 + i;
             let (p, j) = (r / NR, r % NR);
             let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
             for (kk, &v) in row.iter().enumerate() {
@@ -188,6 +189,12 @@ impl WithSimd for MatMul<'_> {
 impl MatMul<'_> {
     #[inline(always)]
     fn run<S: Simd, const MR: usize, const V: usize>(self, simd: S) {
+        if self.m == 0 || self.cols == 0 {
+            return;
+        }
+        if S::F32_LANES * V != NR || self.depth == 0 {
+            return self.scalar();
+        }
         let Self {
             a,
             lda,
@@ -199,12 +206,6 @@ impl MatMul<'_> {
             ldc,
             init,
         } = self;
-        if m == 0 || cols == 0 {
-            return;
-        }
-        if S::F32_LANES * V != NR || depth == 0 {
-            return scalar(a, lda, m, w, cols, depth, c, ldc, init);
-        }
         let groups = m.div_ceil(MR);
         let mut apack = vec![0f32; groups * MR * KC];
         let mut k0 = 0;
@@ -238,11 +239,24 @@ impl MatMul<'_> {
                     let mut tmp = [0f32; NR];
                     for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
                         let row = &c[(g * MR + r) * ldc + col0..][..width];
+                        // Later passes over k continue the chain in C.
                         let start = match (k0, init) {
                             (0, Init::Zero) => false,
-                            (0, Init::Bias(b)) => add(&[], &b[col0..col0 + width], &mut tmp),
-                            (0, Init::AddBias(b)) => add(row, &b[col0..col0 + width], &mut tmp),
-                            _ => add(row, &[], &mut tmp),
+                            (0, Init::Bias(b)) => {
+                                tmp[..width].copy_from_slice(&b[col0..col0 + width]);
+                                true
+                            }
+                            (0, Init::AddBias(b)) => {
+                                let b = &b[col0..col0 + width];
+                                for ((t, &x), &b) in tmp.iter_mut().zip(row).zip(b) {
+                                    *t = x + b;
+                                }
+                                true
+                            }
+                            _ => {
+                                tmp[..width].copy_from_slice(row);
+                                true
+                            }
                         };
                         if start {
                             let (v, _) = S::as_simd_f32s(&tmp);
@@ -266,23 +280,6 @@ impl MatMul<'_> {
     }
 }
 
-/// `tmp[..] = x + b` over whichever of the two is non-empty (zero-padded).
-#[inline(always)]
-fn add(x: &[f32], b: &[f32], tmp: &mut [f32; NR]) -> bool {
-    *tmp = [0.0; NR];
-    match (x.is_empty(), b.is_empty()) {
-        (false, false) => {
-            for ((t, &x), &b) in tmp.iter_mut().zip(x).zip(b) {
-                *t = x + b;
-            }
-        }
-        (false, true) => tmp[..x.len()].copy_from_slice(x),
-        (true, false) => tmp[..b.len()].copy_from_slice(b),
-        (true, true) => {}
-    }
-    true
-}
-
 /// The register tile: `MR` rows by `V` vectors, one fused multiply-add
 /// per element per `k`, in order.
 #[inline(always)]
@@ -302,33 +299,25 @@ fn kernel<S: Simd, const MR: usize, const V: usize>(
     }
 }
 
-/// The same chains without SIMD, for CPUs pulp has no vector level for.
-#[allow(clippy::too_many_arguments)]
-fn scalar(
-    a: &[f32],
-    lda: usize,
-    m: usize,
-    w: &Packed,
-    cols: usize,
-    depth: usize,
-    c: &mut [f32],
-    ldc: usize,
-    init: Init<'_>,
-) {
-    for i in 0..m {
-        for j in 0..cols {
-            let cell = &mut c[i * ldc + j];
-            let mut acc = match init {
-                Init::Zero => 0.0,
-                Init::Bias(b) => b[j],
-                Init::Add => *cell,
-                Init::AddBias(b) => *cell + b[j],
-            };
-            let panel = w.panel(j / NR);
-            for kk in 0..depth {
-                acc = a[i * lda + kk].mul_add(panel[kk * NR + j % NR], acc);
+impl MatMul<'_> {
+    /// The same chains without SIMD, for CPUs pulp has no vector level for.
+    fn scalar(self) {
+        let (a, w, c) = (self.a, self.w, self.c);
+        for i in 0..self.m {
+            for j in 0..self.cols {
+                let cell = &mut c[i * self.ldc + j];
+                let mut acc = match self.init {
+                    Init::Zero => 0.0,
+                    Init::Bias(b) => b[j],
+                    Init::Add => *cell,
+                    Init::AddBias(b) => *cell + b[j],
+                };
+                let panel = w.panel(j / NR);
+                for kk in 0..self.depth {
+                    acc = a[i * self.lda + kk].mul_add(panel[kk * NR + j % NR], acc);
+                }
+                *cell = acc;
             }
-            *cell = acc;
         }
     }
 }
@@ -385,7 +374,18 @@ mod tests {
                 .collect();
             assert_eq!(c, reference(&a, m, &wv, n, k, &start), "{m}x{n}x{k}");
             let mut s = vec![0f32; m * n];
-            scalar(&a, k, m, &w, n, k, &mut s, n, Init::Zero);
+            MatMul {
+                a: &a,
+                lda: k,
+                m,
+                w: &w,
+                cols: n,
+                depth: k,
+                c: &mut s,
+                ldc: n,
+                init: Init::Zero,
+            }
+            .scalar();
             let mut z = vec![0f32; m * n];
             par_matmul(&a, m, &w, &mut z, Init::Zero);
             assert_eq!(z, s);

@@ -169,16 +169,19 @@ impl Net {
         Ok(())
     }
 
+    /// The token embedding: its own matrix, or the rows of a tied head.
+    fn embedding_slot(&mut self) -> Slot<'_> {
+        match &mut self.embed {
+            Some(e) => Slot::Plain(e),
+            None => Slot::Rows(&mut self.head, 0),
+        }
+    }
+
     fn slot(&mut self, name: &str) -> Option<Slot<'_>> {
         match &self.cfg {
             ModelConfig::Gpt(_) => {
                 match name {
-                    "transformer.wte.weight" => {
-                        return Some(match &mut self.embed {
-                            Some(e) => Slot::Plain(e),
-                            None => Slot::Rows(&mut self.head, 0),
-                        })
-                    }
+                    "transformer.wte.weight" => return Some(self.embedding_slot()),
                     "transformer.wpe.weight" => return plain(&mut self.pos),
                     "transformer.ln_f.weight" => return Some(Slot::Plain(&mut self.norm_w)),
                     "transformer.ln_f.bias" => return plain(&mut self.norm_b),
@@ -208,12 +211,7 @@ impl Net {
             }
             ModelConfig::Llama(c) => {
                 match name {
-                    "model.embed_tokens.weight" => {
-                        return Some(match &mut self.embed {
-                            Some(e) => Slot::Plain(e),
-                            None => Slot::Rows(&mut self.head, 0),
-                        })
-                    }
+                    "model.embed_tokens.weight" => return Some(self.embedding_slot()),
                     "model.norm.weight" => return Some(Slot::Plain(&mut self.norm_w)),
                     "lm_head.weight" if self.embed.is_some() => {
                         return Some(Slot::Rows(&mut self.head, 0))
@@ -253,15 +251,8 @@ impl Net {
     /// from `0..L-1`. Rows are summed in order in f64, so a page's sum does
     /// not depend on how the work was split or batched.
     pub(crate) fn page_sums(&self, pages: &[&[u32]]) -> Result<Vec<f64>> {
-        let len = pages.first().map_or(0, |p| p.len());
-        if len < 2 || len - 1 > self.cfg.block_size() {
-            return Err(Error::BadPage {
-                index: 0,
-                reason: format!("{len} tokens, pages need 2..={}", self.cfg.block_size() + 1),
-            });
-        }
-        let t = len - 1;
-        let mut x = self.embed(pages, t)?;
+        let t = self.check_pages(pages)?;
+        let mut x = self.embed(pages, t);
         for layer in &self.layers {
             self.layer(layer, &mut x, pages.len(), t);
         }
@@ -289,18 +280,48 @@ impl Net {
                 reason: format!("{t} tokens, 1..={}", self.cfg.block_size()),
             });
         }
-        let mut x = self.embed(&[tokens], t)?;
+        self.check_tokens(0, tokens)?;
+        let mut x = self.embed(&[tokens], t);
         for layer in &self.layers {
             self.layer(layer, &mut x, 1, t);
         }
-        let e = self.width();
-        for row in x.chunks_exact_mut(e) {
-            self.norm(row, &self.norm_w, self.norm_b.as_deref());
+        Ok(self.head_logits(&mut x))
+    }
+
+    /// Checks that `pages` all have one length `L` in `2..=block_size + 1`
+    /// and tokens inside the vocabulary; returns the positions `L - 1`.
+    /// The only check the forward pass relies on: nothing after it can
+    /// index out of bounds.
+    pub(crate) fn check_pages(&self, pages: &[&[u32]]) -> Result<usize> {
+        let max = self.cfg.block_size() + 1;
+        let len = pages.first().map_or(0, |p| p.len());
+        if pages.is_empty() {
+            return Err(Error::BadPage {
+                index: 0,
+                reason: "no pages".into(),
+            });
         }
-        let v = self.head.n();
-        let mut logits = vec![0f32; t * v];
-        matmul(&x, e, t, &self.head, v, e, &mut logits, v, Init::Zero);
-        Ok(logits)
+        for (index, page) in pages.iter().enumerate() {
+            if page.len() != len || len < 2 || len > max {
+                return Err(Error::BadPage {
+                    index,
+                    reason: format!("{} tokens, pages need {len} (2..={max})", page.len()),
+                });
+            }
+            self.check_tokens(index, page)?;
+        }
+        Ok(len - 1)
+    }
+
+    fn check_tokens(&self, index: usize, tokens: &[u32]) -> Result<()> {
+        let vocab = self.cfg.vocab_size();
+        match tokens.iter().find(|&&t| t as usize >= vocab) {
+            Some(&token) => Err(Error::BadPage {
+                index,
+                reason: format!("token {token} outside the vocabulary of {vocab}"),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn width(&self) -> usize {
@@ -310,19 +331,14 @@ impl Net {
         }
     }
 
-    fn embed(&self, pages: &[&[u32]], t: usize) -> Result<Vec<f32>> {
+    /// Token (and position) embeddings of the first `t` tokens of each
+    /// page; the tokens were checked.
+    fn embed(&self, pages: &[&[u32]], t: usize) -> Vec<f32> {
         let e = self.width();
-        let vocab = self.cfg.vocab_size();
         let mut x = vec![0f32; pages.len() * t * e];
         for (b, page) in pages.iter().enumerate() {
             for (p, &tok) in page[..t].iter().enumerate() {
                 let tok = tok as usize;
-                if tok >= vocab {
-                    return Err(Error::BadPage {
-                        index: b,
-                        reason: format!("token {tok} outside the vocabulary of {vocab}"),
-                    });
-                }
                 let row = &mut x[(b * t + p) * e..][..e];
                 match &self.embed {
                     Some(w) => row.copy_from_slice(&w[tok * e..][..e]),
@@ -335,13 +351,16 @@ impl Net {
                 }
             }
         }
-        Ok(x)
+        x
     }
 
-    fn norm(&self, row: &mut [f32], w: &[f32], b: Option<&[f32]>) {
-        match &self.cfg {
-            ModelConfig::Gpt(c) => layer_norm(row, w, b, c.layer_norm_epsilon as f32),
-            ModelConfig::Llama(c) => rms_norm(row, w, c.rms_norm_eps as f32),
+    /// The family's norm (LayerNorm or RMSNorm) of every row of `x`.
+    fn norm_rows(&self, x: &mut [f32], w: &[f32], b: Option<&[f32]>) {
+        for row in x.chunks_exact_mut(self.width()) {
+            match &self.cfg {
+                ModelConfig::Gpt(c) => layer_norm(row, w, b, c.layer_norm_epsilon as f32),
+                ModelConfig::Llama(c) => rms_norm(row, w, c.rms_norm_eps as f32),
+            }
         }
     }
 
@@ -384,9 +403,7 @@ impl Net {
             .for_each(|(x, qkv)| {
                 let rows = x.len() / e;
                 let mut hbuf = x.to_vec();
-                for row in hbuf.chunks_exact_mut(e) {
-                    self.norm(row, &l.norm1_w, l.norm1_b.as_deref());
-                }
+                self.norm_rows(&mut hbuf, &l.norm1_w, l.norm1_b.as_deref());
                 let init = l.qkv_b.as_deref().map_or(Init::Zero, Init::Bias);
                 matmul(&hbuf, e, rows, &l.qkv, h.stride, e, qkv, h.stride, init);
             });
@@ -428,44 +445,46 @@ impl Net {
         x.par_chunks_mut(ROW_BLOCK * e).for_each(|x| {
             let rows = x.len() / e;
             let mut hbuf = x.to_vec();
-            for row in hbuf.chunks_exact_mut(e) {
-                self.norm(row, &l.norm2_w, l.norm2_b.as_deref());
-            }
+            self.norm_rows(&mut hbuf, &l.norm2_w, l.norm2_b.as_deref());
             let mut up = vec![0f32; rows * f];
             let init = l.up_b.as_deref().map_or(Init::Zero, Init::Bias);
             matmul(&hbuf, e, rows, &l.up, f, e, &mut up, f, init);
-            let act = match (&self.cfg, &l.gate) {
-                (ModelConfig::Llama(_), Some(gate)) => {
+            let act = match &l.gate {
+                Some(gate) => {
                     let mut g = vec![0f32; rows * f];
                     let init = l.gate_b.as_deref().map_or(Init::Zero, Init::Bias);
                     matmul(&hbuf, e, rows, gate, f, e, &mut g, f, init);
                     swiglu(&mut g, &up);
                     g
                 }
-                (ModelConfig::Gpt(c), _) => {
-                    gelu(&mut up, c.gelu_approximate);
+                // GPT layers have no gate.
+                None => {
+                    let approximate =
+                        matches!(&self.cfg, ModelConfig::Gpt(c) if c.gelu_approximate);
+                    gelu(&mut up, approximate);
                     up
                 }
-                // A Llama layer always has a gate (built by `zeros`).
-                (ModelConfig::Llama(_), None) => up,
             };
             let init = l.down_b.as_deref().map_or(Init::Add, Init::AddBias);
             matmul(&act, f, rows, &l.down, e, f, x, e, init);
         });
     }
 
-    /// Per-row losses of a block of final hidden states.
-    fn head_losses(&self, x: &mut [f32], targets: &[u32]) -> Vec<f64> {
+    /// Logits `[rows, vocab]` of final hidden states (normed in place).
+    fn head_logits(&self, x: &mut [f32]) -> Vec<f32> {
         let e = self.width();
         let rows = x.len() / e;
-        for row in x.chunks_exact_mut(e) {
-            self.norm(row, &self.norm_w, self.norm_b.as_deref());
-        }
+        self.norm_rows(x, &self.norm_w, self.norm_b.as_deref());
         let v = self.head.n();
         let mut logits = vec![0f32; rows * v];
         matmul(x, e, rows, &self.head, v, e, &mut logits, v, Init::Zero);
         logits
-            .chunks_exact(v)
+    }
+
+    /// Per-row losses of a block of final hidden states.
+    fn head_losses(&self, x: &mut [f32], targets: &[u32]) -> Vec<f64> {
+        self.head_logits(x)
+            .chunks_exact(self.head.n())
             .zip(targets)
             .map(|(row, &target)| log_sum_exp(row) - f64::from(row[target as usize]))
             .collect()

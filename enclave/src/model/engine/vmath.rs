@@ -31,13 +31,14 @@ pub(crate) fn exp<S: Simd>(simd: S, x: S::f32s) -> S::f32s {
     let n = simd.sub_f32s(t, simd.splat_f32s(ROUND));
     let r = simd.mul_add_f32s(n, simd.splat_f32s(-LN2_HI), x);
     let r = simd.mul_add_f32s(n, simd.splat_f32s(-LN2_LO), r);
+    // Cephes' last coefficient, 5.0000001201e-1, is 0.5 in f32.
     let mut p = simd.splat_f32s(1.987_569_1e-4);
     for c in [
         1.398_199_9e-3,
         8.333_452e-3,
         4.166_579_6e-2,
         1.666_666_5e-1,
-        5.000_000_1e-1_f64 as f32,
+        0.5,
     ] {
         p = simd.mul_add_f32s(p, r, simd.splat_f32s(c));
     }
@@ -57,6 +58,7 @@ pub(crate) fn exp_scalar(x: f32) -> f32 {
     pulp::Scalar::new().vectorize(Lanes {
         x: &mut v,
         f: Act::Exp,
+        _p: Default::default(),
     });
     v[0]
 }
@@ -66,25 +68,6 @@ enum Act {
     Exp,
     GeluTanh,
     GeluErf,
-}
-
-struct Lanes<'a> {
-    x: &'a mut [f32],
-    f: Act,
-}
-
-impl WithSimd for Lanes<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        let f = |v: S::f32s| match self.f {
-            Act::Exp => exp(simd, v),
-            Act::GeluTanh => gelu_tanh(simd, v),
-            Act::GeluErf => gelu_erf(simd, v),
-        };
-        map(simd, self.x, f);
-    }
 }
 
 /// `x[i] = f(x[i])`, the tail through a zero-padded vector so that it
@@ -197,6 +180,14 @@ macro_rules! dispatch {
         }
     };
 }
+
+dispatch!(Lanes { x: &'a mut [f32], f: Act } -> (), |simd, s| {
+    match s.f {
+        Act::Exp => map(simd, s.x, |v| exp(simd, v)),
+        Act::GeluTanh => map(simd, s.x, |v| gelu_tanh(simd, v)),
+        Act::GeluErf => map(simd, s.x, |v| gelu_erf(simd, v)),
+    }
+});
 
 dispatch!(LayerNorm { x: &'a mut [f32], w: &'a [f32], b: Option<&'a [f32]>, eps: f32 } -> (), |simd, s| {
     let n = s.x.len() as f32;
@@ -349,12 +340,20 @@ pub fn gelu(x: &mut [f32], approximate: bool) {
     } else {
         Act::GeluErf
     };
-    arch().dispatch(Lanes { x, f });
+    arch().dispatch(Lanes {
+        x,
+        f,
+        _p: Default::default(),
+    });
 }
 
 /// `e^x` element-wise, in place.
 pub fn exp_in_place(x: &mut [f32]) {
-    arch().dispatch(Lanes { x, f: Act::Exp });
+    arch().dispatch(Lanes {
+        x,
+        f: Act::Exp,
+        _p: Default::default(),
+    });
 }
 
 #[cfg(test)]
