@@ -14,6 +14,8 @@
 #   --dry-run     print the configuration and the commands, run nothing
 # The key comes from VRAMHUB_MNEMONIC or VRAMHUB_PRIVATE_KEY.
 set -euo pipefail
+# Relative paths are the caller's, not the repository's.
+caller="$(pwd)"
 cd "$(dirname "$0")/.."
 
 deployment=""
@@ -41,7 +43,15 @@ if [ "$dry_run" = 0 ] && [ -z "${VRAMHUB_MNEMONIC:-}" ] && [ -z "${VRAMHUB_PRIVA
     exit 2
 fi
 
-abs() { (cd "$(dirname "$1")" && printf '%s/%s' "$(pwd)" "$(basename "$1")"); }
+abs() {
+    case "$1" in /*) p="$1" ;; *) p="$caller/$1" ;; esac
+    (cd "$(dirname "$p")" && printf '%s/%s' "$(pwd)" "$(basename "$p")")
+}
+case "$dir" in /*) ;; *) dir="$caller/$dir" ;; esac
+if [ "$dry_run" = 0 ] && [ ! -f "$(abs "$deployment")" ]; then
+    echo "--deployment $deployment: no such file" >&2
+    exit 2
+fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 config="$dir/vram-validator.toml"
@@ -66,7 +76,7 @@ publishers = [\"https://publisher.walrus-testnet.walrus.space\"]
 [storage]
 journal = \"$dir/journal.sqlite\"
 checkpoints = \"$dir/checkpoints\"
-dataset = \"$dir/dataset\"
+datasets = \"$dir/datasets\"
 
 [metrics]
 listen = \"127.0.0.1:9184\"
@@ -80,6 +90,9 @@ if [ "$dry_run" = 1 ]; then
 fi
 [ -f "$config" ] || printf '%s' "$content" > "$config"
 cargo build --release --locked -q -p vram-validator -p vram-enclave
-target/release/vram-validator config check --config "$config" >/dev/null
+target/release/vram-validator config check --config "$config" >/dev/null || {
+    target/release/vram-validator config check --config "$config" | grep -E '^(error|warning):' >&2
+    exit 1
+}
 target/release/vram-validator register-enclave --config "$config"
 exec target/release/vram-validator run --config "$config" "${windows[@]}"

@@ -9,7 +9,7 @@
 #            [--memory-mib N] [--user NAME] [--bin-dir DIR] [--config FILE] [--dry-run]
 #   --eif        the enclave image (its size sizes the memory: at least 4x)
 #   --cpu-count  vCPUs for the enclave (default 2; a c5.xlarge has 4)
-#   --memory-mib enclave memory (default: max(4 x EIF size, 2048), rounded up to 256)
+#   --memory-mib enclave memory (default: max(4 x EIF size, 4096), as the example configuration, rounded up to 256)
 #   --user       the account that runs the host (default ec2-user)
 #   --bin-dir    where vram-validator is installed (default /usr/local/bin)
 #   --config     the host's configuration (default /etc/vram/vram-validator.toml)
@@ -74,7 +74,7 @@ fi
 eif_mib=$(( ($(stat -c %s "$eif") + 1048575) / 1048576 ))
 if [ -z "$memory_mib" ]; then
     memory_mib=$(( eif_mib * 4 ))
-    [ "$memory_mib" -ge 2048 ] || memory_mib=2048
+    [ "$memory_mib" -ge 4096 ] || memory_mib=4096
     memory_mib=$(( (memory_mib + 255) / 256 * 256 ))
 fi
 if [ "$memory_mib" -lt $(( eif_mib * 4 )) ]; then
@@ -137,8 +137,11 @@ StandardError=append:/var/log/vram/validator.log
 
 [Install]
 WantedBy=multi-user.target" && changed=1
-run mkdir -p /var/log/vram /etc/vram
+# The example configuration's storage: journal and the caches `run` fills
+# from Walrus. Created here so the first start is not a crash loop.
+run mkdir -p /var/log/vram /etc/vram /var/lib/vram/checkpoints /var/lib/vram/datasets
 run chown "$user" /var/log/vram
+run chown -R "$user" /var/lib/vram
 if [ "$changed" = 1 ]; then
     run systemctl daemon-reload
 fi

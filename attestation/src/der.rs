@@ -244,7 +244,7 @@ fn read_time(der: &mut Der<'_>) -> Option<u64> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -255,7 +255,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// The civil date and time of a Unix time in seconds.
-fn civil_from_secs(secs: u64) -> (i64, i64, i64, i64, i64, i64) {
+pub(crate) fn civil_from_secs(secs: u64) -> (i64, i64, i64, i64, i64, i64) {
     let secs = secs as i64;
     let days = secs.div_euclid(86_400);
     let tod = secs.rem_euclid(86_400);

@@ -22,6 +22,7 @@ mod nsm;
 mod policy;
 mod simulator;
 pub mod statement;
+pub mod time;
 mod verify;
 
 pub use document::{decode_document_input, AttestationDocument, MAX_CABUNDLE, MAX_DOCUMENT_BYTES};

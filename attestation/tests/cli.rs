@@ -68,8 +68,46 @@ fn verify_reports_every_field_and_exit_codes() {
     assert!(stderr.contains("PCR0"));
     let (code, _, _) = run(&["verify", NAUTILUS, "--pcr", &format!("0={NAUTILUS_PCR0}")]);
     assert_eq!(code, 0);
-    let (code, _, _) = run(&["verify", NAUTILUS, "--pcr", "7=00"]);
+    let (code, _, _) = run(&[
+        "verify",
+        NAUTILUS,
+        "--pcr",
+        &format!("7={}", "00".repeat(48)),
+    ]);
     assert_eq!(code, 2, "PCR7 cannot be pinned: a usage error");
+    let (code, json, stderr) = run(&["verify", NAUTILUS, "--pcr", "0=00", "--json"]);
+    assert_eq!(code, 2, "a 1-byte PCR is a typo");
+    assert!(stderr.contains("a PCR is 48 bytes"), "{stderr}");
+    assert!(
+        json["error"].is_string(),
+        "errors reach --json callers as JSON: {json}"
+    );
+    // Times are Unix ms or RFC 3339.
+    let (code, _, _) = run(&["verify", NAUTILUS, "--at", "2025-04-15T02:30:00Z"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = run(&["verify", NAUTILUS, "--at", "2025-04-15 02:30"]);
+    assert_eq!(code, 2);
+    // An empty measurements file says what to do, as JSON when asked.
+    let dir = std::env::temp_dir().join(format!("vram-attest-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let m = dir.join("measurements.json");
+    std::fs::write(&m, r#"{"format": "vram-measurements/1", "releases": []}"#).unwrap();
+    let (code, json, _) = run(&[
+        "verify",
+        NAUTILUS,
+        "--measurements",
+        m.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("lists no release yet"),
+        "{json}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 
     let (code, _, _) = run(&["verify", DEBUG]);
     assert_eq!(code, 1);

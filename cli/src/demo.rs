@@ -48,6 +48,10 @@ pub(crate) struct DemoArgs {
     /// Print one JSON summary on stdout instead of tables.
     #[arg(long)]
     json: bool,
+    /// The largest body the local Walrus takes in one request; larger blobs
+    /// travel as shards under a manifest (public services: 10 MiB).
+    #[arg(long, default_value_t = 256 * 1024)]
+    max_request_bytes: u64,
 }
 
 pub(crate) fn run(args: DemoArgs) -> Result<Outcome> {
@@ -65,6 +69,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Outcome> {
         max_scored: args.max_scored,
         progress: !args.json && std::io::stderr().is_terminal(),
         model: args.model,
+        max_request_bytes: args.max_request_bytes,
     };
     if !args.json {
         println!(

@@ -1,4 +1,4 @@
-//! `gradient encode | decode | inspect`.
+//! `gradient encode | decode | inspect | upload`.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,27 @@ pub(crate) enum GradientCommand {
     Decode(DecodeArgs),
     /// Describe a blob; with --checkpoint, validate it too.
     Inspect(InspectArgs),
+    /// Store a blob on Walrus (as shards under a manifest when it is larger
+    /// than one request) and print what to commit on chain.
+    Upload(UploadArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct UploadArgs {
+    /// The blob (`gradient encode --out`).
+    blob: PathBuf,
+    /// Walrus publisher base URLs, tried in turn.
+    #[arg(long = "publisher", required = true)]
+    publishers: Vec<String>,
+    /// Epochs to store it for.
+    #[arg(long, default_value_t = 1)]
+    epochs: u32,
+    /// The largest body one request carries (public publishers: 10 MiB).
+    #[arg(long, default_value_t = vram_host::walrus::transport::DEFAULT_MAX_REQUEST_BYTES)]
+    max_request_bytes: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -88,6 +109,7 @@ pub(crate) fn run(cmd: GradientCommand) -> Result<Outcome> {
         GradientCommand::Encode(a) => encode(a),
         GradientCommand::Decode(a) => decode(a),
         GradientCommand::Inspect(a) => inspect(a),
+        GradientCommand::Upload(a) => upload(a),
     }
 }
 
@@ -233,4 +255,42 @@ fn inspect(args: InspectArgs) -> Result<Outcome> {
     } else {
         Outcome::Done
     })
+}
+
+fn upload(args: UploadArgs) -> Result<Outcome> {
+    let bytes = std::fs::read(&args.blob)
+        .with_context(|| format!("cannot read {}", args.blob.display()))?;
+    // Publishers only: the client needs an aggregator list, never used here.
+    let walrus = vram_host::walrus::WalrusClient::new(
+        &args.publishers,
+        &args.publishers,
+        vram_host::walrus::RetryPolicy::default(),
+    )?
+    .with_max_request_bytes(args.max_request_bytes);
+    let id = walrus.store_content(&bytes, args.epochs)?;
+    let sha = vram_attestation::sha256(&bytes);
+    let summary = json!({
+        "blob_id": id.to_string(),
+        "blob_id_hex": hex::encode(id.0),
+        "sha256": hex::encode(sha),
+        "size": bytes.len(),
+        "sharded": bytes.len() as u64 > walrus.max_request_bytes(),
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "stored {} bytes{}: commit blob id {} (0x{}) with sha256 {}",
+            bytes.len(),
+            if summary["sharded"] == true {
+                " as shards under a manifest"
+            } else {
+                ""
+            },
+            id,
+            hex::encode(id.0),
+            hex::encode(sha)
+        );
+    }
+    Ok(Outcome::Done)
 }

@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the input was checked and refused (a malformed
 //! blob, say; the reason on stderr), 2 usage or I/O error.
 
+mod audit;
 mod bench;
 mod capacity;
 #[cfg(feature = "local")]
@@ -43,6 +44,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Recompute every statement of an audit bundle outside the enclave.
     Replay(replay::ReplayArgs),
+    /// Build the audit bundle of a validator's window from chain and Walrus (no key).
+    Audit(audit::AuditArgs),
     /// Run the window loop (supervises the enclave, scores, submits).
     Run(operator::RunArgs),
     /// Start the enclave, verify its attestation and register its key.
@@ -82,6 +85,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "local")]
         Command::Demo(args) => demo::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Run(args) => operator::run(args),
         Command::RegisterEnclave(args) => operator::register_enclave(args),
         Command::Status(args) => operator::status(args),
@@ -95,23 +99,64 @@ fn main() -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Refused) => ExitCode::from(1),
         Err(e) => {
+            // Scripts that asked for JSON get the error as JSON too.
+            if std::env::args().any(|a| a == "--json") {
+                println!("{}", serde_json::json!({"error": format!("{e:#}")}));
+            }
             eprintln!("vram-validator: {e:#}");
             ExitCode::from(2)
         }
     }
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default: warnings), `VRAMHUB_LOG_FORMAT=json`
-/// switches to JSON lines.
+/// Logs to stderr. The filter is `RUST_LOG` if set, else the configuration's
+/// `[log] level` (with its `VRAMHUB_LOG_LEVEL` override), else warnings; the
+/// format is `[log] format` (`VRAMHUB_LOG_FORMAT`): `json` lines, or text,
+/// coloured only on a terminal.
 fn init_logs() {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let log = config_log_section();
+    let level = log
+        .as_ref()
+        .map_or_else(|| "warn".to_string(), |l| l.level.clone());
+    let json = log
+        .as_ref()
+        .map(|l| l.format == vram_host::config::LogFormat::Json)
+        .unwrap_or_else(|| std::env::var("VRAMHUB_LOG_FORMAT").as_deref() == Ok("json"));
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&level))
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(!json && std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if std::env::var("VRAMHUB_LOG_FORMAT").as_deref() == Ok("json") {
+    if json {
         builder.json().init();
     } else {
         builder.init();
     }
+}
+
+/// The `[log]` section of the configuration the command names (`--config`,
+/// `VRAMHUB_CONFIG`, or `vram-validator.toml` if present), if it loads.
+fn config_log_section() -> Option<vram_host::config::LogConfig> {
+    let args: Vec<String> = std::env::args().collect();
+    let named = args.iter().enumerate().find_map(|(i, a)| {
+        a.strip_prefix("--config=").map(str::to_string).or_else(|| {
+            (a == "--config")
+                .then(|| args.get(i + 1).cloned())
+                .flatten()
+        })
+    });
+    let path = named
+        .or_else(|| std::env::var("VRAMHUB_CONFIG").ok())
+        .unwrap_or_else(|| "vram-validator.toml".into());
+    let path = std::path::Path::new(&path);
+    if !path.is_file() {
+        return None;
+    }
+    vram_host::config::Config::load(path, std::env::vars())
+        .ok()
+        .map(|c| c.log)
 }

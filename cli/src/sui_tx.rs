@@ -57,6 +57,9 @@ pub(crate) enum SuiTxCommand {
         /// The enclave's attestation document (CBOR COSE_Sign1).
         #[arg(long)]
         document: PathBuf,
+        /// Where that document is stored on Walrus (recorded for auditors).
+        #[arg(long)]
+        document_blob: Option<vram_host::walrus::BlobId>,
     },
     /// enclave_registry::register_test_enclave (simulated NSM, test mode).
     RegisterTestEnclave {
@@ -68,6 +71,13 @@ pub(crate) enum SuiTxCommand {
         /// The enclave's Ed25519 key, hex.
         #[arg(long)]
         public_key: String,
+        /// The enclave's (simulated) attestation document, whose hash the
+        /// registration records.
+        #[arg(long)]
+        document: PathBuf,
+        /// Where that document is stored on Walrus.
+        #[arg(long)]
+        document_blob: Option<vram_host::walrus::BlobId>,
     },
     /// score_ledger::submit_scores for a signed statement.
     SubmitScores {
@@ -100,7 +110,11 @@ fn deployment(c: &TxCommon) -> Result<Deployment> {
 
 pub(crate) fn run(cmd: SuiTxCommand) -> Result<Outcome> {
     let (common, tx) = match &cmd {
-        SuiTxCommand::RegisterEnclave { common, document } => {
+        SuiTxCommand::RegisterEnclave {
+            common,
+            document,
+            document_blob,
+        } => {
             let doc = std::fs::read(document)
                 .with_context(|| format!("cannot read {}", document.display()))?;
             // Refuse what the chain would refuse anyway: it must parse.
@@ -109,14 +123,27 @@ pub(crate) fn run(cmd: SuiTxCommand) -> Result<Outcome> {
             })?;
             (
                 common,
-                sui_tx::register_enclave(&deployment(common)?, &gas(common)?, &doc)?,
+                sui_tx::register_enclave(
+                    &deployment(common)?,
+                    &gas(common)?,
+                    &doc,
+                    *document_blob,
+                )?,
             )
         }
         SuiTxCommand::RegisterTestEnclave {
             common,
             test_cap,
             public_key,
+            document,
+            document_blob,
         } => {
+            let doc = std::fs::read(document)
+                .with_context(|| format!("cannot read {}", document.display()))?;
+            let document = vram_host::chain::types::DocumentRef {
+                sha256: vram_attestation::sha256(&doc),
+                blob: *document_blob,
+            };
             let key = hex::decode(public_key.trim_start_matches("0x")).context("--public-key")?;
             if key.len() != 32 {
                 bail!("--public-key must be 32 bytes (Ed25519)");
@@ -124,7 +151,13 @@ pub(crate) fn run(cmd: SuiTxCommand) -> Result<Outcome> {
             let cap: OwnedObject = test_cap.parse()?;
             (
                 common,
-                sui_tx::register_test_enclave(&deployment(common)?, &gas(common)?, cap, &key)?,
+                sui_tx::register_test_enclave(
+                    &deployment(common)?,
+                    &gas(common)?,
+                    cap,
+                    &key,
+                    &document,
+                )?,
             )
         }
         SuiTxCommand::SubmitScores { common, statement } => {

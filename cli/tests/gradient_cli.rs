@@ -215,3 +215,56 @@ fn bench_commands_print_their_keys() {
     let (code, _, _) = run(&["bench", "eval", "--preset", "huge", "--json"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn upload_shards_a_blob_over_the_request_cap_and_prints_what_to_commit() {
+    let dir = scratch("upload");
+    let blob = dir.join("blob.bin");
+    // Any bytes: upload is transport, the content is the miner's business.
+    let bytes: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&blob, &bytes).unwrap();
+    let store = vram_localnet::blobstore::BlobStore::start(&dir.join("store"), "127.0.0.1:0", 8192)
+        .unwrap();
+    let url = store.url();
+    let (code, json, stderr) = run(&[
+        "gradient",
+        "upload",
+        blob.to_str().unwrap(),
+        "--publisher",
+        &url,
+        "--max-request-bytes",
+        "8192",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["sharded"], true);
+    assert_eq!(
+        json["sha256"],
+        hex::encode(vram_attestation::sha256(&bytes))
+    );
+    // A validator fetches it by the committed id and hash: content only.
+    let id: vram_host::walrus::BlobId = json["blob_id"].as_str().unwrap().parse().unwrap();
+    let walrus = vram_host::walrus::WalrusClient::new(
+        std::slice::from_ref(&url),
+        &[],
+        vram_host::walrus::RetryPolicy::default(),
+    )
+    .unwrap()
+    .with_max_request_bytes(8192);
+    let sha = vram_attestation::sha256(&bytes);
+    assert_eq!(walrus.fetch_content(&id, &sha, 1 << 20).unwrap(), bytes);
+    // Above the caller's cap it is refused, whatever the manifest says.
+    assert!(walrus.fetch_content(&id, &sha, 10_000).is_err());
+    // The publisher refuses a single request over its cap (HTTP 413).
+    let (code, _, stderr) = run(&[
+        "gradient",
+        "upload",
+        blob.to_str().unwrap(),
+        "--publisher",
+        &url,
+        "--max-request-bytes",
+        "65536",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("413"), "{stderr}");
+}

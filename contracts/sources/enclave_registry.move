@@ -13,6 +13,14 @@
 /// debug-mode (all-zero) PCRs are refused, the document is fresh, and it binds a
 /// 32-byte Ed25519 key.
 ///
+/// Every registration also records the SHA-256 of the attestation document
+/// and its Walrus blob id (empty when it was not stored), so an auditor can
+/// fetch the document of any key years later. The chain verifies the
+/// document's content through the native, not its bytes (the native takes
+/// them in a separate command): the hash is the registrant's claim, and an
+/// auditor checks that the fetched bytes hash to it, verify under the AWS
+/// root and bind the recorded key.
+///
 /// Test mode (simulated NSM, testnet) registers a raw key through a separate path
 /// gated by `TestModeCap`, which emits `TestEnclaveRegistered`. Destroying the
 /// capability closes test mode for good: from then on no test-mode key signs
@@ -68,6 +76,10 @@ const ETestModeClosed: u64 = 12;
 /// deadline.
 const ENoKeyForWindow: u64 = 13;
 
+/// The document's SHA-256 is not 32 bytes, or its Walrus blob id is
+/// neither empty nor 32 bytes.
+const EBadDocumentRef: u64 = 14;
+
 // === Constants ===
 
 /// A registration must use a document at most this old.
@@ -98,6 +110,11 @@ public struct EnclaveRecord has copy, drop, store {
     registered_ms: u64,
     /// Registered through the test-mode path.
     test_mode: bool,
+    /// SHA-256 of the attestation document (the registrant's claim, checked
+    /// by auditors against the fetched document).
+    document_sha256: vector<u8>,
+    /// Walrus blob id of the document; empty if it was not stored.
+    document_blob: vector<u8>,
 }
 
 /// A validator's latest registration and the one before it: a window whose
@@ -144,6 +161,8 @@ public struct EnclaveRegistered has copy, drop {
     config_version: u64,
     document_timestamp_ms: u64,
     registered_ms: u64,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
 }
 
 /// A test-mode key (simulated NSM, no hardware attestation) signs for
@@ -154,6 +173,8 @@ public struct TestEnclaveRegistered has copy, drop {
     public_key: vector<u8>,
     config_version: u64,
     registered_ms: u64,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
 }
 
 /// Governance changed the expected image, from `effective_ms` on.
@@ -203,11 +224,14 @@ fun share(ctx: &mut TxContext) {
 // === Public Functions ===
 
 /// Registers the key bound in a verified attestation document as the sender's
-/// enclave, replacing any earlier one.
+/// enclave, replacing any earlier one. `document_sha256` and `document_blob`
+/// say where auditors find the document's bytes.
 public fun register_enclave(
     self: &mut EnclaveConfig,
     validators: &ValidatorRegistry,
     document: NitroAttestationDocument,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
     clock: &Clock,
     ctx: &mut TxContext,
 ) {
@@ -219,6 +243,8 @@ public fun register_enclave(
         pcr2,
         *document.timestamp(),
         *document.public_key(),
+        document_sha256,
+        document_blob,
         clock,
         ctx.sender(),
     );
@@ -230,6 +256,8 @@ public fun register_test_enclave(
     _cap: &TestModeCap,
     validators: &ValidatorRegistry,
     public_key: vector<u8>,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
     clock: &Clock,
     ctx: &mut TxContext,
 ) {
@@ -237,15 +265,28 @@ public fun register_test_enclave(
     assert!(self.test_mode_open, ETestModeClosed);
     assert!(validators.is_validator(validator), ENotValidator);
     assert!(public_key.length() == ED25519_KEY_LEN, EBadPublicKey);
+    check_document_ref(&document_sha256, &document_blob);
     let now = clock.timestamp_ms();
     // A test key stands for the image in force: it goes stale with it.
     let config_version = self.image_at(now).version;
-    self.put(validator, public_key, config_version, now, true);
+    self.put(
+        validator,
+        EnclaveRecord {
+            public_key,
+            config_version,
+            registered_ms: now,
+            test_mode: true,
+            document_sha256,
+            document_blob,
+        },
+    );
     event::emit(TestEnclaveRegistered {
         validator,
         public_key,
         config_version,
         registered_ms: now,
+        document_sha256,
+        document_blob,
     });
 }
 
@@ -366,17 +407,20 @@ public fun is_test_mode(r: &EnclaveRecord): bool { r.test_mode }
 /// When the record was registered.
 public fun registered_ms(r: &EnclaveRecord): u64 { r.registered_ms }
 
+/// SHA-256 of the registration's attestation document.
+public fun document_sha256(r: &EnclaveRecord): &vector<u8> { &r.document_sha256 }
+
+/// Walrus blob id of that document (empty if not stored).
+public fun document_blob(r: &EnclaveRecord): &vector<u8> { &r.document_blob }
+
 // === Private Functions ===
 
-fun put(
-    self: &mut EnclaveConfig,
-    validator: address,
-    public_key: vector<u8>,
-    config_version: u64,
-    now: u64,
-    test_mode: bool,
-) {
-    let latest = EnclaveRecord { public_key, config_version, registered_ms: now, test_mode };
+fun check_document_ref(document_sha256: &vector<u8>, document_blob: &vector<u8>) {
+    assert!(document_sha256.length() == 32, EBadDocumentRef);
+    assert!(document_blob.is_empty() || document_blob.length() == 32, EBadDocumentRef);
+}
+
+fun put(self: &mut EnclaveConfig, validator: address, latest: EnclaveRecord) {
     if (self.enclaves.contains(validator)) {
         let enclaves = self.enclaves.borrow_mut(validator);
         enclaves.previous = option::some(enclaves.latest);
@@ -444,6 +488,8 @@ fun register_attested(
     pcr2: Option<vector<u8>>,
     timestamp: u64,
     public_key: Option<vector<u8>>,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
     clock: &Clock,
     validator: address,
 ) {
@@ -467,8 +513,19 @@ fun register_attested(
     assert!(public_key.is_some(), ENoPublicKey);
     let public_key = public_key.destroy_some();
     assert!(public_key.length() == ED25519_KEY_LEN, EBadPublicKey);
+    check_document_ref(&document_sha256, &document_blob);
 
-    self.put(validator, public_key, config_version, now, false);
+    self.put(
+        validator,
+        EnclaveRecord {
+            public_key,
+            config_version,
+            registered_ms: now,
+            test_mode: false,
+            document_sha256,
+            document_blob,
+        },
+    );
     event::emit(EnclaveRegistered {
         validator,
         public_key,
@@ -478,6 +535,8 @@ fun register_attested(
         config_version,
         document_timestamp_ms: timestamp,
         registered_ms: now,
+        document_sha256,
+        document_blob,
     });
 }
 
@@ -537,6 +596,8 @@ public fun register_attested_for_testing(
     pcr2: Option<vector<u8>>,
     timestamp: u64,
     public_key: Option<vector<u8>>,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
     clock: &Clock,
     ctx: &TxContext,
 ) {
@@ -547,6 +608,8 @@ public fun register_attested_for_testing(
         pcr2,
         timestamp,
         public_key,
+        document_sha256,
+        document_blob,
         clock,
         ctx.sender(),
     );

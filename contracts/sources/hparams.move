@@ -23,8 +23,10 @@ use sui::event;
 const EInvalidValue: u64 = 0;
 /// The dataset root is not a 32-byte SHA-256.
 const EBadDatasetRoot: u64 = 1;
-/// The window precedes the oldest schedule segment still held.
+/// The window precedes the schedule's first segment.
 const EWindowBeforeSchedule: u64 = 2;
+/// The dataset index's Walrus blob id is not 32 bytes.
+const EBadDatasetBlob: u64 = 3;
 
 // === Constants ===
 
@@ -66,6 +68,10 @@ public struct Values has copy, drop, store {
     /// How long after the upload deadline an enclave waits, by its own
     /// clock, before it opens a window (covers enclave clock drift).
     seed_margin_ms: u64,
+    /// Walrus blob id of the dataset index (`vram-dataset/1`, docs/protocol.md):
+    /// where a validator on an empty machine finds the manifest and the
+    /// pages. Their identity stays `dataset_root`; the index is transport.
+    dataset_blob: vector<u8>,
 }
 
 /// Values in force from `start_window`, which starts at `start_ms`.
@@ -80,9 +86,10 @@ public struct Hparams has key {
     id: UID,
     /// Bumped by every update.
     version: u64,
-    current: Segment,
-    /// An update waiting for its window boundary.
-    next: Option<Segment>,
+    /// Every segment ever in force, ascending by `start_window`, so that an
+    /// auditor can rebuild the parameters of any past window. The last one
+    /// may still be pending (its `start_ms` ahead of the clock).
+    segments: vector<Segment>,
 }
 
 /// The evaluation parameters the enclave uses (design §4.4; field order is
@@ -121,8 +128,7 @@ fun share(ctx: &mut TxContext) {
     transfer::share_object(Hparams {
         id: object::new(ctx),
         version: 0,
-        current: Segment { start_window: 0, start_ms: 0, values: defaults() },
-        next: option::none(),
+        segments: vector[Segment { start_window: 0, start_ms: 0, values: defaults() }],
     });
 }
 
@@ -153,6 +159,7 @@ public fun defaults(): Values {
         dataset_pages: 0,
         max_scored: 256,
         seed_margin_ms: 10_000,
+        dataset_blob: vector[],
     }
 }
 
@@ -180,6 +187,7 @@ public fun new_values(
     dataset_pages: u64,
     max_scored: u64,
     seed_margin_ms: u64,
+    dataset_blob: vector<u8>,
 ): Values {
     let values = Values {
         window_duration_ms,
@@ -203,6 +211,7 @@ public fun new_values(
         dataset_pages,
         max_scored,
         seed_margin_ms,
+        dataset_blob,
     };
     validate(&values);
     values
@@ -218,10 +227,13 @@ public fun update_hparams(
 ) {
     validate(&values);
     let now = clock.timestamp_ms();
-    self.settle(now);
     let window = self.window_at(now) + 1;
     let start_ms = self.window_start_ms(window);
-    self.next = option::some(Segment { start_window: window, start_ms, values });
+    // A pending segment starts at this same boundary: it is replaced.
+    if (self.segments[self.segments.length() - 1].start_ms > now) {
+        self.segments.pop_back();
+    };
+    self.segments.push_back(Segment { start_window: window, start_ms, values });
     self.version = self.version + 1;
     event::emit(HparamsUpdated {
         version: self.version,
@@ -272,6 +284,15 @@ public fun eval_params_hash(self: &Hparams, window: u64): vector<u8> {
 /// Bumped by every update.
 public fun version(self: &Hparams): u64 { self.version }
 
+/// How many schedule segments exist (every one ever scheduled).
+public fun segment_count(self: &Hparams): u64 { self.segments.length() }
+
+/// Segment `i`: (start window, start ms, values).
+public fun segment(self: &Hparams, i: u64): (u64, u64, Values) {
+    let s = &self.segments[i];
+    (s.start_window, s.start_ms, s.values)
+}
+
 // === Getters on Values ===
 
 public fun window_duration_ms(v: &Values): u64 { v.window_duration_ms }
@@ -316,30 +337,33 @@ public fun max_scored(v: &Values): u64 { v.max_scored }
 
 public fun seed_margin_ms(v: &Values): u64 { v.seed_margin_ms }
 
+public fun dataset_blob(v: &Values): &vector<u8> { &v.dataset_blob }
+
 // === Private Functions ===
 
-/// Folds a pending update in once its boundary has passed.
-fun settle(self: &mut Hparams, now_ms: u64) {
-    if (self.next.is_some() && now_ms >= self.next.borrow().start_ms) {
-        self.current = self.next.extract();
-    }
-}
-
+/// The last segment that started at or before `now_ms` (binary search; the
+/// genesis segment starts at 0).
 fun segment_at_ms(self: &Hparams, now_ms: u64): &Segment {
-    if (self.next.is_some() && now_ms >= self.next.borrow().start_ms) {
-        self.next.borrow()
-    } else {
-        &self.current
-    }
+    let mut lo = 0;
+    let mut hi = self.segments.length();
+    while (lo < hi) {
+        let mid = (lo + hi) / 2;
+        if (self.segments[mid].start_ms <= now_ms) lo = mid + 1 else hi = mid;
+    };
+    assert!(lo > 0, EWindowBeforeSchedule);
+    &self.segments[lo - 1]
 }
 
+/// The last segment whose first window is at or before `window`.
 fun segment_for_window(self: &Hparams, window: u64): &Segment {
-    if (self.next.is_some() && window >= self.next.borrow().start_window) {
-        self.next.borrow()
-    } else {
-        assert!(window >= self.current.start_window, EWindowBeforeSchedule);
-        &self.current
-    }
+    let mut lo = 0;
+    let mut hi = self.segments.length();
+    while (lo < hi) {
+        let mid = (lo + hi) / 2;
+        if (self.segments[mid].start_window <= window) lo = mid + 1 else hi = mid;
+    };
+    assert!(lo > 0, EWindowBeforeSchedule);
+    &self.segments[lo - 1]
 }
 
 fun validate(v: &Values) {
@@ -356,6 +380,7 @@ fun validate(v: &Values) {
     assert!(v.own_pages > 0 && v.random_pages > 0, EInvalidValue);
     assert!(v.dataset_root.length() == 32, EBadDatasetRoot);
     assert!(v.dataset_pages > 0, EInvalidValue);
+    assert!(v.dataset_blob.length() == 32, EBadDatasetBlob);
     assert!(v.max_scored > 0, EInvalidValue);
     // The enclave must be able to open the window before it ends.
     assert!(v.seed_margin_ms < v.window_duration_ms - v.put_window_open_ms, EInvalidValue);
@@ -372,10 +397,16 @@ public fun init_for_testing(ctx: &mut TxContext): HparamsAdminCap {
 
 #[test_only]
 /// Overrides one value in a set (tests build variants from the defaults).
-public fun with_dataset(v: Values, dataset_root: vector<u8>, dataset_pages: u64): Values {
+public fun with_dataset(
+    v: Values,
+    dataset_root: vector<u8>,
+    dataset_pages: u64,
+    dataset_blob: vector<u8>,
+): Values {
     let mut v = v;
     v.dataset_root = dataset_root;
     v.dataset_pages = dataset_pages;
+    v.dataset_blob = dataset_blob;
     v
 }
 

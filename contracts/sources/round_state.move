@@ -3,8 +3,10 @@
 
 /// Window arithmetic from the chain clock, and the checkpoint anchors: the
 /// SHA-256 identity of each aggregated checkpoint (weights and config), anchored
-/// every `checkpoint_frequency` windows. A window is scored against the latest
-/// anchor at or before it.
+/// every `checkpoint_frequency` windows, beside the Walrus blob id of its file
+/// list (`vram-checkpoint/1`, docs/protocol.md) so that a validator on an
+/// empty machine can fetch it. A window is scored against the latest anchor
+/// at or before it.
 module vramhub::round_state;
 
 use sui::clock::Clock;
@@ -26,6 +28,8 @@ const ENoAnchor: u64 = 3;
 /// a past one, so no commitment or statement in flight goes stale) and at
 /// most `checkpoint_frequency` windows ahead.
 const EAnchorNotFuture: u64 = 4;
+/// The checkpoint's Walrus blob id is not 32 bytes.
+const EBadBlobId: u64 = 5;
 
 // === Constants ===
 
@@ -45,11 +49,19 @@ public struct AnchorCap has key, store {
     id: UID,
 }
 
+/// One anchor: the checkpoint's identity and where its files are listed.
+public struct Anchor has copy, drop, store {
+    /// SHA-256 identity of the checkpoint (design §4.2).
+    checkpoint_hash: vector<u8>,
+    /// Walrus blob id of its `vram-checkpoint/1` file list.
+    checkpoint_blob: vector<u8>,
+}
+
 /// The shared anchor list.
 public struct RoundState has key {
     id: UID,
-    /// window -> checkpoint SHA-256.
-    anchors: Table<u64, vector<u8>>,
+    /// window -> anchor.
+    anchors: Table<u64, Anchor>,
     /// Anchored windows, ascending (binary-searched).
     windows: vector<u64>,
 }
@@ -60,6 +72,7 @@ public struct RoundState has key {
 public struct CheckpointAnchored has copy, drop {
     window: u64,
     checkpoint_hash: vector<u8>,
+    checkpoint_blob: vector<u8>,
 }
 
 // === Init ===
@@ -79,16 +92,19 @@ fun share(ctx: &mut TxContext) {
 
 // === Public Functions ===
 
-/// Anchors `checkpoint_hash` as the base of `window`.
+/// Anchors `checkpoint_hash` as the base of `window`; its files are listed
+/// by the Walrus blob `checkpoint_blob`.
 public fun anchor_checkpoint(
     self: &mut RoundState,
     _cap: &AnchorCap,
     hparams: &Hparams,
     window: u64,
     checkpoint_hash: vector<u8>,
+    checkpoint_blob: vector<u8>,
     clock: &Clock,
 ) {
     assert!(checkpoint_hash.length() == 32, EBadHash);
+    assert!(checkpoint_blob.length() == 32, EBadBlobId);
     let frequency = hparams.for_window(window).checkpoint_frequency();
     let now = clock.timestamp_ms();
     assert!(
@@ -100,16 +116,21 @@ public fun anchor_checkpoint(
     let count = self.windows.length();
     assert!(count == 0 || self.windows[count - 1] < window, ENotAscending);
     self.windows.push_back(window);
-    self.anchors.add(window, checkpoint_hash);
-    event::emit(CheckpointAnchored { window, checkpoint_hash });
+    self.anchors.add(window, Anchor { checkpoint_hash, checkpoint_blob });
+    event::emit(CheckpointAnchored { window, checkpoint_hash, checkpoint_blob });
 }
 
 /// The latest anchor at or before `window`: (its window, its hash).
 public fun latest_anchor(self: &RoundState, window: u64): (u64, vector<u8>) {
-    let lo = search(&self.windows, window);
-    assert!(lo > 0, ENoAnchor);
-    let anchored = self.windows[lo - 1];
-    (anchored, *self.anchors.borrow(anchored))
+    let (anchored, anchor) = self.latest(window);
+    (anchored, anchor.checkpoint_hash)
+}
+
+/// The Walrus blob id of the file list of the latest anchor at or before
+/// `window`.
+public fun latest_anchor_blob(self: &RoundState, window: u64): vector<u8> {
+    let (_, anchor) = self.latest(window);
+    anchor.checkpoint_blob
 }
 
 /// Whether any anchor exists at or before `window`.
@@ -153,6 +174,13 @@ public fun is_scoring(hparams: &Hparams, window: u64, clock: &Clock): bool {
 }
 
 // === Private Functions ===
+
+fun latest(self: &RoundState, window: u64): (u64, Anchor) {
+    let lo = search(&self.windows, window);
+    assert!(lo > 0, ENoAnchor);
+    let anchored = self.windows[lo - 1];
+    (anchored, *self.anchors.borrow(anchored))
+}
 
 /// How many anchored windows are <= `window`.
 fun search(windows: &vector<u64>, window: u64): u64 {

@@ -63,6 +63,7 @@ fun a_real_document_registers_its_key() {
     let config = world.scenario().take_shared<EnclaveConfig>();
     let record = config.record(test_world::validator()).destroy_some();
     assert!(!record.is_test_mode());
+    assert!(*record.document_sha256() == fill(0xdd, 32));
     assert!(config.version() == 1);
     ts::return_shared(config);
     world.finish();
@@ -211,8 +212,25 @@ fun test_mode_keys_register_through_their_own_path() {
     assert!(current_key(&mut world) == test_world::golden_key());
     world.next(test_world::admin());
     let config = world.scenario().take_shared<EnclaveConfig>();
-    assert!(config.record(test_world::validator()).destroy_some().is_test_mode());
+    let record = config.record(test_world::validator()).destroy_some();
+    assert!(record.is_test_mode());
+    // Where auditors find the registration's document, and its hash.
+    assert!(*record.document_sha256() == std::hash::sha2_256(test_world::golden_key()));
+    assert!(*record.document_blob() == fill(0xdb, 32));
     ts::return_shared(config);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = enclave_registry::EBadDocumentRef)]
+fun a_registration_names_its_document_by_hash() {
+    let mut world = test_world::begin();
+    world.register_validator(test_world::validator(), 10_000_000_000);
+    world.register_test_key_with_document(
+        test_world::validator(),
+        test_world::golden_key(),
+        fill(1, 31),
+        vector[],
+    );
     world.finish();
 }
 

@@ -19,9 +19,9 @@ const EVAL_PARAMS_BCS: vector<u8> =
 /// SHA-256 of `EVAL_PARAMS_BCS`, the hash every statement carries.
 const EVAL_PARAMS_HASH: vector<u8> =
     x"5063ac60059141d470fbbab78850405d9642718440ff3cbb99ac965c472225d5";
-/// BCS of `defaults().with_dataset(0x22 * 32, 1000)`: `Values` field by field.
+/// BCS of `defaults().with_dataset(0x22 * 32, 1000, 0x44 * 32)`: `Values` field by field.
 const GOLDEN_VALUES_BCS: vector<u8> =
-    x"c027090000000000005307000000000020000000000000000f00000000000000ab495af800000000d590f70400000000003c534c10000000640000000000000000ca9a3b0000000000e40b540200000002000000000000008033023b00000000030000000000000040420f0000000000010400000000000004000000000000000800000000000000202222222222222222222222222222222222222222222222222222222222222222e80300000000000000010000000000001027000000000000";
+    x"c027090000000000005307000000000020000000000000000f00000000000000ab495af800000000d590f70400000000003c534c10000000640000000000000000ca9a3b0000000000e40b540200000002000000000000008033023b00000000030000000000000040420f0000000000010400000000000004000000000000000800000000000000202222222222222222222222222222222222222222222222222222222222222222e80300000000000000010000000000001027000000000000204444444444444444444444444444444444444444444444444444444444444444";
 
 #[test]
 fun defaults_match_the_published_parameters() {
@@ -44,7 +44,11 @@ fun defaults_match_the_published_parameters() {
 
 #[test]
 fun values_layout_matches_rust() {
-    let values = hparams::defaults().with_dataset(test_world::fill(0x22, 32), 1000);
+    let values = hparams::defaults().with_dataset(
+        test_world::fill(0x22, 32),
+        1000,
+        test_world::fill(0x44, 32),
+    );
     assert!(bcs::to_bytes(&values) == GOLDEN_VALUES_BCS);
 }
 
@@ -74,7 +78,7 @@ fun updates_take_effect_at_the_next_window_boundary() {
     // Halve the window during window 5: window 6 starts where it would have.
     world.set_time(5 * 600_000 + 10);
     let values = hparams::defaults()
-        .with_dataset(test_world::fill(0x22, 32), 1000)
+        .with_dataset(test_world::fill(0x22, 32), 1000, test_world::fill(0x44, 32))
         .with_window(300_000, 200_000);
     hp.update_hparams(world.hparams_cap(), values, world.clock());
     assert!(hp.version() == 2);
@@ -93,7 +97,7 @@ fun updates_take_effect_at_the_next_window_boundary() {
 #[test, expected_failure(abort_code = hparams::EInvalidValue)]
 fun upload_deadline_must_fall_inside_the_window() {
     let values = hparams::defaults()
-        .with_dataset(test_world::fill(0x22, 32), 1000)
+        .with_dataset(test_world::fill(0x22, 32), 1000, test_world::fill(0x44, 32))
         .with_window(600_000, 600_000);
     let mut world = test_world::begin();
     world.next(test_world::admin());
@@ -113,16 +117,71 @@ fun dataset_root_must_be_a_hash() {
     world.finish();
 }
 
-#[test, expected_failure(abort_code = hparams::EWindowBeforeSchedule)]
-fun windows_before_the_held_schedule_are_refused() {
+#[test]
+fun every_segment_is_kept_for_auditors() {
     let mut world = test_world::begin();
     world.next(test_world::admin());
     let mut hp = world.scenario().take_shared<Hparams>();
-    // A second update folds the first (from window 1) into `current`.
-    world.set_time(5 * 600_000);
-    let values = hparams::defaults().with_dataset(test_world::fill(0x23, 32), 1000);
+    let before = hp.eval_params_hash(0);
+    // Three updates in three windows: each adds a segment; none drops one.
+    let mut window = 5;
+    while (window < 8) {
+        world.set_time(window * 600_000);
+        let values = hparams::defaults().with_dataset(
+            test_world::fill(0x23, 32),
+            1000 + window,
+            test_world::fill(0x44, 32),
+        );
+        hp.update_hparams(world.hparams_cap(), values, world.clock());
+        window = window + 1;
+    };
+    assert!(hp.segment_count() == 5);
+    // Window 0 is answered by the genesis values, as before the updates.
+    assert!(hp.eval_params_hash(0) == before);
+    assert!(hp.for_window(0).dataset_root().is_empty());
+    assert!(hp.for_window(1).dataset_pages() == 1000);
+    assert!(hp.for_window(6).dataset_pages() == 1005);
+    assert!(hp.for_window(7).dataset_pages() == 1006);
+    assert!(hp.for_window(100).dataset_pages() == 1007);
+    let (start_window, start_ms, values) = hp.segment(4);
+    assert!(start_window == 8 && start_ms == 8 * 600_000);
+    assert!(*values.dataset_blob() == test_world::fill(0x44, 32));
+    ts::return_shared(hp);
+    world.finish();
+}
+
+#[test]
+fun a_pending_update_is_replaced_not_stacked() {
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut hp = world.scenario().take_shared<Hparams>();
+    world.set_time(5 * 600_000 + 1);
+    let first = hparams::defaults().with_dataset(
+        test_world::fill(0x23, 32),
+        7,
+        test_world::fill(0x44, 32),
+    );
+    hp.update_hparams(world.hparams_cap(), first, world.clock());
+    let second = hparams::defaults().with_dataset(
+        test_world::fill(0x23, 32),
+        9,
+        test_world::fill(0x44, 32),
+    );
+    hp.update_hparams(world.hparams_cap(), second, world.clock());
+    assert!(hp.segment_count() == 3);
+    assert!(hp.for_window(6).dataset_pages() == 9);
+    assert!(hp.for_window(5).dataset_pages() == 1000);
+    ts::return_shared(hp);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = hparams::EBadDatasetBlob)]
+fun dataset_blob_must_be_a_blob_id() {
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut hp = world.scenario().take_shared<Hparams>();
+    let values = hparams::defaults().with_dataset(test_world::fill(0x23, 32), 1000, vector[1, 2]);
     hp.update_hparams(world.hparams_cap(), values, world.clock());
-    hp.window_start_ms(0);
     ts::return_shared(hp);
     world.finish();
 }

@@ -55,6 +55,9 @@ fun latest_anchor_at_or_before_a_window() {
     assert!(w == 100 && h == fill(0x11, 32));
     let (w, h) = rounds.latest_anchor(1_000);
     assert!(w == 200 && h == fill(0x12, 32));
+    // Each anchor names where its files are listed.
+    assert!(rounds.latest_anchor_blob(1_000) == std::hash::sha2_256(fill(0x12, 32)));
+    assert!(rounds.latest_anchor_blob(99) == std::hash::sha2_256(fill(0x10, 32)));
     assert!(rounds.has_anchor(5));
     ts::return_shared(rounds);
     world.finish();
@@ -64,6 +67,25 @@ fun latest_anchor_at_or_before_a_window() {
 fun anchor_hash_must_be_32_bytes() {
     let mut world = test_world::begin();
     world.anchor(2, fill(0x10, 31));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = round_state::EBadBlobId)]
+fun anchor_blob_id_must_be_32_bytes() {
+    let mut world = test_world::begin();
+    world.next(test_world::admin());
+    let mut rounds = world.scenario().take_shared<RoundState>();
+    let hp = world.scenario().take_shared<vramhub::hparams::Hparams>();
+    rounds.anchor_checkpoint(
+        world.anchor_cap(),
+        &hp,
+        2,
+        fill(0x10, 32),
+        fill(0x10, 31),
+        world.clock(),
+    );
+    ts::return_shared(rounds);
+    ts::return_shared(hp);
     world.finish();
 }
 

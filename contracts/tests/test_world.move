@@ -90,7 +90,9 @@ public fun fill(byte: u8, len: u64): vector<u8> {
 /// dataset and a checkpoint every 2 windows (so window 2 can be anchored
 /// before it starts).
 public fun values(): Values {
-    hparams::defaults().with_dataset(fill(0x22, 32), 1000).with_checkpoint_frequency(2)
+    hparams::defaults()
+        .with_dataset(fill(0x22, 32), 1000, fill(0x44, 32))
+        .with_checkpoint_frequency(2)
 }
 
 /// Every object shared, `values()` set from window 1, the clock at 0.
@@ -187,8 +189,6 @@ public fun anchor_cap(world: &World): &AnchorCap { &world.anchor_cap }
 
 public fun enclave_cap(world: &World): &EnclaveAdminCap { &world.enclave_cap }
 
-public fun test_cap(world: &World): &TestModeCap { world.test_cap.borrow() }
-
 /// Closes test mode for good (destroys the capability).
 public fun close_test_mode(world: &mut World) {
     world.next(ADMIN);
@@ -263,12 +263,25 @@ public fun anchor(world: &mut World, window: u64, hash: vector<u8>) {
     world.next(ADMIN);
     let mut rounds = world.scenario.take_shared<RoundState>();
     let hp = world.scenario.take_shared<Hparams>();
-    rounds.anchor_checkpoint(&world.anchor_cap, &hp, window, hash, &world.clock);
+    // The file list's blob id is derived from the hash, so each anchor has its own.
+    let blob = std::hash::sha2_256(hash);
+    rounds.anchor_checkpoint(&world.anchor_cap, &hp, window, hash, blob, &world.clock);
     ts::return_shared(rounds);
     ts::return_shared(hp);
 }
 
 public fun register_test_key(world: &mut World, who: address, key: vector<u8>) {
+    world.register_test_key_with_document(who, key, std::hash::sha2_256(key), fill(0xdb, 32));
+}
+
+/// Registers `key` with the given document hash and blob id.
+public fun register_test_key_with_document(
+    world: &mut World,
+    who: address,
+    key: vector<u8>,
+    document_sha256: vector<u8>,
+    document_blob: vector<u8>,
+) {
     world.next(who);
     let mut config = world.scenario.take_shared<EnclaveConfig>();
     let validators = world.scenario.take_shared<ValidatorRegistry>();
@@ -276,6 +289,8 @@ public fun register_test_key(world: &mut World, who: address, key: vector<u8>) {
         world.test_cap.borrow(),
         &validators,
         key,
+        document_sha256,
+        document_blob,
         &world.clock,
         world.scenario.ctx(),
     );
@@ -322,8 +337,16 @@ public fun register_document(world: &mut World, who: address, doc: vector<u8>, a
     world.next(who);
     let mut config = world.scenario.take_shared<EnclaveConfig>();
     let validators = world.scenario.take_shared<ValidatorRegistry>();
+    let sha = std::hash::sha2_256(doc);
     let document = nitro_attestation::load_nitro_attestation(doc, &world.clock);
-    config.register_enclave(&validators, document, &world.clock, world.scenario.ctx());
+    config.register_enclave(
+        &validators,
+        document,
+        sha,
+        fill(0xdb, 32),
+        &world.clock,
+        world.scenario.ctx(),
+    );
     ts::return_shared(config);
     ts::return_shared(validators);
 }
@@ -350,6 +373,8 @@ public fun register_facts(
         pcrs[2],
         timestamp,
         public_key,
+        fill(0xdd, 32),
+        fill(0xdb, 32),
         &world.clock,
         world.scenario.ctx(),
     );

@@ -40,6 +40,19 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A checkpoint or dataset the chain names by reference could not be
+    /// fetched, or its index does not match what the chain holds.
+    #[error("inputs: {reason}")]
+    Inputs {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The metrics endpoint could not be served.
+    #[error("metrics endpoint: {reason}")]
+    Metrics {
+        /// What failed.
+        reason: String,
+    },
     /// Hparams values that `hparams::new_values` would refuse.
     #[error("hparams: {reason}")]
     InvalidHparams {

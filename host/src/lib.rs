@@ -16,11 +16,13 @@
 //! The local network's stand-ins (embedded ledger, directory blob store, demo)
 //! live in `vram-localnet`, which depends on this crate and never the reverse.
 
+pub mod audit;
 pub mod bundle;
 pub mod chain;
 pub mod config;
 pub mod enclave_client;
 mod error;
+pub mod inputs;
 pub mod journal;
 pub mod metrics;
 pub mod ratings;

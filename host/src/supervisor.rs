@@ -206,8 +206,15 @@ impl Supervisor {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
+                    // The reason is in the enclave's own log: show its end.
+                    let why = match &self.launcher {
+                        Launcher::Process { log, .. } => log_tail(log, 5)
+                            .map(|tail| format!("; {} ends with:\n{tail}", log.display()))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
                     return Err(enclave_err(format!(
-                        "the enclave exited at start ({status})"
+                        "the enclave exited at start ({status}){why}"
                     )));
                 }
             }
@@ -265,4 +272,23 @@ pub fn sibling_binary(name: &str) -> Result<PathBuf> {
                 exe.display()
             ))
         })
+}
+
+/// The last `lines` lines of a log file (at most 64 KiB read), if any.
+fn log_tail(path: &std::path::Path, lines: usize) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))
+        .ok()?;
+    let mut text = String::new();
+    f.take(64 * 1024).read_to_string(&mut text).ok()?;
+    let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+    (!tail.is_empty()).then(|| {
+        tail.into_iter()
+            .rev()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
 }

@@ -53,10 +53,11 @@ fn eval_params_bcs_and_hash_match_move() {
 
 #[test]
 fn hparams_values_layout_matches_move() {
-    // `defaults().with_dataset(0x22 * 32, 1000)` in the Move test.
+    // `defaults().with_dataset(0x22 * 32, 1000, 0x44 * 32)` in the Move test.
     let mut values = HparamValues::defaults();
     values.dataset_root = vec![0x22; 32];
     values.dataset_pages = 1000;
+    values.dataset_blob = vec![0x44; 32];
     let bytes = bcs::to_bytes(&values).unwrap();
     assert_eq!(bytes, values_bcs(&values));
     assert_eq!(
@@ -94,6 +95,8 @@ fn values_bcs(v: &HparamValues) -> Vec<u8> {
     out.extend(u64le(v.dataset_pages));
     out.extend(u64le(v.max_scored));
     out.extend(u64le(v.seed_margin_ms));
+    out.push(v.dataset_blob.len() as u8);
+    out.extend(&v.dataset_blob);
     out
 }
 
@@ -102,26 +105,30 @@ fn hparams_object_layout_is_field_by_field() {
     let mut next_values = HparamValues::defaults();
     next_values.dataset_root = vec![0x22; 32];
     next_values.dataset_pages = 1000;
+    next_values.dataset_blob = vec![0x44; 32];
+    // `Hparams { id, version, segments: vector<Segment> }`: every segment kept.
     let object = HparamsObject {
         id: [0x99; 32],
         version: 1,
-        current: Segment {
-            start_window: 0,
-            start_ms: 0,
-            values: HparamValues::defaults(),
-        },
-        next: Some(Segment {
-            start_window: 1,
-            start_ms: 600_000,
-            values: next_values.clone(),
-        }),
+        segments: vec![
+            Segment {
+                start_window: 0,
+                start_ms: 0,
+                values: HparamValues::defaults(),
+            },
+            Segment {
+                start_window: 1,
+                start_ms: 600_000,
+                values: next_values.clone(),
+            },
+        ],
     };
     let mut expected = vec![0x99; 32]; // UID: 32 bytes
     expected.extend(u64le(1));
+    expected.push(2); // vector length
     expected.extend(u64le(0));
     expected.extend(u64le(0));
     expected.extend(values_bcs(&HparamValues::defaults()));
-    expected.push(1); // Option::some
     expected.extend(u64le(1));
     expected.extend(u64le(600_000));
     expected.extend(values_bcs(&next_values));
@@ -160,12 +167,18 @@ fn registry_records_and_keys() {
         config_version: 3,
         registered_ms: 5,
         test_mode: true,
+        document_sha256: vec![0xdd; 32],
+        document_blob: Vec::new(),
     };
     let mut expected = vec![32];
     expected.extend([0xea; 32]);
     expected.extend(u64le(3));
     expected.extend(u64le(5));
     expected.push(1);
+    expected.push(32);
+    expected.extend([0xdd; 32]);
+    expected.push(0); // no blob
+    assert_eq!(record.document().unwrap().blob, None);
     assert_eq!(bcs::to_bytes(&record).unwrap(), expected);
     // `Enclaves { latest, previous: Option }`.
     let enclaves = Enclaves {

@@ -268,17 +268,17 @@ fn populated() -> Fake {
     let mut values = HparamValues::defaults();
     values.dataset_root = vec![0x22; 32];
     values.dataset_pages = 1000;
+    values.dataset_blob = vec![0x44; 32];
     fake.put(
         d.hparams.id,
         &HparamsObject {
             id: d.hparams.id,
             version: 1,
-            current: Segment {
+            segments: vec![Segment {
                 start_window: 0,
                 start_ms: 0,
                 values,
-            },
-            next: None,
+            }],
         },
     );
     let anchors = [0x71; 32];
@@ -293,7 +293,15 @@ fn populated() -> Fake {
             windows: vec![0],
         },
     );
-    fake.put_field(anchors, &TypeTag::U64, &0u64, vec![0x11u8; 32]);
+    fake.put_field(
+        anchors,
+        &TypeTag::U64,
+        &0u64,
+        Anchor {
+            checkpoint_hash: vec![0x11; 32],
+            checkpoint_blob: vec![0x12; 32],
+        },
+    );
 
     let by_window = [0x73; 32];
     fake.put(
@@ -377,6 +385,8 @@ fn populated() -> Fake {
                 config_version: 1,
                 registered_ms: 5,
                 test_mode: true,
+                document_sha256: vec![0xdd; 32],
+                document_blob: vec![0xdb; 32],
             },
             previous: None,
         },
@@ -433,12 +443,14 @@ fn reads_decode_the_move_objects() {
     let chain = SuiChain::new(settings(vec![url]), deployment(), wallet()).unwrap();
     assert_eq!(chain.now_ms().unwrap(), 25_700_000);
     let hp = chain.hparams().unwrap();
-    assert_eq!(hp.current.values.dataset_pages, 1000);
+    assert_eq!(hp.segments[0].values.dataset_pages, 1000);
     assert_eq!(
         hp.times(42).unwrap().upload_deadline_ms,
         42 * 600_000 + 480_000
     );
-    assert_eq!(chain.latest_anchor(42).unwrap(), (0, [0x11; 32]));
+    let anchor = chain.latest_anchor(42).unwrap();
+    assert_eq!((anchor.window, anchor.checkpoint_hash), (0, [0x11; 32]));
+    assert_eq!(anchor.checkpoint_blob.0, [0x12; 32]);
     let commitments = chain.commitments(42).unwrap();
     assert_eq!(
         commitments.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
@@ -449,7 +461,9 @@ fn reads_decode_the_move_objects() {
     assert_eq!(chain.miners().unwrap(), vec![0, 1, 2, 4, 5, 6]);
     assert_eq!(chain.enclave_key().unwrap(), Some(ENCLAVE_KEY.to_vec()));
     // Registered at 5 ms: it signs for window 42 (and any later one).
-    assert_eq!(chain.window_signer(42).unwrap(), Some(ENCLAVE_KEY.to_vec()));
+    let signer = chain.window_signer(42).unwrap().unwrap();
+    assert_eq!(signer.public_key, ENCLAVE_KEY.to_vec());
+    assert_eq!(signer.document().unwrap().sha256, [0xdd; 32]);
     assert!(!chain.has_submitted(42).unwrap());
 }
 
@@ -555,7 +569,7 @@ fn unavailable_slow_and_dead_endpoints_are_survived() {
     flaky.0.lock().unwrap().fail_next = 2;
     let url = serve(flaky.clone());
     let chain = SuiChain::new(settings(vec![url.clone()]), deployment(), wallet()).unwrap();
-    assert_eq!(chain.latest_anchor(42).unwrap().0, 0);
+    assert_eq!(chain.latest_anchor(42).unwrap().window, 0);
 
     // Down for longer than every round: a clear error naming the endpoint.
     flaky.0.lock().unwrap().fail_next = 100;
@@ -613,7 +627,7 @@ aggregators = ["http://127.0.0.1:9"]
 [storage]
 journal = "{dir}/journal.sqlite"
 checkpoints = "{dir}/checkpoints"
-dataset = "{dir}/dataset"
+datasets = "{dir}/datasets"
 "#,
             dir = dir.display()
         ),
@@ -652,6 +666,40 @@ dataset = "{dir}/dataset"
     let out = run(&["scores", "--window", "42"]);
     assert_eq!(out.status.code(), Some(1), "nothing submitted yet");
 
+    // Read-only commands need no key: with chain.validator naming the
+    // account, status and scores run with no wallet anywhere.
+    let keyless = dir.join("keyless.toml");
+    std::fs::write(
+        &keyless,
+        std::fs::read_to_string(&config).unwrap().replace(
+            "rpc_timeout_ms = 2000",
+            &format!(
+                "rpc_timeout_ms = 2000\nvalidator = \"{}\"",
+                v[0]["address"].as_str().unwrap()
+            ),
+        ),
+    )
+    .unwrap();
+    for args in [&["status"][..], &["scores", "--window", "42"][..]] {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .arg("--config")
+            .arg(&keyless)
+            .arg("--json")
+            .env_remove("VRAMHUB_MNEMONIC")
+            .env_remove("VRAMHUB_PRIVATE_KEY")
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(body.get("error").is_none(), "{body}");
+    }
+
     // register-enclave --serialize-unsigned-transaction: the enclave is
     // asked for its key and document; the transaction is printed, not sent.
     let enclave = bin.parent().unwrap().join("vram-enclave");
@@ -681,6 +729,17 @@ dataset = "{dir}/dataset"
             args.extend(["--test-cap", &cap]);
         }
         let out = run(&args);
+        if !test_mode {
+            // A simulated document in a production registration would be
+            // refused on chain: the command says so instead of building it.
+            assert_eq!(out.status.code(), Some(2));
+            let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert!(
+                err["error"].as_str().unwrap().contains("--test-cap"),
+                "{err}"
+            );
+            continue;
+        }
         assert!(
             out.status.success(),
             "{}",
@@ -704,18 +763,12 @@ dataset = "{dir}/dataset"
                 _ => None,
             })
             .collect();
-        if test_mode {
-            assert_eq!(ptb.commands.len(), 1);
-            assert_eq!(pure, vec![key]);
-        } else {
-            assert_eq!(
-                ptb.commands.len(),
-                2,
-                "load_nitro_attestation, register_enclave"
-            );
-            let doc = vram_attestation::AttestationDocument::parse(&pure[0]).unwrap();
-            assert_eq!(doc.public_key, Some(key.as_slice()));
-        }
+        assert_eq!(ptb.commands.len(), 1);
+        // The key, the document's hash, and no blob id (not stored).
+        assert_eq!(pure.len(), 3);
+        assert_eq!(pure[0], key);
+        assert_eq!(pure[1].len(), 32);
+        assert!(pure[2].is_empty());
         assert_eq!(tx.sender, Address::new(wallet().address()));
     }
     let _ = std::fs::remove_dir_all(&dir);

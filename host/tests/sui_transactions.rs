@@ -9,8 +9,12 @@ mod common;
 use vram_host::chain::sui_tx::{
     register_enclave, register_test_enclave, submit_scores, to_base64, Gas, OwnedObject,
 };
+use vram_host::chain::types::DocumentRef;
+use vram_host::walrus::BlobId;
 
 const DOC: &[u8] = include_bytes!("../../attestation/tests/fixtures/nautilus_2025-04-15.cose");
+/// Where the golden registrations say their document is on Walrus.
+const DOCUMENT_BLOB: BlobId = BlobId([0xdb; 32]);
 
 fn golden(name: &str) -> String {
     let json: serde_json::Value =
@@ -35,7 +39,7 @@ fn gas() -> Gas {
 
 #[test]
 fn production_registration_matches_the_typescript_sdk() {
-    let tx = register_enclave(&deployment(), &gas(), DOC).unwrap();
+    let tx = register_enclave(&deployment(), &gas(), DOC, Some(DOCUMENT_BLOB)).unwrap();
     assert_eq!(to_base64(&tx).unwrap(), golden("register_enclave"));
 }
 
@@ -48,7 +52,11 @@ fn test_mode_registration_matches_the_typescript_sdk() {
     };
     let key =
         hex::decode("ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c").unwrap();
-    let tx = register_test_enclave(&deployment(), &gas(), cap, &key).unwrap();
+    let document = DocumentRef {
+        sha256: vram_attestation::sha256(DOC),
+        blob: Some(DOCUMENT_BLOB),
+    };
+    let tx = register_test_enclave(&deployment(), &gas(), cap, &key, &document).unwrap();
     assert_eq!(to_base64(&tx).unwrap(), golden("register_test_enclave"));
 }
 
@@ -108,11 +116,12 @@ fn the_cli_serializes_the_same_transactions() {
         json["tx_bytes"].as_str().unwrap().to_string()
     };
 
+    let doc_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../attestation/tests/fixtures/nautilus_2025-04-15.cose");
     let mut c = common("register-enclave");
-    c.arg("--document").arg(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../attestation/tests/fixtures/nautilus_2025-04-15.cose"),
-    );
+    c.arg("--document")
+        .arg(&doc_path)
+        .args(["--document-blob", &DOCUMENT_BLOB.to_string()]);
     assert_eq!(run(c), golden("register_enclave"));
 
     let mut c = common("register-test-enclave");
@@ -125,7 +134,10 @@ fn the_cli_serializes_the_same_transactions() {
         ),
         "--public-key",
         "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c",
+        "--document-blob",
+        &DOCUMENT_BLOB.to_string(),
     ]);
+    c.arg("--document").arg(&doc_path);
     assert_eq!(run(c), golden("register_test_enclave"));
 
     // The statement the Move tests submit, as a vram-statement/1 file.

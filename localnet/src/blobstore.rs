@@ -1,31 +1,32 @@
 //! A local blob store that serves a directory over the Walrus HTTP API
 //! (aggregator `GET /v1/blobs/{id}`, publisher `PUT /v1/blobs?epochs=N`), so
-//! that the host's real Walrus client works unchanged in local mode.
+//! that the host's real Walrus client works unchanged in local mode. Served
+//! by axum on its own one-thread runtime.
 //!
 //! **A stand-in, not Walrus**: no erasure coding, no storage nodes, and blob
 //! ids are the base64url SHA-256 of the bytes (Walrus derives them from its
-//! encoding). Loopback only; one thread per connection, bounded.
+//! encoding). Loopback only. Uploads above the request cap get 413, as
+//! public publishers answer above 10 MiB.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
 use vram_attestation::sha256;
 
 use crate::error::{Error, Result};
 use vram_host::walrus::BlobId;
 
-const MAX_CONNECTIONS: usize = 64;
-const MAX_HEADER_BYTES: usize = 16 * 1024;
-
 /// A running local blob store.
 pub struct BlobStore {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -40,40 +41,43 @@ impl BlobStore {
     /// uploads of at most `max_blob_bytes`.
     pub fn start(dir: &Path, bind: &str, max_blob_bytes: u64) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-        let listener = TcpListener::bind(bind).map_err(|e| store_err(format!("{bind}: {e}")))?;
+        let listener =
+            std::net::TcpListener::bind(bind).map_err(|e| store_err(format!("{bind}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| store_err(e.to_string()))?;
         if !addr.ip().is_loopback() {
             return Err(store_err("the local blob store listens on loopback only"));
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let dir = Arc::new(dir.to_path_buf());
-        let active = Arc::new(AtomicUsize::new(0));
-        let flag = Arc::clone(&stop);
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| store_err(e.to_string()))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| store_err(format!("runtime: {e}")))?;
+        let limit = usize::try_from(max_blob_bytes).unwrap_or(usize::MAX);
+        let app = axum::Router::new()
+            .route("/v1/blobs/{id}", get(read_blob))
+            .route("/v1/blobs", put(write_blob))
+            .layer(DefaultBodyLimit::max(limit))
+            .with_state(Arc::new(dir.to_path_buf()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    let _ = respond(&stream, 503, "text/plain", b"busy");
-                    continue;
-                }
-                let (dir, active) = (Arc::clone(&dir), Arc::clone(&active));
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-                    let _ = handle(&stream, &dir, max_blob_bytes);
-                    active.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
         });
         Ok(Self {
             addr,
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -86,9 +90,9 @@ impl BlobStore {
 
 impl Drop for BlobStore {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Unblock accept().
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -104,86 +108,41 @@ pub fn local_blob_id(bytes: &[u8]) -> BlobId {
     BlobId(sha256(bytes))
 }
 
-fn handle(stream: &TcpStream, dir: &Path, max_blob: u64) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut content_length: Option<u64> = None;
-    let mut header_bytes = request_line.len();
-    loop {
-        let mut line = String::new();
-        let n = reader.read_line(&mut line)?;
-        header_bytes += n;
-        if n == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        if header_bytes > MAX_HEADER_BYTES {
-            return respond(stream, 431, "text/plain", b"headers too large");
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            content_length = v.trim().parse().ok();
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET", p) if p.starts_with("/v1/blobs/") => {
-            let Ok(id) = p["/v1/blobs/".len()..].parse::<BlobId>() else {
-                return respond(stream, 400, "text/plain", b"bad blob id");
-            };
-            match std::fs::read(blob_path(dir, &id)) {
-                Ok(bytes) => respond(stream, 200, "application/octet-stream", &bytes),
-                Err(_) => respond(stream, 404, "text/plain", b"blob not found"),
-            }
-        }
-        ("PUT", "/v1/blobs") => {
-            let Some(len) = content_length else {
-                return respond(stream, 411, "text/plain", b"content-length required");
-            };
-            if len > max_blob {
-                return respond(stream, 413, "text/plain", b"blob too large");
-            }
-            let mut body = vec![0u8; len as usize];
-            reader.read_exact(&mut body)?;
-            let id = local_blob_id(&body);
-            let path = blob_path(dir, &id);
-            let answer = if path.exists() {
-                serde_json::json!({"alreadyCertified": {"blobId": id.to_string(), "endEpoch": u32::MAX}})
-            } else {
-                let tmp = dir.join(format!(".{id}.tmp"));
-                std::fs::write(&tmp, &body)?;
-                std::fs::rename(&tmp, &path)?;
-                serde_json::json!({"newlyCreated": {"blobObject": {
-                    "blobId": id.to_string(), "size": len,
-                    "encodingType": "local-sha256 (stand-in, not Walrus)"}}})
-            };
-            respond(
-                stream,
-                200,
-                "application/json",
-                answer.to_string().as_bytes(),
-            )
-        }
-        _ => respond(stream, 404, "text/plain", b"not found"),
+fn text(status: StatusCode, message: &'static str) -> Response {
+    (status, message).into_response()
+}
+
+async fn read_blob(State(dir): State<Arc<PathBuf>>, UrlPath(id): UrlPath<String>) -> Response {
+    let Ok(id) = id.parse::<BlobId>() else {
+        return text(StatusCode::BAD_REQUEST, "bad blob id");
+    };
+    match tokio::fs::read(blob_path(&dir, &id)).await {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
+        Err(_) => text(StatusCode::NOT_FOUND, "blob not found"),
     }
 }
 
-fn respond(mut stream: &TcpStream, status: u16, kind: &str, body: &[u8]) -> std::io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        431 => "Request Header Fields Too Large",
-        _ => "Service Unavailable",
+async fn write_blob(State(dir): State<Arc<PathBuf>>, body: Bytes) -> Response {
+    let id = local_blob_id(&body);
+    let path = blob_path(&dir, &id);
+    let answer = if path.exists() {
+        serde_json::json!({"alreadyCertified": {"blobId": id.to_string(), "endEpoch": u32::MAX}})
+    } else {
+        let tmp = dir.join(format!(".{id}.tmp"));
+        let written = async {
+            tokio::fs::write(&tmp, &body).await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        if written.await.is_err() {
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the blob");
+        }
+        serde_json::json!({"newlyCreated": {"blobObject": {
+            "blobId": id.to_string(), "size": body.len(),
+            "encodingType": "local-sha256 (stand-in, not Walrus)"}}})
     };
-    write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body)?;
-    stream.flush()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
 }

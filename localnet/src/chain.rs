@@ -6,7 +6,9 @@ use std::path::Path;
 
 use vram_host::chain::aborts::score_ledger::EAlreadySubmitted;
 use vram_host::chain::aborts::MoveAbort;
-use vram_host::chain::types::{Commitment, HparamsObject, SubmitArgs};
+use vram_host::chain::types::{
+    AnchorRef, Commitment, DocumentRef, EnclaveRecord, HparamsObject, SubmitArgs,
+};
 use vram_host::chain::{Chain, PreparedSubmission};
 use vram_host::{Error, Result};
 
@@ -50,8 +52,8 @@ impl Chain for LocalChain {
         Ok(self.ledger.hparams()?)
     }
 
-    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])> {
-        Ok(self.ledger.latest_anchor(window)?)
+    fn latest_anchor(&self, window: u64) -> Result<AnchorRef> {
+        Ok(self.ledger.anchor(window)?)
     }
 
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
@@ -76,7 +78,7 @@ impl Chain for LocalChain {
         }
     }
 
-    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>> {
+    fn window_signer(&self, window: u64) -> Result<Option<EnclaveRecord>> {
         let times = self
             .ledger
             .hparams()?
@@ -84,22 +86,26 @@ impl Chain for LocalChain {
             .ok_or(Error::NoSchedule { window })?;
         match self
             .ledger
-            .signer_for_window(&self.sender, times.upload_deadline_ms)
+            .signer_record(&self.sender, times.upload_deadline_ms)
         {
-            Ok((key, _)) => Ok(Some(key)),
+            Ok(record) => Ok(Some(record)),
             Err(e) if e.move_abort().is_some() => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
-    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
+    fn register_test_enclave(&mut self, public_key: &[u8], document: &DocumentRef) -> Result<()> {
         let now = self.ledger.now_ms()?;
         Ok(self
             .ledger
-            .register_test_enclave(self.sender, public_key, now)?)
+            .register_test_enclave(self.sender, public_key, document, now)?)
     }
 
-    fn register_attested_enclave(&mut self, _document: &[u8]) -> Result<()> {
+    fn register_attested_enclave(
+        &mut self,
+        _document: &[u8],
+        _blob: Option<vram_host::walrus::BlobId>,
+    ) -> Result<()> {
         Err(Error::Chain {
             reason: "the local ledger registers simulated enclaves only (test mode); use Sui for attested ones".into(),
         })

@@ -123,12 +123,15 @@ fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
             .iter()
             .all(|e| e.identical && e.max_abs_diff == 0.0));
     }
-    // A tampered blob is caught.
-    let blobs: Vec<_> = std::fs::read_dir(bundle.join("blobs"))
-        .unwrap()
-        .flatten()
-        .collect();
-    let victim = blobs[0].path();
+    // A tampered gradient blob is caught (the folder also holds the
+    // checkpoint and dataset shards the chain names).
+    let ledger: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("ledger.json")).unwrap()).unwrap();
+    let id = vram_host::walrus::BlobId::from_slice(
+        &hex::decode(ledger["commitments"][0]["blob_id"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let victim = bundle.join("blobs").join(id.to_string());
     let mut bytes = std::fs::read(&victim).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;

@@ -51,6 +51,10 @@ fn attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
         .register_test_enclave(
             VALIDATOR,
             &hex::decode(GOLDEN_KEY).unwrap(),
+            &vram_host::chain::types::DocumentRef {
+                sha256: [0xdd; 32],
+                blob: None,
+            },
             START + 480_000,
         )
         .unwrap();
@@ -64,7 +68,15 @@ fn attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
 fn attack_register_a_second_enclave_mid_window_leaves_the_first_key_signing() {
     let mut ledger = world("second-key", true);
     ledger
-        .register_test_enclave(VALIDATOR, &[9; 32], START + 490_000)
+        .register_test_enclave(
+            VALIDATOR,
+            &[9; 32],
+            &vram_host::chain::types::DocumentRef {
+                sha256: [0xdd; 32],
+                blob: None,
+            },
+            START + 490_000,
+        )
         .unwrap();
     let (key, test_mode) = ledger
         .signer_for_window(&VALIDATOR, START + 480_000)
@@ -90,7 +102,15 @@ fn attack_sign_with_a_test_mode_key_after_test_mode_closed() {
         .unwrap_err();
     assert!(er::ETestModeClosed.is(&err), "{err}");
     let err = ledger
-        .register_test_enclave(VALIDATOR, &[9; 32], START)
+        .register_test_enclave(
+            VALIDATOR,
+            &[9; 32],
+            &vram_host::chain::types::DocumentRef {
+                sha256: [0xdd; 32],
+                blob: None,
+            },
+            START,
+        )
         .unwrap_err();
     assert!(er::ETestModeClosed.is(&err), "{err}");
 }
@@ -136,16 +156,16 @@ fn attack_deregister_after_committing_does_not_block_the_window() {
 fn attack_anchor_the_current_or_a_past_window() {
     let mut ledger = world("anchor", true);
     let err = ledger
-        .anchor_checkpoint(42, &[0x12; 32], START + 1)
+        .anchor_checkpoint(42, &[0x12; 32], &[0xab; 32], START + 1)
         .unwrap_err();
     assert!(rs::EAnchorNotFuture.is(&err), "{err}");
     let err = ledger
-        .anchor_checkpoint(40, &[0x12; 32], START)
+        .anchor_checkpoint(40, &[0x12; 32], &[0xab; 32], START)
         .unwrap_err();
     assert!(rs::EAnchorNotFuture.is(&err), "{err}");
     // The next checkpoint window, before it starts, is fine.
     ledger
-        .anchor_checkpoint(44, &[0x12; 32], START + 1)
+        .anchor_checkpoint(44, &[0x12; 32], &[0xab; 32], START + 1)
         .unwrap();
 }
 
@@ -156,7 +176,15 @@ fn a_pcr_update_takes_effect_at_the_next_window_boundary() {
         .update_pcrs([&[1; 48], &[2; 48], &[3; 48]], 0)
         .unwrap();
     ledger
-        .register_test_enclave(VALIDATOR, &hex::decode(GOLDEN_KEY).unwrap(), 0)
+        .register_test_enclave(
+            VALIDATOR,
+            &hex::decode(GOLDEN_KEY).unwrap(),
+            &vram_host::chain::types::DocumentRef {
+                sha256: [0xdd; 32],
+                blob: None,
+            },
+            0,
+        )
         .unwrap();
     // A new image during window 42's scoring: window 42 keeps its key.
     ledger

@@ -52,7 +52,15 @@ fn a_statement_from_an_unregistered_key_is_refused() {
     // Another key registered before the deadline: the signature does not
     // verify under it.
     ledger
-        .register_test_enclave(VALIDATOR, &[9; 32], 0)
+        .register_test_enclave(
+            VALIDATOR,
+            &[9; 32],
+            &vram_host::chain::types::DocumentRef {
+                sha256: [0xdd; 32],
+                blob: None,
+            },
+            0,
+        )
         .unwrap();
     let err = ledger
         .submit_scores(VALIDATOR, &golden_args(), SCORING)
@@ -169,14 +177,16 @@ fn registries_and_commitments_follow_their_modules() {
         .commit_gradient(miner(2), W + 1, 2, &[0; 32], &[0; 32], START + 3)
         .unwrap_err();
     assert!(gr::EWrongWindow.is(&err));
-    let err = ledger.anchor_checkpoint(2, &[0x12; 32], 0).unwrap_err();
+    let err = ledger
+        .anchor_checkpoint(2, &[0x12; 32], &[0xab; 32], 0)
+        .unwrap_err();
     assert!(rs::ENotAscending.is(&err));
     let err = ledger
-        .anchor_checkpoint(43, &[0x12; 32], START)
+        .anchor_checkpoint(43, &[0x12; 32], &[0xab; 32], START)
         .unwrap_err();
     assert!(rs::ENotCheckpointWindow.is(&err), "{err}");
     let err = ledger
-        .anchor_checkpoint(200, &[0x12; 32], START)
+        .anchor_checkpoint(200, &[0x12; 32], &[0xab; 32], START)
         .unwrap_err();
     assert!(rs::EAnchorNotFuture.is(&err));
     assert!(ledger.latest_anchor(2).is_ok());
@@ -190,6 +200,7 @@ fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
     let mut values = HparamValues::defaults();
     values.dataset_root = vec![0x23; 32];
     values.dataset_pages = 7;
+    values.dataset_blob = vec![0x44; 32];
     values.window_duration_ms = 300_000;
     values.put_window_open_ms = 200_000;
     // During window 5: applies from window 6, which still starts at 6 * 600 000.
@@ -218,19 +229,33 @@ fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
         vram_host::chain::aborts::hparams::EBadDatasetRoot.is(&err),
         "{err}"
     );
+    let mut no_blob = values.clone();
+    no_blob.dataset_blob = vec![1, 2];
+    let err = ledger
+        .update_hparams(no_blob, 5 * 600_000 + 40)
+        .unwrap_err();
+    assert!(
+        vram_host::chain::aborts::hparams::EBadDatasetBlob.is(&err),
+        "{err}"
+    );
+    // Every segment is kept: window 0's values are still the genesis ones.
+    ledger.update_hparams(values.clone(), 9 * 600_000).unwrap();
+    let hp = ledger.hparams().unwrap();
+    assert_eq!(hp.segments.len(), 3);
+    assert_eq!(hp.values(0).unwrap().dataset_pages, 1000);
 }
 
 #[test]
 fn a_non_validator_is_refused_before_the_window_s_hparams_are_read() {
     // Move's `can_score` reads the window's Hparams only for a registered
-    // validator past its offset: a stranger scoring a window before the
-    // held schedule gets ENotValidator, not EWindowBeforeSchedule.
+    // validator past its offset: a stranger gets ENotValidator whatever
+    // the window.
     let mut ledger = world("order", true);
     let mut values = HparamValues::defaults();
     values.dataset_root = vec![0x22; 32];
     values.dataset_pages = 1000;
+    values.dataset_blob = vec![0x44; 32];
     ledger.update_hparams(values.clone(), 5 * 600_000).unwrap();
-    // The second update folds the first (from window 6) into `current`.
     ledger.update_hparams(values, 10 * 600_000).unwrap();
     let mut args = golden_args();
     args.window = 3;
@@ -238,11 +263,13 @@ fn a_non_validator_is_refused_before_the_window_s_hparams_are_read() {
         .submit_scores([0xbe; 32], &args, 3 * 600_000 + 500_000)
         .unwrap_err();
     assert!(sl::ENotValidator.is(&err), "{err}");
+    // The window's Hparams are still held (every segment is kept), so the
+    // validator's statement gets past them to the anchor check.
     let err = ledger
         .submit_scores(VALIDATOR, &args, 3 * 600_000 + 500_000)
         .unwrap_err();
     assert!(
-        vram_host::chain::aborts::hparams::EWindowBeforeSchedule.is(&err),
+        !vram_host::chain::aborts::hparams::EWindowBeforeSchedule.is(&err),
         "{err}"
     );
 }

@@ -16,9 +16,10 @@ use vram_enclave::service::own_pages;
 use vram_host::chain::types::HparamValues;
 use vram_host::chain::unix_ms;
 use vram_host::enclave_client::Endpoint;
+use vram_host::inputs::{publish_checkpoint, publish_dataset, InputStore};
 use vram_host::journal::{Journal, NextStep};
 use vram_host::metrics::Metrics;
-use vram_host::sources::{CheckpointStore, Dataset};
+use vram_host::sources::Dataset;
 use vram_host::supervisor::{sibling_binary, Launcher, Supervisor};
 use vram_host::validator::{LoopConfig, Outcome, Step, Trust, Validator};
 use vram_host::walrus::{RetryPolicy, WalrusClient};
@@ -42,8 +43,7 @@ struct World {
     dir: TempDir,
     ledger: PathBuf,
     walrus: WalrusClient,
-    checkpoints: CheckpointStore,
-    dataset: Dataset,
+    _dataset: Dataset,
     _store: BlobStore,
 }
 
@@ -54,9 +54,7 @@ fn validator_address(i: usize) -> [u8; 32] {
 fn world() -> World {
     let dir = TempDir::new("faults").unwrap();
     let dataset = Dataset::new(synthetic_pages(3, 256, 65, 64)).unwrap();
-    let checkpoints = CheckpointStore::new(&dir.join("checkpoints"));
     let tiny = TinyCheckpoint::new(5).unwrap();
-    let hash = checkpoints.put(&tiny.weights, &tiny.config_json).unwrap();
     let store = BlobStore::start(&dir.join("blobs"), "127.0.0.1:0", 1 << 26).unwrap();
     let walrus = WalrusClient::new(
         &[store.url()],
@@ -68,6 +66,9 @@ fn world() -> World {
         },
     )
     .unwrap();
+    // Published, and named on chain by blob id: each validator fetches them.
+    let (hash, list) = publish_checkpoint(&walrus, &tiny.weights, &tiny.config_json, 1).unwrap();
+    let (_, dataset_blob) = publish_dataset(&walrus, &dataset, 1).unwrap();
 
     let values = HparamValues {
         window_duration_ms: 300_000,
@@ -80,6 +81,7 @@ fn world() -> World {
         random_pages: 3,
         dataset_root: dataset.root().to_vec(),
         dataset_pages: dataset.len(),
+        dataset_blob: dataset_blob.0.to_vec(),
         ..HparamValues::defaults()
     };
     let ledger_path = dir.join("ledger.sqlite");
@@ -92,7 +94,7 @@ fn world() -> World {
             .register_validator(validator_address(i), values.min_validator_stake, now)
             .unwrap();
     }
-    ledger.anchor_checkpoint(0, &hash, now).unwrap();
+    ledger.anchor_checkpoint(0, &hash, &list.0, now).unwrap();
     while ledger.now_ms().unwrap() < now + 200 {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -131,8 +133,7 @@ fn world() -> World {
         dir,
         ledger: ledger_path,
         walrus,
-        checkpoints,
-        dataset,
+        _dataset: dataset,
         _store: store,
     }
 }
@@ -159,9 +160,12 @@ fn validator(world: &World, i: usize, second_life: bool) -> Validator<LocalChain
         LocalChain::open(&world.ledger, validator_address(i)).unwrap(),
         supervisor,
         Journal::open(&world.dir.join(format!("journal-{i}.sqlite"))).unwrap(),
-        world.walrus.clone(),
-        world.checkpoints.clone(),
-        world.dataset.clone(),
+        InputStore::new(
+            &world.dir.join(format!("validator-{i}/checkpoints")),
+            &world.dir.join(format!("validator-{i}/datasets")),
+            world.walrus.clone(),
+        )
+        .unwrap(),
         LoopConfig {
             trust: Trust::TestRoot(state.join("test-root.pem")),
             submit_margin_ms: 1_000,

@@ -16,10 +16,8 @@ use vram_host::chain::Chain;
 use vram_host::config::{ChainKind, Config, EXAMPLE};
 use vram_host::journal::Journal;
 use vram_host::metrics::{self, Metrics};
-use vram_host::sources::{CheckpointStore, Dataset};
 use vram_host::supervisor::Supervisor;
 use vram_host::validator::{Outcome as WindowOutcome, Validator};
-use vram_host::walrus::WalrusClient;
 
 use crate::Outcome;
 
@@ -79,11 +77,11 @@ pub(crate) struct RegisterArgs {
     /// The gas coin, `ID:VERSION:DIGEST`.
     #[arg(long)]
     gas: Option<String>,
-    /// Gas price.
-    #[arg(long)]
+    /// Gas price (MIST per unit, positive).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     gas_price: Option<u64>,
-    /// Gas budget, MIST.
-    #[arg(long)]
+    /// Gas budget, MIST (positive).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     gas_budget: Option<u64>,
     /// Test mode: the TestModeCap, `ID:VERSION:DIGEST` (registers the key
     /// through the test-mode path instead of the attestation document).
@@ -92,6 +90,11 @@ pub(crate) struct RegisterArgs {
     /// The sender (default: the configured wallet's address).
     #[arg(long)]
     sender: Option<String>,
+    /// Where the attestation document is stored on Walrus (recorded with
+    /// the registration so auditors can fetch it); upload it first with
+    /// `--doc-out` and a publisher.
+    #[arg(long)]
+    document_blob: Option<vram_host::walrus::BlobId>,
 }
 
 #[derive(Subcommand)]
@@ -102,7 +105,7 @@ pub(crate) enum ConfigCommand {
     Check(ConfigArg),
 }
 
-fn load(path: &std::path::Path) -> Result<Config> {
+pub(crate) fn load(path: &std::path::Path) -> Result<Config> {
     Config::load(path, std::env::vars())
         .with_context(|| format!("configuration {}", path.display()))
 }
@@ -114,22 +117,58 @@ fn chain(cfg: &Config) -> Result<Box<dyn Chain>> {
             cfg.deployment()?,
             cfg.wallet(|name| std::env::var(name).ok())?,
         )?),
-        ChainKind::Local => local_chain(cfg)?,
+        ChainKind::Local => local_chain(cfg, None)?,
+    })
+}
+
+/// A chain for reading only, for `address` (default: the configured
+/// validator, or the wallet's address if a key is at hand). Needs no key.
+pub(crate) fn read_chain(cfg: &Config, address: Option<[u8; 32]>) -> Result<Box<dyn Chain>> {
+    let address = match address {
+        Some(a) => a,
+        None => match cfg.validator_address() {
+            Ok(a) => a,
+            Err(_) => cfg
+                .wallet(|name| std::env::var(name).ok())
+                .map(|w| w.address())
+                .context(
+                    "which validator? set chain.validator (or pass --validator); \
+                     read-only commands need no key",
+                )?,
+        },
+    };
+    Ok(match cfg.chain.kind {
+        ChainKind::Sui => Box::new(SuiChain::read_only(
+            cfg.sui_settings()?,
+            cfg.deployment()?,
+            address,
+        )?),
+        ChainKind::Local => local_chain(cfg, Some(address))?,
     })
 }
 
 /// The embedded ledger of the local network.
 #[cfg(feature = "local")]
-fn local_chain(cfg: &Config) -> Result<Box<dyn Chain>> {
+fn local_chain(cfg: &Config, address: Option<[u8; 32]>) -> Result<Box<dyn Chain>> {
     let ledger = cfg.chain.ledger.clone().unwrap_or_default();
+    if !ledger.exists() {
+        anyhow::bail!(
+            "chain.ledger {} does not exist: start the local network first \
+             (vram-validator demo) or fix the path",
+            ledger.display()
+        );
+    }
+    let address = match address {
+        Some(a) => a,
+        None => cfg.validator_address()?,
+    };
     Ok(Box::new(vram_localnet::chain::LocalChain::open(
-        &ledger,
-        cfg.validator_address()?,
+        &ledger, address,
     )?))
 }
 
 #[cfg(not(feature = "local"))]
-fn local_chain(_cfg: &Config) -> Result<Box<dyn Chain>> {
+fn local_chain(_cfg: &Config, _address: Option<[u8; 32]>) -> Result<Box<dyn Chain>> {
     anyhow::bail!(
         "chain.kind = \"local\" needs the local network, and this vram-validator was built \
          without it (default feature `local`)"
@@ -140,16 +179,18 @@ fn local_chain(_cfg: &Config) -> Result<Box<dyn Chain>> {
 fn current_max_scored(chain: &dyn Chain) -> Result<u64> {
     let hp = chain.hparams()?;
     let window = hp.window_at(chain.now_ms()?);
-    Ok(hp
-        .segment_for_window(window)
-        .map_or(hp.current.values.max_scored, |s| s.values.max_scored))
+    hp.values(window)
+        .map(|v| v.max_scored)
+        .context("the chain's Hparams hold no segment")
 }
 
 /// Compares the network's `max_scored` with what this machine was measured
 /// to score (`capacity --save`), warns when it cannot keep up, and exports
 /// both as gauges.
 fn check_capacity(cfg: &Config, max_scored: u64, metrics: &Metrics) -> Result<()> {
-    metrics.max_scored.set(max_scored);
+    metrics
+        .max_scored
+        .set(i64::try_from(max_scored).unwrap_or(i64::MAX));
     let Some(path) = &cfg.r#loop.capacity_file else {
         return Ok(());
     };
@@ -163,7 +204,9 @@ fn check_capacity(cfg: &Config, max_scored: u64, metrics: &Metrics) -> Result<()
             path.display()
         )
     })?;
-    metrics.capacity_miners.set(fit);
+    metrics
+        .capacity_miners
+        .set(i64::try_from(fit).unwrap_or(i64::MAX));
     if max_scored > fit {
         tracing::warn!(
             max_scored,
@@ -177,8 +220,15 @@ fn check_capacity(cfg: &Config, max_scored: u64, metrics: &Metrics) -> Result<()
 
 fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
     let chain = chain(cfg)?;
-    let root = chain.hparams()?.current.values.dataset_root.clone();
-    let root: Option<[u8; 32]> = root.as_slice().try_into().ok();
+    if let Some(dir) = cfg
+        .storage
+        .journal
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating storage.journal's folder {}", dir.display()))?;
+    }
     let metrics = Arc::new(Metrics::default());
     if let Some(listen) = &cfg.metrics.listen {
         let addr = metrics::serve(Arc::clone(&metrics), listen)?;
@@ -191,13 +241,7 @@ fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
             Duration::from_secs(cfg.enclave.call_timeout_s),
         ),
         Journal::open(&cfg.storage.journal)?,
-        WalrusClient::new(
-            &cfg.walrus.aggregators,
-            &cfg.walrus.publishers,
-            cfg.retry_policy(),
-        )?,
-        CheckpointStore::new(&cfg.storage.checkpoints),
-        Dataset::load(&cfg.storage.dataset, root.as_ref())?,
+        cfg.input_store()?,
         cfg.loop_config()?,
         metrics,
     ))
@@ -291,8 +335,19 @@ fn serialize_registration(args: &RegisterArgs, cfg: &Config) -> Result<Outcome> 
         ..
     } = supervisor.client()?.attest()?;
     let tx = match &args.test_cap {
-        Some(cap) => sui_tx::register_test_enclave(&deployment, &gas, cap.parse()?, &public_key)?,
-        None => sui_tx::register_enclave(&deployment, &gas, &attestation)?,
+        Some(cap) => {
+            let document = vram_host::chain::types::DocumentRef {
+                sha256: vram_attestation::sha256(&attestation),
+                blob: args.document_blob,
+            };
+            sui_tx::register_test_enclave(&deployment, &gas, cap.parse()?, &public_key, &document)?
+        }
+        None if !matches!(cfg.trust()?, vram_host::validator::Trust::AwsNitro) => anyhow::bail!(
+            "the enclave's document is simulated (enclave.trust is a test root): the \
+             production registration would be refused on chain. Pass --test-cap ID:VERSION:DIGEST \
+             to build the test-mode registration"
+        ),
+        None => sui_tx::register_enclave(&deployment, &gas, &attestation, args.document_blob)?,
     };
     if let Some(path) = &args.doc_out {
         std::fs::write(path, &attestation)
@@ -355,12 +410,141 @@ pub(crate) fn config(cmd: ConfigCommand) -> Result<Outcome> {
         ConfigCommand::Example => print!("{EXAMPLE}"),
         ConfigCommand::Check(args) => {
             let cfg = load(&args.config)?;
+            let findings = check_machine(&cfg);
+            let errors = findings.iter().filter(|f| f.0 == "error").count();
             if args.json {
-                println!("{}", serde_json::to_string(&cfg)?);
+                let list: Vec<_> = findings
+                    .iter()
+                    .map(|(level, key, message)| json!({"level": level, "key": key, "message": message}))
+                    .collect();
+                println!(
+                    "{}",
+                    json!({"ok": errors == 0, "findings": list, "config": cfg})
+                );
             } else {
                 println!("{}", toml::to_string_pretty(&cfg)?);
+                for (level, key, message) in &findings {
+                    println!("{level}: {key}: {message}");
+                }
+                println!(
+                    "{}",
+                    if errors == 0 {
+                        "config check: ok"
+                    } else {
+                        "config check: `run` would fail; fix the errors above"
+                    }
+                );
             }
+            return Ok(if errors == 0 {
+                Outcome::Done
+            } else {
+                Outcome::Refused
+            });
         }
     }
     Ok(Outcome::Done)
+}
+
+/// What `run` would die on, each with its fix: (level, key, message).
+/// Storage folders are created here, as `run` creates them.
+fn check_machine(cfg: &Config) -> Vec<(&'static str, String, String)> {
+    let mut out = Vec::new();
+    let mut error = |key: &str, message: String| out.push(("error", key.to_string(), message));
+    let journal_dir = cfg
+        .storage
+        .journal
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(std::path::Path::to_path_buf);
+    for (key, dir) in [
+        ("storage.journal", journal_dir),
+        ("storage.checkpoints", Some(cfg.storage.checkpoints.clone())),
+        ("storage.datasets", Some(cfg.storage.datasets.clone())),
+    ] {
+        let Some(dir) = dir else { continue };
+        let probe = dir.join(".vram-write-check");
+        let ok = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&probe, b""))
+            .and_then(|()| std::fs::remove_file(&probe));
+        if let Err(e) = ok {
+            error(
+                key,
+                format!(
+                    "{} is not a writable folder ({e}): create it for the service's user or \
+                     choose another path",
+                    dir.display()
+                ),
+            );
+        }
+    }
+    let must_exist = |path: &Option<PathBuf>| path.as_ref().filter(|p| !p.exists()).cloned();
+    let mut missing = vec![
+        ("chain.keystore", must_exist(&cfg.chain.keystore)),
+        ("loop.capacity_file", must_exist(&cfg.r#loop.capacity_file)),
+    ];
+    match cfg.chain.kind {
+        ChainKind::Sui => missing.push(("chain.deployment", must_exist(&cfg.chain.deployment))),
+        ChainKind::Local => missing.push(("chain.ledger", must_exist(&cfg.chain.ledger))),
+    }
+    match cfg.enclave.kind {
+        vram_host::config::EnclaveKind::Nitro => {
+            missing.push(("enclave.eif", must_exist(&cfg.enclave.eif)));
+        }
+        vram_host::config::EnclaveKind::Process => {
+            if let Ok(vram_host::supervisor::Launcher::Process { exe, .. }) = cfg.launcher() {
+                missing.push(("enclave.binary", must_exist(&Some(exe))));
+            }
+        }
+        vram_host::config::EnclaveKind::External => {}
+    }
+    if let Ok(vram_host::validator::Trust::TestRoot(pem)) = cfg.trust() {
+        // A process enclave writes its root at first start; others must have it.
+        if cfg.enclave.kind != vram_host::config::EnclaveKind::Process {
+            missing.push(("enclave.trust", must_exist(&Some(pem))));
+        }
+    }
+    for (key, path) in missing {
+        if let Some(path) = path {
+            error(
+                key,
+                format!(
+                    "{} does not exist: create it or fix the path",
+                    path.display()
+                ),
+            );
+        }
+    }
+    match read_chain(cfg, None).and_then(|chain| {
+        let now = chain.now_ms()?;
+        let hp = chain.hparams()?;
+        hp.values_at_ms(now)
+            .cloned()
+            .context("the chain's Hparams hold no segment")
+    }) {
+        Ok(values) => {
+            let scoring = values
+                .window_duration_ms
+                .saturating_sub(values.put_window_open_ms)
+                .saturating_sub(values.seed_margin_ms);
+            if cfg.r#loop.submit_margin_ms >= scoring {
+                error(
+                    "loop.submit_margin_ms",
+                    format!(
+                        "{} ms leaves no time to score: the network's scoring phase is {} ms \
+                         after the {} ms seed margin; every window would be late. Set it well \
+                         below {scoring} (a tenth is typical)",
+                        cfg.r#loop.submit_margin_ms,
+                        values.window_duration_ms - values.put_window_open_ms,
+                        values.seed_margin_ms
+                    ),
+                );
+            }
+        }
+        Err(e) => out.push((
+            "warning",
+            "chain".into(),
+            format!("not reachable, so the network's timing was not checked: {e:#}"),
+        )),
+    }
+    out
 }

@@ -3,16 +3,19 @@
 use anyhow::{Context as _, Result};
 use serde_json::json;
 use vram_attestation::statement::SignedStatement;
+use vram_attestation::time::rfc3339;
+use vram_host::chain::types::HparamValues;
 use vram_host::chain::Chain;
 use vram_host::journal::Journal;
 use vram_host::ratings::{entry_score, Gauntlet};
+use vram_host::validator::status_word;
 
-use super::{chain, load, ConfigArg, JournalArgs, ScoresArgs};
+use super::{load, read_chain, ConfigArg, JournalArgs, ScoresArgs};
 use crate::Outcome;
 
 pub(crate) fn status(args: ConfigArg) -> Result<Outcome> {
     let cfg = load(&args.config)?;
-    let chain = chain(&cfg)?;
+    let chain = read_chain(&cfg, None)?;
     let hp = chain.hparams()?;
     let now = chain.now_ms()?;
     let window = hp.window_at(now);
@@ -33,25 +36,65 @@ pub(crate) fn status(args: ConfigArg) -> Result<Outcome> {
         "chain": chain.name(),
         "validator": format!("0x{}", hex::encode(chain.validator())),
         "now_ms": now,
+        "now": rfc3339(now),
         "window": window,
         "phase": phase,
         "upload_deadline_ms": times.upload_deadline_ms,
+        "upload_deadline": rfc3339(times.upload_deadline_ms),
         "window_end_ms": times.end_ms,
+        "window_end": rfc3339(times.end_ms),
         "hparams_version": hp.version,
         "enclave_key": key.map(hex::encode),
         "recent_windows": recent,
     });
     if args.json {
         println!("{body}");
+        return Ok(Outcome::Done);
+    }
+    let field = |name: &str, value: String| println!("{name:<16} {value}");
+    field("chain", chain.name());
+    field("validator", format!("0x{}", hex::encode(chain.validator())));
+    field("now", format!("{} ({now} ms)", rfc3339(now)));
+    field("window", format!("{window} ({phase} phase)"));
+    field(
+        "upload deadline",
+        format!(
+            "{} ({} ms)",
+            rfc3339(times.upload_deadline_ms),
+            times.upload_deadline_ms
+        ),
+    );
+    field(
+        "window end",
+        format!("{} ({} ms)", rfc3339(times.end_ms), times.end_ms),
+    );
+    field("hparams", format!("version {}", hp.version));
+    field(
+        "enclave key",
+        body["enclave_key"].as_str().map_or(
+            "none registered (run register-enclave)".into(),
+            str::to_string,
+        ),
+    );
+    if recent.is_empty() {
+        field("recent windows", "none in this machine's journal".into());
     } else {
-        println!("{}", serde_json::to_string_pretty(&body)?);
+        println!("{:<8} {:<10} outcome", "window", "state");
+        for r in &recent {
+            println!(
+                "{:<8} {:<10} {}",
+                r["window"],
+                r["state"].as_str().unwrap_or(""),
+                r["outcome"].as_str().unwrap_or("")
+            );
+        }
     }
     Ok(Outcome::Done)
 }
 
 pub(crate) fn scores(args: ScoresArgs) -> Result<Outcome> {
     let cfg = load(&args.common.config)?;
-    let chain = chain(&cfg)?;
+    let chain = read_chain(&cfg, None)?;
     let Some((bcs, signature)) = chain.submission(args.window)? else {
         if args.common.json {
             println!("{}", json!({"window": args.window, "submitted": false}));
@@ -70,7 +113,7 @@ pub(crate) fn scores(args: ScoresArgs) -> Result<Outcome> {
         .iter()
         .map(|e| {
             let s = entry_score(e, p.loss_before_random);
-            json!({"miner_uid": e.miner_uid, "status": e.status,
+            json!({"miner_uid": e.miner_uid, "status": status_word(e.status),
                 "loss_before_own": e.loss_before_own as f64 / 1e9,
                 "loss_after_own": e.loss_after_own as f64 / 1e9,
                 "loss_after_random": e.loss_after_random as f64 / 1e9,
@@ -78,22 +121,45 @@ pub(crate) fn scores(args: ScoresArgs) -> Result<Outcome> {
         })
         .collect();
     let body = json!({"window": p.window, "submitted": true,
+        "timestamp_ms": signed.message.timestamp_ms,
+        "timestamp": rfc3339(signed.message.timestamp_ms),
         "statement_sha256": hex::encode(vram_attestation::sha256(&bcs)),
         "loss_before_random": p.loss_before_random as f64 / 1e9, "entries": entries});
+    if args.common.json {
+        println!("{body}");
+        return Ok(Outcome::Done);
+    }
     println!(
-        "{}",
-        if args.common.json {
-            body.to_string()
-        } else {
-            serde_json::to_string_pretty(&body)?
-        }
+        "window {}  signed {}  statement {}  base loss on random pages {:.6}",
+        p.window,
+        rfc3339(signed.message.timestamp_ms),
+        &hex::encode(vram_attestation::sha256(&bcs))[..16],
+        p.loss_before_random as f64 / 1e9
     );
+    println!(
+        "{:>6} {:<14} {:>11} {:>11} {:>11} {:>10}",
+        "uid", "status", "before_own", "after_own", "after_rand", "score"
+    );
+    for e in &entries {
+        println!(
+            "{:>6} {:<14} {:>11.6} {:>11.6} {:>11.6} {:>10.6}",
+            e["miner_uid"],
+            e["status"].as_str().unwrap_or(""),
+            e["loss_before_own"].as_f64().unwrap_or(0.0),
+            e["loss_after_own"].as_f64().unwrap_or(0.0),
+            e["loss_after_random"].as_f64().unwrap_or(0.0),
+            e["score"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if entries.is_empty() {
+        println!("(no miner committed for this window)");
+    }
     Ok(Outcome::Done)
 }
 
 pub(crate) fn ratings(args: ConfigArg) -> Result<Outcome> {
     let cfg = load(&args.config)?;
-    let chain = chain(&cfg)?;
+    let chain = read_chain(&cfg, None)?;
     let journal = Journal::open(&cfg.storage.journal)?;
     let hp = chain.hparams()?;
     let mut windows: Vec<u64> = journal
@@ -102,8 +168,8 @@ pub(crate) fn ratings(args: ConfigArg) -> Result<Outcome> {
         .map(|r| r.window)
         .collect();
     windows.sort_unstable();
-    // The chain holds the current and the pending Hparams segment: a window
-    // from before them is skipped rather than rated under today's values.
+    // The chain keeps every Hparams segment: each window is rated under the
+    // values in force for it.
     let registered = chain.miners()?;
     let mut gauntlet = Gauntlet::new();
     let mut rated = 0;
@@ -129,7 +195,8 @@ pub(crate) fn ratings(args: ConfigArg) -> Result<Outcome> {
     standings.sort_by(|a, b| b.1.ordinal.total_cmp(&a.1.ordinal));
     let top = gauntlet.top_g(
         &standings.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
-        hp.current.values.top_g as usize,
+        hp.values_at_ms(chain.now_ms()?)
+            .map_or(HparamValues::defaults().top_g, |v| v.top_g) as usize,
     );
     if args.json {
         let miners: Vec<_> = standings

@@ -80,14 +80,15 @@ pub fn lookup(module: &str, code: u64) -> Option<Abort> {
 /// `vramhub::hparams`.
 pub mod hparams {
     use super::Abort;
-    aborts!("hparams": EInvalidValue = 0, EBadDatasetRoot = 1, EWindowBeforeSchedule = 2);
+    aborts!("hparams": EInvalidValue = 0, EBadDatasetRoot = 1, EWindowBeforeSchedule = 2,
+        EBadDatasetBlob = 3);
 }
 
 /// `vramhub::round_state`.
 pub mod round_state {
     use super::Abort;
     aborts!("round_state": EBadHash = 0, ENotAscending = 1, ENotCheckpointWindow = 2,
-        ENoAnchor = 3, EAnchorNotFuture = 4);
+        ENoAnchor = 3, EAnchorNotFuture = 4, EBadBlobId = 5);
 }
 
 /// `vramhub::validator_registry`.
@@ -116,7 +117,7 @@ pub mod enclave_registry {
     aborts!("enclave_registry": ENotValidator = 0, EPcrsNotConfigured = 1, EPcrMissing = 2,
         EDebugModePcrs = 3, EPcrMismatch = 4, ENoPublicKey = 5, EBadPublicKey = 6,
         EDocumentTooOld = 7, EDocumentFromFuture = 8, EBadPcrLength = 9, ENoEnclave = 10,
-        EStaleEnclave = 11, ETestModeClosed = 12, ENoKeyForWindow = 13);
+        EStaleEnclave = 11, ETestModeClosed = 12, ENoKeyForWindow = 13, EBadDocumentRef = 14);
 }
 
 /// `vramhub::score_ledger`.

@@ -10,7 +10,7 @@ pub mod sui_tx;
 pub mod types;
 
 use crate::error::Result;
-use types::{Commitment, HparamsObject, SubmitArgs};
+use types::{AnchorRef, Commitment, DocumentRef, EnclaveRecord, HparamsObject, SubmitArgs};
 
 /// Wall-clock Unix time in milliseconds (0 before 1970, which cannot happen
 /// on a configured host).
@@ -63,7 +63,7 @@ pub trait Chain: Send {
     /// The Hparams object.
     fn hparams(&self) -> Result<HparamsObject>;
     /// The latest checkpoint anchor at or before `window`.
-    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])>;
+    fn latest_anchor(&self, window: u64) -> Result<AnchorRef>;
     /// The gradient commitments of `window`, ascending uid.
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>>;
     /// Registered miner uids, ascending.
@@ -71,14 +71,20 @@ pub trait Chain: Send {
     /// This validator's latest key, if it can sign for the windows whose
     /// upload deadline is still ahead.
     fn enclave_key(&self) -> Result<Option<Vec<u8>>>;
-    /// The only key that may sign for `window`: the one registered before
-    /// its upload deadline (design §2), if it still counts.
-    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>>;
-    /// Registers a simulated enclave's key (test-mode path).
-    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()>;
+    /// The only registration whose key may sign for `window`: the one made
+    /// before its upload deadline (design §2), if it still counts.
+    fn window_signer(&self, window: u64) -> Result<Option<EnclaveRecord>>;
+    /// Registers a simulated enclave's key (test-mode path), naming its
+    /// document.
+    fn register_test_enclave(&mut self, public_key: &[u8], document: &DocumentRef) -> Result<()>;
     /// Registers the key an AWS attestation document binds (production path:
-    /// the chain verifies the document itself).
-    fn register_attested_enclave(&mut self, document: &[u8]) -> Result<()>;
+    /// the chain verifies the document itself); `blob` is where the
+    /// document's bytes are stored on Walrus.
+    fn register_attested_enclave(
+        &mut self,
+        document: &[u8],
+        blob: Option<crate::walrus::BlobId>,
+    ) -> Result<()>;
     /// Builds and signs the `submit_scores` transaction.
     fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission>;
     /// Sends prepared bytes; sending the same bytes twice executes them once.
@@ -87,6 +93,10 @@ pub trait Chain: Send {
     fn has_submitted(&self, window: u64) -> Result<bool>;
     /// This validator's accepted statement for `window`: (BCS, signature).
     fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+    /// The validator's SUI balance in MIST, where the chain has gas.
+    fn gas_balance(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// A chain chosen at run time (`chain.kind` in the configuration).
@@ -103,7 +113,7 @@ impl Chain for Box<dyn Chain> {
     fn hparams(&self) -> Result<HparamsObject> {
         (**self).hparams()
     }
-    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])> {
+    fn latest_anchor(&self, window: u64) -> Result<AnchorRef> {
         (**self).latest_anchor(window)
     }
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
@@ -115,14 +125,18 @@ impl Chain for Box<dyn Chain> {
     fn enclave_key(&self) -> Result<Option<Vec<u8>>> {
         (**self).enclave_key()
     }
-    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>> {
+    fn window_signer(&self, window: u64) -> Result<Option<EnclaveRecord>> {
         (**self).window_signer(window)
     }
-    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
-        (**self).register_test_enclave(public_key)
+    fn register_test_enclave(&mut self, public_key: &[u8], document: &DocumentRef) -> Result<()> {
+        (**self).register_test_enclave(public_key, document)
     }
-    fn register_attested_enclave(&mut self, document: &[u8]) -> Result<()> {
-        (**self).register_attested_enclave(document)
+    fn register_attested_enclave(
+        &mut self,
+        document: &[u8],
+        blob: Option<crate::walrus::BlobId>,
+    ) -> Result<()> {
+        (**self).register_attested_enclave(document, blob)
     }
     fn prepare_submission(&self, args: &SubmitArgs) -> Result<PreparedSubmission> {
         (**self).prepare_submission(args)
@@ -135,5 +149,8 @@ impl Chain for Box<dyn Chain> {
     }
     fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         (**self).submission(window)
+    }
+    fn gas_balance(&self) -> Result<Option<u64>> {
+        (**self).gas_balance()
     }
 }

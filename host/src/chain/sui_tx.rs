@@ -246,8 +246,14 @@ const FRAMEWORK: [u8; 32] = {
 };
 
 /// Production registration: `0x2::nitro_attestation::load_nitro_attestation(doc,
-/// clock)`, its result passed to `enclave_registry::register_enclave`.
-pub fn register_enclave(d: &Deployment, gas: &Gas, document: &[u8]) -> Result<Transaction> {
+/// clock)`, its result passed to `enclave_registry::register_enclave` with the
+/// document's SHA-256 and its Walrus blob id (empty if not stored).
+pub fn register_enclave(
+    d: &Deployment,
+    gas: &Gas,
+    document: &[u8],
+    blob: Option<crate::walrus::BlobId>,
+) -> Result<Transaction> {
     let mut p = Ptb::default();
     let doc = p.pure(&document)?;
     let clock = p.shared(CLOCK, false)?;
@@ -261,11 +267,13 @@ pub fn register_enclave(d: &Deployment, gas: &Gas, document: &[u8]) -> Result<Tr
     let loaded = Argument::NestedResult(0, 0);
     let config = p.shared(d.enclave_config, true)?;
     let validators = p.shared(d.validators, false)?;
+    let sha = p.pure(&vram_attestation::sha256(document).to_vec())?;
+    let blob = p.pure(&blob.map(|b| b.0.to_vec()).unwrap_or_default())?;
     p.call(
         d.package,
         "enclave_registry",
         "register_enclave",
-        vec![config, validators, loaded, clock],
+        vec![config, validators, loaded, sha, blob, clock],
     )?;
     Ok(p.finish(gas))
 }
@@ -276,18 +284,21 @@ pub fn register_test_enclave(
     gas: &Gas,
     test_cap: OwnedObject,
     public_key: &[u8],
+    document: &crate::chain::types::DocumentRef,
 ) -> Result<Transaction> {
     let mut p = Ptb::default();
     let config = p.shared(d.enclave_config, true)?;
     let cap = p.owned(test_cap)?;
     let validators = p.shared(d.validators, false)?;
     let key = p.pure(&public_key)?;
+    let sha = p.pure(&document.sha256.to_vec())?;
+    let blob = p.pure(&document.blob.map(|b| b.0.to_vec()).unwrap_or_default())?;
     let clock = p.shared(CLOCK, false)?;
     p.call(
         d.package,
         "enclave_registry",
         "register_test_enclave",
-        vec![config, cap, validators, key, clock],
+        vec![config, cap, validators, key, sha, blob, clock],
     )?;
     Ok(p.finish(gas))
 }

@@ -86,6 +86,14 @@ impl Config {
         if self.walrus.aggregators.is_empty() {
             return Err(cfg_err("walrus.aggregators is empty"));
         }
+        if self.walrus.max_request_bytes < 4096 {
+            return Err(cfg_err("walrus.max_request_bytes must be at least 4096"));
+        }
+        if self.chain.gas_budget == 0 {
+            return Err(cfg_err(
+                "chain.gas_budget must be positive (MIST per transaction)",
+            ));
+        }
         Ok(())
     }
 
@@ -210,6 +218,25 @@ impl Config {
         }
     }
 
+    /// The Walrus client the configuration describes.
+    pub fn walrus_client(&self) -> Result<crate::walrus::WalrusClient> {
+        Ok(crate::walrus::WalrusClient::new(
+            &self.walrus.aggregators,
+            &self.walrus.publishers,
+            self.retry_policy(),
+        )?
+        .with_max_request_bytes(self.walrus.max_request_bytes))
+    }
+
+    /// The input caches (created if missing) over the Walrus client.
+    pub fn input_store(&self) -> Result<crate::inputs::InputStore> {
+        crate::inputs::InputStore::new(
+            &self.storage.checkpoints,
+            &self.storage.datasets,
+            self.walrus_client()?,
+        )
+    }
+
     /// The window loop's settings.
     pub fn loop_config(&self) -> Result<LoopConfig> {
         Ok(LoopConfig {
@@ -274,11 +301,12 @@ publishers = ["http://127.0.0.1:31416"]
 rounds = 4
 backoff_ms = 500
 request_timeout_ms = 30000
+max_request_bytes = 10485760          # larger blobs travel as shards under a manifest
 
-[storage]
+[storage]                             # created if missing; filled from Walrus by the ids on chain
 journal = "/var/lib/vram/journal.sqlite"
 checkpoints = "/var/lib/vram/checkpoints"
-dataset = "/var/lib/vram/dataset"
+datasets = "/var/lib/vram/datasets"
 
 [loop]
 fetch_parallelism = 8
@@ -310,7 +338,7 @@ aggregators = ["http://a"]
 [storage]
 journal = "j.sqlite"
 checkpoints = "c"
-dataset = "d"
+datasets = "d"
 "#;
 
     #[test]

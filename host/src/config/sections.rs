@@ -161,6 +161,14 @@ pub struct WalrusConfig {
     /// One request's limit, ms.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// The largest body one request carries; larger content travels as
+    /// shards under a manifest (public aggregators and publishers: 10 MiB).
+    #[serde(default = "default_max_request")]
+    pub max_request_bytes: u64,
+}
+
+fn default_max_request() -> u64 {
+    crate::walrus::transport::DEFAULT_MAX_REQUEST_BYTES
 }
 
 fn default_rounds() -> u32 {
@@ -179,10 +187,11 @@ fn default_request_timeout() -> u64 {
 pub struct StorageConfig {
     /// The journal database.
     pub journal: PathBuf,
-    /// Checkpoints by identity.
+    /// Cache of checkpoints by identity, filled from Walrus (created).
     pub checkpoints: PathBuf,
-    /// The dataset (pages.bin, manifest.bin).
-    pub dataset: PathBuf,
+    /// Cache of datasets by root, filled from Walrus (created).
+    #[serde(alias = "dataset")]
+    pub datasets: PathBuf,
 }
 
 /// Window-loop settings.

@@ -9,7 +9,7 @@ use vram_attestation::statement::WindowScores;
 use vram_enclave::eval::EvalParams;
 
 use super::{bad, CommitmentExport, LedgerExport};
-use crate::chain::types::Schedule;
+use crate::chain::types::HparamsObject;
 use crate::error::Result;
 use crate::sources::Dataset;
 use crate::walrus::BlobId;
@@ -20,7 +20,7 @@ use crate::walrus::BlobId;
 /// replay with.
 pub(super) fn check_inputs(
     p: &WindowScores,
-    schedule: &Schedule,
+    schedule: &HparamsObject,
     ledger: &LedgerExport,
     dataset: &Dataset,
     problems: &mut Vec<String>,
@@ -61,7 +61,8 @@ pub(super) fn committed_blobs(
     let mut out = BTreeMap::new();
     for c in ledger.commitments.iter().filter(|c| c.window == window) {
         let id: BlobId = c.blob_id_parsed()?;
-        match std::fs::read(crate::bundle::blob_path(blobs, &id)) {
+        let sha = crate::walrus::transport::hash_from_hex(&c.sha256)?;
+        match crate::walrus::transport::read_local(blobs, &id, &sha) {
             Ok(bytes) if hex::encode(sha256(&bytes)) == c.sha256 => {
                 out.insert(c.miner_uid, bytes);
             }

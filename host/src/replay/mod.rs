@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use vram_attestation::statement::{SignedStatement, StatementFile};
 use vram_attestation::{verify, AttestationDocument, TrustRoot};
 
-use crate::chain::types::Schedule;
+use crate::chain::types::HparamsObject;
 use crate::error::{Error, Result};
 use crate::sources::{CheckpointStore, Dataset};
 
@@ -77,14 +77,10 @@ pub struct WindowReplay {
 
 #[derive(Deserialize)]
 pub(super) struct LedgerExport {
-    hparams: HparamsExport,
+    /// The Hparams object: every segment ever in force.
+    hparams: HparamsObject,
     pub(super) anchors: Vec<AnchorExport>,
     pub(super) commitments: Vec<CommitmentExport>,
-}
-
-#[derive(Deserialize)]
-struct HparamsExport {
-    schedule: Schedule,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +99,10 @@ pub(super) struct CommitmentExport {
 
 #[derive(Deserialize)]
 struct Index {
-    test_root: String,
+    /// The simulated NSM's root for test-mode documents; absent: the AWS
+    /// Nitro root.
+    #[serde(default)]
+    test_root: Option<String>,
     attestations: Vec<AttestationRef>,
     statements: Vec<StatementRef>,
     /// The evaluator whose losses the statements carry (absent before
@@ -146,9 +145,14 @@ pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>>
         }
     }
     let ledger: LedgerExport = read_json(&dir.join("ledger.json"))?;
-    let root_pem = std::fs::read_to_string(dir.join(&index.test_root))
-        .map_err(|e| bad(format!("{}: {e}", index.test_root)))?;
-    let root = TrustRoot::from_pem(&root_pem).map_err(|e| bad(format!("test root: {e}")))?;
+    let root = match &index.test_root {
+        Some(file) => {
+            let pem =
+                std::fs::read_to_string(dir.join(file)).map_err(|e| bad(format!("{file}: {e}")))?;
+            TrustRoot::from_pem(&pem).map_err(|e| bad(format!("test root: {e}")))?
+        }
+        None => TrustRoot::aws_nitro().map_err(|e| bad(format!("AWS root: {e}")))?,
+    };
     let mut keys = Vec::new();
     for a in &index.attestations {
         let doc = std::fs::read(dir.join(&a.file)).map_err(|e| bad(format!("{}: {e}", a.file)))?;
@@ -160,7 +164,7 @@ pub fn replay_bundle(dir: &Path, only: Option<u64>) -> Result<Vec<WindowReplay>>
             keys.push(key);
         }
     }
-    let schedule = &ledger.hparams.schedule;
+    let schedule = &ledger.hparams;
     let dataset = Dataset::load(&dir.join("dataset"), None)?;
     let checkpoints = CheckpointStore::new(&dir.join("checkpoints"));
     let mut out = Vec::new();

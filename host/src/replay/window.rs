@@ -12,14 +12,14 @@ use vram_enclave::service::{own_pages, random_pages, ServiceConfig};
 
 use super::inputs::{check_inputs, committed_blobs};
 use super::{bad, EntryReplay, LedgerExport, WindowReplay};
-use crate::chain::types::Schedule;
+use crate::chain::types::HparamsObject;
 use crate::error::Result;
 use crate::sources::{CheckpointStore, Dataset};
 
 pub(super) fn replay_one(
     signed: &SignedStatement,
     keys: &[Vec<u8>],
-    schedule: &Schedule,
+    schedule: &HparamsObject,
     ledger: &LedgerExport,
     dataset: &Dataset,
     checkpoints: &CheckpointStore,

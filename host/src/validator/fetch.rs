@@ -33,13 +33,13 @@ impl<C: Chain> Validator<C> {
         );
         let (tx, rx) = std::sync::mpsc::channel();
         for _ in 0..self.config.fetch_parallelism.max(1).min(commitments.len()) {
-            let (jobs, tx, walrus) = (Arc::clone(&jobs), tx.clone(), self.walrus.clone());
+            let (jobs, tx, walrus) = (Arc::clone(&jobs), tx.clone(), self.inputs.walrus().clone());
             std::thread::spawn(move || loop {
                 let job = jobs.lock().ok().and_then(|mut j| j.pop());
                 let Some((uid, c)) = job else { return };
                 let result = c
                     .blob()
-                    .and_then(|(id, sha)| walrus.fetch(&id, &sha, budget));
+                    .and_then(|(id, sha)| walrus.fetch_content(&id, &sha, budget));
                 if tx.send((uid, result)).is_err() {
                     return;
                 }

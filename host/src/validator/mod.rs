@@ -15,15 +15,21 @@ use vram_attestation::{verify, AttestationDocument, Policy, TrustRoot};
 use crate::chain::{wait_until, Chain};
 use crate::enclave_client::Attestation;
 use crate::error::{Error, Result};
+use crate::inputs::InputStore;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
-use crate::sources::{CheckpointStore, Dataset};
+use crate::sources::Dataset;
 use crate::supervisor::Supervisor;
-use crate::walrus::WalrusClient;
 
 mod fetch;
 mod score;
 mod window;
+
+pub use window::status_word;
+
+/// Walrus epochs an attestation document is stored for (testnet and
+/// mainnet cap a store at 53 epochs, about two years on mainnet).
+pub const DOCUMENT_EPOCHS: u32 = 53;
 
 /// Which root attestation documents must chain to.
 #[derive(Debug, Clone)]
@@ -106,9 +112,9 @@ pub struct Validator<C: Chain> {
     chain: C,
     supervisor: Supervisor,
     journal: Journal,
-    walrus: WalrusClient,
-    checkpoints: CheckpointStore,
-    dataset: Dataset,
+    inputs: InputStore,
+    /// The dataset of the last window (reloaded when Hparams change it).
+    dataset: Option<Dataset>,
     config: LoopConfig,
     metrics: Arc<Metrics>,
     /// The enclave key known to be registered, and the restart count it is for.
@@ -117,6 +123,8 @@ pub struct Validator<C: Chain> {
     crash_after: Option<Step>,
     /// Every attestation document verified, with the key it binds.
     attested: Vec<([u8; 32], Vec<u8>)>,
+    /// The last window this loop submitted.
+    last_submitted: Option<u64>,
 }
 
 pub(super) fn enclave_err(reason: impl Into<String>) -> Error {
@@ -127,14 +135,11 @@ pub(super) fn enclave_err(reason: impl Into<String>) -> Error {
 
 impl<C: Chain> Validator<C> {
     /// Assembles a validator.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         chain: C,
         supervisor: Supervisor,
         journal: Journal,
-        walrus: WalrusClient,
-        checkpoints: CheckpointStore,
-        dataset: Dataset,
+        inputs: InputStore,
         config: LoopConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -142,14 +147,14 @@ impl<C: Chain> Validator<C> {
             chain,
             supervisor,
             journal,
-            walrus,
-            checkpoints,
-            dataset,
+            inputs,
+            dataset: None,
             config,
             metrics,
             registered: None,
             crash_after: None,
             attested: Vec::new(),
+            last_submitted: None,
         }
     }
 
@@ -235,9 +240,29 @@ impl<C: Chain> Validator<C> {
         // test mode: it signs from the next upload deadline on; the window in
         // flight, if any, is lost (design §2).
         if self.chain.enclave_key()?.as_deref() != Some(&key[..]) {
+            // The document goes to Walrus first, so that the registration
+            // records where auditors find it.
+            let blob = match self
+                .inputs
+                .walrus()
+                .store_content(&attestation, DOCUMENT_EPOCHS)
+            {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    tracing::warn!(error = %e, "attestation document not stored on Walrus: \
+                        the registration records its hash only");
+                    None
+                }
+            };
             match self.config.trust {
-                Trust::TestRoot(_) => self.chain.register_test_enclave(&key)?,
-                Trust::AwsNitro => self.chain.register_attested_enclave(&attestation)?,
+                Trust::TestRoot(_) => {
+                    let document = crate::chain::types::DocumentRef {
+                        sha256: vram_attestation::sha256(&attestation),
+                        blob,
+                    };
+                    self.chain.register_test_enclave(&key, &document)?
+                }
+                Trust::AwsNitro => self.chain.register_attested_enclave(&attestation, blob)?,
             }
             tracing::info!(key = %hex::encode(key), "enclave key registered");
         }
@@ -265,15 +290,35 @@ impl<C: Chain> Validator<C> {
             }
             let hp = self.chain.hparams()?;
             let times = hp.times(window).ok_or(Error::NoSchedule { window })?;
+            self.metrics.current_window.set(window as i64);
+            if let Some(last) = self.last_submitted {
+                self.metrics
+                    .submission_lag_windows
+                    .set(window.saturating_sub(last) as i64);
+            }
+            if let Ok(Some(balance)) = self.chain.gas_balance() {
+                self.metrics
+                    .gas_balance_mist
+                    .set(i64::try_from(balance).unwrap_or(i64::MAX));
+            }
             // Keep the enclave up (and its key registered) between windows.
-            if let Err(e) = self.ensure_enclave() {
-                tracing::warn!(error = %e, "enclave not ready");
+            match self.ensure_enclave() {
+                Ok(_) => {
+                    self.metrics.enclave_up.set(1);
+                }
+                Err(e) => {
+                    self.metrics.enclave_up.set(0);
+                    tracing::warn!(error = %e, "enclave not ready");
+                }
             }
             let poll = Duration::from_millis(200);
             if !wait_until(&self.chain, times.upload_deadline_ms, poll, stop)? {
                 break;
             }
             let report = self.run_window(window)?;
+            if matches!(report.outcome, Outcome::Submitted { .. }) {
+                self.last_submitted = Some(window);
+            }
             on_window(&report);
             window += 1;
         }

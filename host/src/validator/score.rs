@@ -11,7 +11,7 @@ use vram_enclave::model::ModelConfig;
 use vram_enclave::protocol::{Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, UploadKind};
 
 use super::{enclave_err, Step, Validator, WindowReport};
-use crate::chain::types::{Commitment, HparamValues, WindowTimes};
+use crate::chain::types::{AnchorRef, Commitment, HparamValues, WindowTimes};
 use crate::chain::Chain;
 use crate::error::{Error, Result};
 
@@ -23,7 +23,9 @@ impl<C: Chain> Validator<C> {
         times: &WindowTimes,
         report: &mut WindowReport,
     ) -> Result<()> {
-        let (open, commitments) = self.window_inputs(window, values, times)?;
+        let anchor = self.chain.latest_anchor(window)?;
+        self.load_dataset(values)?;
+        let (open, commitments) = self.window_inputs(window, &anchor, values, times)?;
         let inputs =
             vram_attestation::sha256(&bcs::to_bytes(&open).map_err(|e| Error::Encoding {
                 what: "the window's inputs",
@@ -33,8 +35,9 @@ impl<C: Chain> Validator<C> {
         self.journal.open_window(window, &inputs, now)?;
         self.checkpoint(Step::Opened)?;
 
-        let checkpoint_hash = open.checkpoint_hash.0;
-        let (weights, config_json) = self.checkpoints.get(&checkpoint_hash)?;
+        let (weights, config_json) = self
+            .inputs
+            .checkpoint(&anchor.checkpoint_hash, &anchor.checkpoint_blob)?;
         let cfg = ModelConfig::from_json(&config_json).map_err(|e| Error::Checkpoint {
             reason: format!("config.json: {e}"),
         })?;
@@ -44,13 +47,16 @@ impl<C: Chain> Validator<C> {
         let budget = shapes.blob_budget(values.topk_compression as usize) as u64;
         let started = Instant::now();
         let blobs = self.fetch_all(&commitments, budget, times, report)?;
-        self.metrics.fetch_latency.observe(started.elapsed());
+        self.metrics
+            .fetch_latency
+            .observe(started.elapsed().as_secs_f64());
         self.checkpoint(Step::Fetched)?;
 
         let key = self.ensure_enclave()?;
         // Only the key registered before the upload deadline signs for the
         // window (design §2): an enclave that restarted since cannot.
-        if self.chain.window_signer(window)?.as_deref() != Some(&key[..]) {
+        let signer = self.chain.window_signer(window)?;
+        if signer.as_ref().map(|r| r.public_key.as_slice()) != Some(&key[..]) {
             return Err(Error::WindowLost {
                 window,
                 reason: format!(
@@ -80,10 +86,12 @@ impl<C: Chain> Validator<C> {
     fn window_inputs(
         &self,
         window: u64,
+        anchor: &AnchorRef,
         values: &HparamValues,
         times: &WindowTimes,
     ) -> Result<(OpenWindow, Vec<(u64, Commitment)>)> {
-        let (_, checkpoint_hash) = self.chain.latest_anchor(window)?;
+        let checkpoint_hash = anchor.checkpoint_hash;
+        let dataset = self.dataset.as_ref().ok_or_else(no_dataset)?;
         let mut commitments = self.chain.commitments(window)?;
         commitments.sort_unstable_by_key(|(uid, _)| *uid);
         if commitments.len() > MAX_ENTRIES {
@@ -93,7 +101,7 @@ impl<C: Chain> Validator<C> {
                 max: MAX_ENTRIES,
             });
         }
-        let root = self.dataset.root();
+        let root = dataset.root();
         if root.as_slice() != values.dataset_root.as_slice() {
             return Err(Error::Dataset {
                 reason: "the local dataset is not the network's (dataset root differs)".into(),
@@ -117,7 +125,7 @@ impl<C: Chain> Validator<C> {
             eval_params: values.eval_params(times.upload_deadline_ms),
             checkpoint_hash: Bytes32(checkpoint_hash),
             dataset_root: Bytes32(root),
-            page_count: self.dataset.len(),
+            page_count: dataset.len(),
             miners,
         };
         Ok((open, commitments))
@@ -136,6 +144,7 @@ impl<C: Chain> Validator<C> {
         end_ms: u64,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         let window = open.window;
+        let dataset = self.dataset.as_ref().ok_or_else(no_dataset)?;
         let mut client = self.supervisor.client()?;
         let (need_checkpoint, need_manifest) = loop {
             match client.open_window(open) {
@@ -162,7 +171,7 @@ impl<C: Chain> Validator<C> {
             client.upload(window, UploadKind::CheckpointConfig, checkpoint[1])?;
         }
         if need_manifest {
-            client.upload(window, UploadKind::Manifest, self.dataset.manifest())?;
+            client.upload(window, UploadKind::Manifest, dataset.manifest())?;
         }
         for (uid, blob) in blobs {
             client.upload(window, UploadKind::Gradient { uid: *uid }, blob)?;
@@ -183,7 +192,7 @@ impl<C: Chain> Validator<C> {
             .pages()
             .into_iter()
             .map(|index| {
-                self.dataset
+                dataset
                     .page(index)
                     .map(|tokens| Page {
                         index,
@@ -222,6 +231,9 @@ impl<C: Chain> Validator<C> {
         let enclave = self.supervisor.client()?.clock_ms()?;
         let chain = self.chain.now_ms()?;
         let skew = enclave.abs_diff(chain);
+        self.metrics
+            .enclave_clock_skew_ms
+            .set(i64::try_from(i128::from(enclave) - i128::from(chain)).unwrap_or(i64::MAX));
         if skew > open.eval_params.seed_margin_ms / 2 {
             self.metrics.enclave_clock_alerts.inc();
             tracing::warn!(
@@ -289,5 +301,35 @@ impl<C: Chain> Validator<C> {
             "statement signed"
         );
         Ok(signed)
+    }
+}
+
+fn no_dataset() -> Error {
+    Error::Dataset {
+        reason: "no dataset loaded for the window".into(),
+    }
+}
+
+impl<C: Chain> Validator<C> {
+    /// Makes the dataset the window's Hparams name the loaded one: kept if
+    /// it already is, else from the cache or fetched by its index blob.
+    fn load_dataset(&mut self, values: &HparamValues) -> Result<()> {
+        let root: [u8; 32] =
+            values
+                .dataset_root
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Dataset {
+                    reason: "the network has no dataset set (Hparams dataset_root is empty)".into(),
+                })?;
+        if self.dataset.as_ref().is_some_and(|d| d.root() == root) {
+            return Ok(());
+        }
+        let index = crate::walrus::BlobId::from_slice(&values.dataset_blob)?;
+        let dataset = self
+            .inputs
+            .dataset(&root, &index, values.dataset_pages, values.page_len)?;
+        self.dataset = Some(dataset);
+        Ok(())
     }
 }

@@ -85,7 +85,7 @@ impl<C: Chain> Validator<C> {
                             now,
                         );
                     }
-                    let key = self.chain.window_signer(window)?;
+                    let key = self.chain.window_signer(window)?.map(|r| r.public_key);
                     if signed.verify(key.as_deref().unwrap_or_default()).is_err() {
                         // Only the key registered before the deadline signs
                         // for the window; scoring again cannot help.
@@ -171,6 +171,21 @@ impl<C: Chain> Validator<C> {
             Ok(()) => {
                 self.journal.finish(window, Ok(digest), now)?;
                 self.metrics.windows_scored.inc();
+                let current = self.metrics.current_window.get();
+                self.metrics.last_submitted_window.set(window as i64);
+                self.metrics
+                    .submission_lag_windows
+                    .set(current.saturating_sub(window as i64).max(0));
+                if let Some(signed) = &report.statement {
+                    self.metrics.observe_statuses(
+                        signed
+                            .message
+                            .payload
+                            .entries
+                            .iter()
+                            .map(|e| status_word(e.status)),
+                    );
+                }
                 tracing::info!(window, digest, "statement accepted");
                 report.outcome = Outcome::Submitted {
                     digest: digest.to_string(),
@@ -192,4 +207,10 @@ impl<C: Chain> Validator<C> {
         }
         Ok(())
     }
+}
+
+/// A statement status code as the word metrics and reports use
+/// (`not_evaluated` with an underscore, as a Prometheus label value).
+pub fn status_word(status: u8) -> &'static str {
+    vram_attestation::statement::EntryStatus::from_u8(status).map_or("unknown", |s| s.as_str())
 }

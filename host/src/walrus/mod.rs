@@ -1,13 +1,15 @@
 //! Walrus over its HTTP API: blobs fetched from several aggregators with
 //! failover, retries (exponential backoff with jitter), a size cap and the
 //! SHA-256 of the on-chain commitment checked before anything is returned;
-//! uploads through a publisher.
+//! uploads through a publisher. Content larger than one request travels as
+//! shards under a manifest (`transport`).
+
+pub mod transport;
 
 use std::io::Read;
 use std::time::Duration;
 
 use base64::Engine as _;
-use ring::digest::{Context, SHA256};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::error::{Error, Result};
@@ -15,6 +17,16 @@ use crate::error::{Error, Result};
 /// A Walrus blob id: 32 bytes, written in URL-safe base64 without padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BlobId(pub [u8; 32]);
+
+impl BlobId {
+    /// A blob id from its 32 raw bytes (as the chain holds it).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let id: [u8; 32] = bytes.try_into().map_err(|_| Error::Walrus {
+            reason: format!("a blob id is 32 bytes, not {}", bytes.len()),
+        })?;
+        Ok(Self(id))
+    }
+}
 
 impl std::str::FromStr for BlobId {
     type Err = Error;
@@ -67,6 +79,8 @@ pub struct WalrusClient {
     publishers: Vec<String>,
     policy: RetryPolicy,
     agent: ureq::Agent,
+    /// The largest body one request carries (public services: 10 MiB).
+    max_request: u64,
 }
 
 /// Why one attempt failed. Every failure may be one aggregator's fault
@@ -95,7 +109,20 @@ impl WalrusClient {
             publishers: publishers.iter().map(|u| trim(u)).collect(),
             policy,
             agent: ureq::Agent::new_with_config(config),
+            max_request: transport::DEFAULT_MAX_REQUEST_BYTES,
         })
+    }
+
+    /// Sets the largest body one request carries (at least 4 KiB); larger
+    /// content is sharded.
+    pub fn with_max_request_bytes(mut self, bytes: u64) -> Self {
+        self.max_request = bytes.max(4096);
+        self
+    }
+
+    /// The largest body one request carries.
+    pub fn max_request_bytes(&self) -> u64 {
+        self.max_request
     }
 
     fn pause(&self, round: u32) {
@@ -115,12 +142,126 @@ impl WalrusClient {
     /// Fetches blob `id`, which must hash to `sha256` and be at most
     /// `max_bytes` long. Tries every aggregator in turn, for several rounds.
     pub fn fetch(&self, id: &BlobId, sha256: &[u8; 32], max_bytes: u64) -> Result<Vec<u8>> {
+        self.fetch_accepting(id, max_bytes, |body| {
+            if vram_attestation::sha256(body) == *sha256 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} bytes that do not match the commitment",
+                    body.len()
+                ))
+            }
+        })
+    }
+
+    /// Fetches content `sha256` of at most `max_bytes` by the id the chain
+    /// holds beside it: the content itself, or a `vram-shards/1` manifest
+    /// of it whose shards are then fetched (a few at a time), checked and
+    /// reassembled. Returns the content only.
+    pub fn fetch_content(&self, id: &BlobId, sha256: &[u8; 32], max_bytes: u64) -> Result<Vec<u8>> {
+        let cap = self
+            .max_request
+            .min(max_bytes.max(transport::MAX_MANIFEST_BYTES));
+        let max_shard = self.max_request;
+        let mut shards = Vec::new();
+        let first = self.fetch_accepting(id, cap, |body| {
+            if vram_attestation::sha256(body) == *sha256 {
+                return if body.len() as u64 <= max_bytes {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} bytes, above the cap of {max_bytes}",
+                        body.len()
+                    ))
+                };
+            }
+            match transport::ShardManifest::parse(body, sha256, max_bytes, max_shard) {
+                Ok(list) => {
+                    shards = list;
+                    Ok(())
+                }
+                Err(e) => Err(format!(
+                    "neither the committed content nor its manifest ({e})"
+                )),
+            }
+        })?;
+        if shards.is_empty() {
+            return Ok(first);
+        }
+        let pieces = self.fetch_shards(&shards)?;
+        let mut content = Vec::with_capacity(shards.iter().map(|s| s.size as usize).sum());
+        for piece in pieces {
+            content.extend_from_slice(&piece);
+        }
+        if vram_attestation::sha256(&content) != *sha256 {
+            return Err(Error::Walrus {
+                reason: format!("blob {id}: the reassembled shards do not match the content hash"),
+            });
+        }
+        Ok(content)
+    }
+
+    /// Fetches an index blob (at most `max_bytes`, JSON) that is checked by
+    /// what it lists rather than by a hash of its own.
+    pub fn fetch_index(&self, id: &BlobId, max_bytes: u64) -> Result<Vec<u8>> {
+        self.fetch_accepting(id, max_bytes, |body| {
+            serde_json::from_slice::<serde_json::Value>(body)
+                .map(|_| ())
+                .map_err(|e| format!("not a JSON index: {e}"))
+        })
+    }
+
+    fn fetch_shards(&self, shards: &[transport::ShardRef]) -> Result<Vec<Vec<u8>>> {
+        const IN_FLIGHT: usize = 4;
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; shards.len()];
+        for (batch_no, batch) in shards.chunks(IN_FLIGHT).enumerate() {
+            let results: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .iter()
+                    .map(|s| scope.spawn(move || self.fetch(&s.id, &s.sha256, s.size)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Walrus {
+                                reason: "a shard fetch panicked".into(),
+                            })
+                        })
+                    })
+                    .collect()
+            });
+            for (i, r) in results.into_iter().enumerate() {
+                let bytes = r?;
+                let shard = &shards[batch_no * IN_FLIGHT + i];
+                if bytes.len() as u64 != shard.size {
+                    return Err(Error::Walrus {
+                        reason: format!("shard {} is not {} bytes", shard.id, shard.size),
+                    });
+                }
+                out[batch_no * IN_FLIGHT + i] = Some(bytes);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// Fetches `id` (at most `max_bytes`) from the first aggregator whose
+    /// answer `accept` takes, for several rounds.
+    fn fetch_accepting(
+        &self,
+        id: &BlobId,
+        max_bytes: u64,
+        mut accept: impl FnMut(&[u8]) -> std::result::Result<(), String>,
+    ) -> Result<Vec<u8>> {
         let mut failures = Vec::new();
         for round in 0..self.policy.rounds.max(1) {
             self.pause(round);
             for aggregator in &self.aggregators {
-                match self.fetch_once(aggregator, id, sha256, max_bytes) {
-                    Ok(bytes) => return Ok(bytes),
+                match self.fetch_once(aggregator, id, max_bytes) {
+                    Ok(bytes) => match accept(&bytes) {
+                        Ok(()) => return Ok(bytes),
+                        Err(reason) => failures.push(format!("{aggregator}: {reason}")),
+                    },
                     Err(Attempt(reason)) => failures.push(format!("{aggregator}: {reason}")),
                 }
             }
@@ -134,7 +275,6 @@ impl WalrusClient {
         &self,
         aggregator: &str,
         id: &BlobId,
-        sha256: &[u8; 32],
         max_bytes: u64,
     ) -> std::result::Result<Vec<u8>, Attempt> {
         let url = format!("{aggregator}/v1/blobs/{id}");
@@ -156,7 +296,6 @@ impl WalrusClient {
         }
         // Stream with the cap: read at most one byte past it.
         let mut body = Vec::new();
-        let mut hasher = Context::new(&SHA256);
         let mut reader = response.body_mut().as_reader().take(max_bytes + 1);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -167,20 +306,32 @@ impl WalrusClient {
                 break;
             }
             body.extend_from_slice(&buf[..n]);
-            hasher.update(&buf[..n]);
             if body.len() as u64 > max_bytes {
                 return Err(Attempt(format!(
                     "sent more than the cap of {max_bytes} bytes"
                 )));
             }
         }
-        if hasher.finish().as_ref() != sha256 {
-            return Err(Attempt(format!(
-                "{} bytes that do not match the commitment",
-                body.len()
-            )));
-        }
         Ok(body)
+    }
+
+    /// Stores content of any size: one blob if it fits a request, otherwise
+    /// shards under a `vram-shards/1` manifest. Returns the id to publish
+    /// beside the content's hash.
+    pub fn store_content(&self, bytes: &[u8], epochs: u32) -> Result<BlobId> {
+        if bytes.len() as u64 <= self.max_request {
+            return self.store(bytes, epochs);
+        }
+        let cut = usize::try_from(self.max_request).unwrap_or(usize::MAX);
+        let pieces = bytes
+            .chunks(cut)
+            .map(|piece| Ok((self.store(piece, epochs)?, piece)))
+            .collect::<Result<Vec<_>>>()?;
+        let manifest = transport::ShardManifest::new(bytes, &pieces);
+        let body = serde_json::to_vec(&manifest).map_err(|e| Error::Walrus {
+            reason: format!("manifest: {e}"),
+        })?;
+        self.store(&body, epochs)
     }
 
     /// Stores `bytes` for `epochs` epochs through the first publisher that

@@ -146,7 +146,7 @@ impl Miner {
                 }
             }
         };
-        let id: BlobId = world.walrus.store(&blob, 1)?;
+        let id: BlobId = world.walrus.store_content(&blob, 1)?;
         let hash = sha256(&blob);
         let now = ledger.now_ms()?;
         ledger.commit_gradient(self.address, window, self.uid, &id.0, &hash, now)?;
@@ -225,7 +225,7 @@ impl Miner {
                 .find(|(uid, _)| *uid == self.copy_from)
             {
                 let (id, sha) = c.blob()?;
-                let bytes = world.walrus.fetch(&id, &sha, 1 << 30)?;
+                let bytes = world.walrus.fetch_content(&id, &sha, 1 << 30)?;
                 let shapes = vram_enclave::codec::ModelShapes::new(world.model.parameter_shapes())
                     .map_err(|e| demo_err(e.to_string()))?;
                 let topk = world.values.topk_compression as usize;
@@ -290,7 +290,7 @@ pub fn crowd_window(
             base_checkpoint: ckpt.hash(),
         };
         let blob = write_blob(&params, true, &metadata).map_err(|e| demo_err(e.to_string()))?;
-        let id: BlobId = world.walrus.store(&blob, 1)?;
+        let id: BlobId = world.walrus.store_content(&blob, 1)?;
         let hash = sha256(&blob);
         let now = ledger.now_ms()?;
         if now >= times.upload_deadline_ms {

@@ -28,6 +28,7 @@ use vram_host::chain::types::HparamValues;
 use vram_host::chain::{wait_until, Chain};
 use vram_host::ratings::Gauntlet;
 use vram_host::sources::Dataset;
+use vram_host::walrus::BlobId;
 
 use crate::chain::LocalChain;
 use crate::error::{Error, Result};
@@ -69,6 +70,11 @@ pub struct DemoConfig {
     /// The model the network trains: a preset with a context of at most
     /// 64 positions (`tiny`, `llama-tiny`).
     pub model: String,
+    /// The largest body the local Walrus takes in one request; larger
+    /// content (checkpoints, datasets, gradients) travels as shards under a
+    /// manifest. Public services cap at 10 MiB; the demo's default is small
+    /// so that its tiny model's checkpoint is sharded too.
+    pub max_request_bytes: u64,
 }
 
 impl Default for DemoConfig {
@@ -87,6 +93,7 @@ impl Default for DemoConfig {
             max_scored: None,
             progress: false,
             model: "tiny".into(),
+            max_request_bytes: 256 * 1024,
         }
     }
 }
@@ -177,7 +184,7 @@ pub(crate) fn demo_err(reason: impl Into<String>) -> Error {
 /// The demo network's parameters: the defaults, on a compressed clock, with
 /// the tiny model's page length, a checkpoint every window, and no waiting
 /// offset for the one validator.
-pub fn demo_values(cfg: &DemoConfig, dataset: &Dataset) -> HparamValues {
+pub fn demo_values(cfg: &DemoConfig, dataset: &Dataset, dataset_blob: &BlobId) -> HparamValues {
     let window_ms = (cfg.window_seconds * 1000.0).round().max(1000.0) as u64;
     let honest = kinds(cfg.miners)
         .iter()
@@ -195,6 +202,7 @@ pub fn demo_values(cfg: &DemoConfig, dataset: &Dataset) -> HparamValues {
         random_pages: 8,
         dataset_root: dataset.root().to_vec(),
         dataset_pages: dataset.len(),
+        dataset_blob: dataset_blob.0.to_vec(),
         // One machine: the enclave's clock is the ledger's, and the margin
         // only has to cover the host's round trips.
         seed_margin_ms: 500,

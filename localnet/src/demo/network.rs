@@ -10,6 +10,7 @@ use vram_attestation::sha256;
 use vram_enclave::model::{init_weights, save_weights, ModelConfig};
 use vram_host::chain::types::HparamValues;
 use vram_host::chain::unix_ms;
+use vram_host::inputs::{publish_checkpoint, publish_dataset, InputStore};
 use vram_host::journal::Journal;
 use vram_host::metrics::Metrics;
 use vram_host::sources::{CheckpointStore, Dataset};
@@ -60,7 +61,20 @@ impl Network {
         let weights =
             save_weights(&init_weights(&model, cfg.seed)).map_err(|e| demo_err(e.to_string()))?;
         let first_checkpoint = checkpoints.put(&weights, &config_json)?;
-        let values = demo_values(cfg, &dataset);
+
+        // The blob store first: the dataset and the checkpoint are published
+        // on it and the chain names them by blob id, as on a real network.
+        let store = BlobStore::start(&out.join("blobs"), "127.0.0.1:0", cfg.max_request_bytes)?;
+        let policy = RetryPolicy {
+            rounds: 3,
+            backoff: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(10),
+        };
+        let walrus = WalrusClient::new(&[store.url()], &[store.url()], policy)?
+            .with_max_request_bytes(cfg.max_request_bytes);
+        let (_, dataset_blob) = publish_dataset(&walrus, &dataset, 1)?;
+        let (_, checkpoint_blob) = publish_checkpoint(&walrus, &weights, &config_json, 1)?;
+        let values = demo_values(cfg, &dataset, &dataset_blob);
 
         let ledger_path = out.join("ledger.sqlite");
         let mut ledger = Ledger::open(&ledger_path)?;
@@ -85,15 +99,7 @@ impl Network {
                 })
             })
             .collect::<Result<_>>()?;
-        ledger.anchor_checkpoint(0, &first_checkpoint, now)?;
-
-        let store = BlobStore::start(&out.join("blobs"), "127.0.0.1:0", 64 << 20)?;
-        let policy = RetryPolicy {
-            rounds: 3,
-            backoff: Duration::from_millis(100),
-            request_timeout: Duration::from_secs(10),
-        };
-        let walrus = WalrusClient::new(&[store.url()], &[store.url()], policy)?;
+        ledger.anchor_checkpoint(0, &first_checkpoint, &checkpoint_blob.0, now)?;
         let world = MinerWorld {
             model: model.clone(),
             ledger: ledger_path.clone(),
@@ -116,6 +122,12 @@ impl Network {
             walrus,
             _store: store,
         })
+    }
+
+    /// The validator machine's own caches: empty at start, filled from the
+    /// blob store by the ids the chain names.
+    pub(super) fn validator_dir(&self) -> PathBuf {
+        self.out.join("validator")
     }
 
     /// The local Walrus store's folder (also the bundle's `blobs/`).
@@ -143,9 +155,11 @@ impl Network {
             LocalChain::open(&self.ledger_path, self.validator)?,
             supervisor,
             Journal::open(&self.out.join("journal.sqlite"))?,
-            self.walrus.clone(),
-            self.checkpoints.clone(),
-            (*self.world.dataset).clone(),
+            InputStore::new(
+                &self.validator_dir().join("checkpoints"),
+                &self.validator_dir().join("datasets"),
+                self.walrus.clone(),
+            )?,
             LoopConfig {
                 trust: Trust::TestRoot(self.state_dir.join("test-root.pem")),
                 submit_margin_ms: 500,

@@ -10,6 +10,7 @@ use vram_attestation::sha256;
 use vram_attestation::statement::{EntryStatus, SignedStatement};
 use vram_host::chain::types::HparamValues;
 use vram_host::chain::{wait_until, Chain};
+use vram_host::inputs::publish_checkpoint;
 use vram_host::ratings::{entry_score, Gauntlet};
 use vram_host::validator::{Outcome, Validator, WindowReport};
 use vram_host::walrus::WalrusClient;
@@ -165,10 +166,13 @@ impl WindowRun {
             )?;
             self.checkpoint = net.checkpoints.put(&next, &config_json)?;
         }
+        // Published on Walrus (sharded as needed) before it is anchored.
+        let (weights, config_json) = net.checkpoints.get(&self.checkpoint)?;
+        let (_, list) = publish_checkpoint(&net.walrus, &weights, &config_json, 1)?;
         let now = host.chain().now_ms()?;
         host.chain()
             .ledger()
-            .anchor_checkpoint(window + 1, &self.checkpoint, now)?;
+            .anchor_checkpoint(window + 1, &self.checkpoint, &list.0, now)?;
         Ok(chosen)
     }
 }
@@ -226,7 +230,7 @@ fn blobs_of(
         .filter(|(uid, _)| uids.contains(uid))
         .map(|(_, c)| {
             let (id, sha) = c.blob()?;
-            Ok(walrus.fetch(&id, &sha, 1 << 30)?)
+            Ok(walrus.fetch_content(&id, &sha, 1 << 30)?)
         })
         .collect()
 }

@@ -7,7 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use vram_host::chain::aborts::enclave_registry as e;
 use vram_host::chain::types::{
-    EnclaveConfigObject, EnclaveRecord, Enclaves, Image, SignerRefusal, TableRef,
+    DocumentRef, EnclaveConfigObject, EnclaveRecord, Enclaves, Image, SignerRefusal, TableRef,
 };
 
 use super::hparams::{read_hparams, times};
@@ -63,11 +63,13 @@ impl Ledger {
 
     /// `enclave_registry::register_test_enclave`: a simulated enclave's key
     /// signs for `sender` from the next upload deadline. Emits
-    /// `TestEnclaveRegistered`.
+    /// `TestEnclaveRegistered`. `document` is where its (simulated)
+    /// attestation document is.
     pub fn register_test_enclave(
         &mut self,
         sender: Address,
         public_key: &[u8],
+        document: &DocumentRef,
         now_ms: u64,
     ) -> Result<()> {
         self.tx(|tx| {
@@ -93,6 +95,8 @@ impl Ledger {
                     config_version,
                     registered_ms: now_ms,
                     test_mode: true,
+                    document_sha256: document.sha256.to_vec(),
+                    document_blob: document.blob.map(|b| b.0.to_vec()).unwrap_or_default(),
                 },
             )?;
             event(
@@ -101,7 +105,8 @@ impl Ledger {
                 "TestEnclaveRegistered",
                 &serde_json::json!({"validator": hex::encode(sender),
                     "public_key": hex::encode(public_key), "config_version": config_version,
-                    "registered_ms": now_ms}),
+                    "registered_ms": now_ms, "document_sha256": hex::encode(document.sha256),
+                    "document_blob": document.blob.map(|b| b.to_string())}),
             )
         })
     }
@@ -165,6 +170,16 @@ impl Ledger {
         upload_deadline_ms: u64,
     ) -> Result<(Vec<u8>, bool)> {
         signer_for_window(&self.conn, validator, upload_deadline_ms)
+            .map(|r| (r.public_key, r.test_mode))
+    }
+
+    /// The registration whose key signs for a window with this deadline.
+    pub fn signer_record(
+        &self,
+        validator: &Address,
+        upload_deadline_ms: u64,
+    ) -> Result<EnclaveRecord> {
+        signer_for_window(&self.conn, validator, upload_deadline_ms)
     }
 }
 
@@ -173,14 +188,14 @@ pub(super) fn signer_for_window(
     conn: &Connection,
     validator: &Address,
     upload_deadline_ms: u64,
-) -> Result<(Vec<u8>, bool)> {
+) -> Result<EnclaveRecord> {
     let config = read_config(conn)?;
     let enclaves = read_enclaves(conn, validator)?
         .ok_or_else(|| abort(e::ENoEnclave, "no enclave registered"))?;
     let record = config
         .signer_for_window(&enclaves, upload_deadline_ms)
         .map_err(refusal)?;
-    Ok((record.public_key.clone(), record.test_mode))
+    Ok(record.clone())
 }
 
 fn refusal(r: SignerRefusal) -> Error {

@@ -1,7 +1,6 @@
 //! The whole ledger as JSON: the audit bundle's `ledger.json`.
 
 use rusqlite::Connection;
-use vram_host::chain::types::Segment;
 
 use super::store::db;
 use super::Ledger;
@@ -18,8 +17,7 @@ impl Ledger {
             .collect();
         Ok(serde_json::json!({
             "kind": "vramhub local ledger (a stand-in for the Move package, not a chain)",
-            "hparams": {"version": hp.version, "current": values_json(&hp.current),
-                "start_window": hp.current.start_window, "schedule": self.schedule()?},
+            "hparams": hp,
             "miners": miners,
             "anchors": anchors(&self.conn)?,
             "commitments": commitments(&self.conn)?,
@@ -27,10 +25,6 @@ impl Ledger {
             "events": events(&self.conn)?,
         }))
     }
-}
-
-fn values_json(segment: &Segment) -> serde_json::Value {
-    serde_json::to_value(&segment.values).unwrap_or(serde_json::Value::Null)
 }
 
 fn events(conn: &Connection) -> Result<Vec<serde_json::Value>> {
@@ -60,14 +54,23 @@ fn events(conn: &Connection) -> Result<Vec<serde_json::Value>> {
 
 fn anchors(conn: &Connection) -> Result<Vec<serde_json::Value>> {
     let mut stmt = conn
-        .prepare("SELECT window, hash FROM anchors ORDER BY window")
+        .prepare("SELECT window, hash, blob FROM anchors ORDER BY window")
         .map_err(db("export anchors"))?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
         .map_err(db("export anchors"))?;
     rows.map(|row| {
-        let (window, hash) = row.map_err(db("export anchors"))?;
-        Ok(serde_json::json!({"window": window, "checkpoint_hash": hex::encode(hash)}))
+        let (window, hash, blob) = row.map_err(db("export anchors"))?;
+        Ok(
+            serde_json::json!({"window": window, "checkpoint_hash": hex::encode(hash),
+            "checkpoint_blob": hex::encode(blob)}),
+        )
     })
     .collect()
 }

@@ -3,9 +3,9 @@
 
 use rusqlite::Connection;
 use vram_host::chain::aborts::hparams as e;
-use vram_host::chain::types::{HparamValues, HparamsObject, Schedule, Segment, WindowTimes};
+use vram_host::chain::types::{HparamValues, HparamsObject, WindowTimes};
 
-use super::store::{abort, bcs_bytes, db, event, get_meta, put_meta};
+use super::store::{abort, bcs_bytes, event, get_meta, put_meta};
 use super::Ledger;
 use crate::error::{Error, Result};
 
@@ -15,57 +15,17 @@ impl Ledger {
         read_hparams(&self.conn)
     }
 
-    /// Every segment ever in force, rebuilt from the `Published` and
-    /// `HparamsUpdated` events as an auditor does from Sui's.
-    pub fn schedule(&self) -> Result<Schedule> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT body FROM events WHERE kind IN ('Published', 'HparamsUpdated') ORDER BY id",
-            )
-            .map_err(db("read events"))?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db("read events"))?;
-        let mut schedule = Schedule::default();
-        for row in rows {
-            let body = row.map_err(db("read events"))?;
-            let corrupt = |reason: String| Error::Corrupt {
-                what: "Hparams event",
-                reason,
-            };
-            let value: serde_json::Value =
-                serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
-            let segment: Segment = serde_json::from_value(value["segment"].clone())
-                .map_err(|e| corrupt(e.to_string()))?;
-            schedule.push(segment);
-        }
-        Ok(schedule)
-    }
-
     /// `hparams::update_hparams`: `values` from the next window boundary.
     pub fn update_hparams(&mut self, values: HparamValues, now_ms: u64) -> Result<()> {
         validate_values(&values)?;
         self.tx(|tx| {
             let mut hp = read_hparams(tx)?;
-            if let Some(next) = hp.next.clone() {
-                if now_ms >= next.start_ms {
-                    hp.current = next;
-                    hp.next = None;
-                }
-            }
-            let window = hp.window_at(now_ms) + 1;
-            let start_ms = window_start_ms(&hp, window)?;
-            let segment = Segment {
-                start_window: window,
-                start_ms,
-                values,
-            };
-            hp.next = Some(segment.clone());
-            hp.version += 1;
+            let segment = hp
+                .schedule_update(values, now_ms)
+                .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("at {now_ms}")))?;
+            let (window, start_ms) = (segment.start_window, segment.start_ms);
             put_meta(tx, "hparams", &bcs_bytes("Hparams", &hp)?)?;
-            // The whole segment, as Move's `HparamsUpdated` carries it: the
-            // schedule of every window is rebuilt from these events.
+            // The whole segment, as Move's `HparamsUpdated` carries it.
             event(
                 tx,
                 now_ms,
@@ -82,6 +42,9 @@ pub(super) fn validate_values(values: &HparamValues) -> Result<()> {
     values.validate().map_err(|err| {
         if values.dataset_root.len() != 32 {
             abort(e::EBadDatasetRoot, err.to_string())
+        } else if err.to_string().contains("dataset_blob") {
+            // The first failing check was the blob id's, as in Move's order.
+            abort(e::EBadDatasetBlob, err.to_string())
         } else {
             abort(e::EInvalidValue, err.to_string())
         }
@@ -101,12 +64,6 @@ pub(super) fn read_hparams(conn: &Connection) -> Result<HparamsObject> {
 pub(super) fn for_window(hp: &HparamsObject, window: u64) -> Result<HparamValues> {
     hp.segment_for_window(window)
         .map(|s| s.values.clone())
-        .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("window {window}")))
-}
-
-/// `hparams::window_start_ms`.
-pub(super) fn window_start_ms(hp: &HparamsObject, window: u64) -> Result<u64> {
-    hp.window_start_ms(window)
         .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("window {window}")))
 }
 

@@ -80,12 +80,9 @@ impl Ledger {
                 start_ms: origin_unix_ms,
                 values,
             };
-            let object = HparamsObject {
-                id: sha256(b"vramhub local ledger: Hparams"),
-                version: 1,
-                current: genesis.clone(),
-                next: None,
-            };
+            let mut object =
+                HparamsObject::new(sha256(b"vramhub local ledger: Hparams"), genesis.clone());
+            object.version = 1;
             put_meta(tx, "hparams", &bcs_bytes("Hparams", &object)?)?;
             put_meta(tx, "config_version", &0u64.to_le_bytes())?;
             event(

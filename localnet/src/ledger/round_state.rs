@@ -2,6 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 use vram_host::chain::aborts::round_state as e;
+use vram_host::chain::types::{Anchor, AnchorRef};
 
 use super::hparams::{for_window, read_hparams, times};
 use super::store::{abort, db, event, to_address};
@@ -9,12 +10,22 @@ use super::Ledger;
 use crate::error::Result;
 
 impl Ledger {
-    /// `round_state::anchor_checkpoint`.
-    pub fn anchor_checkpoint(&mut self, window: u64, hash: &[u8], now_ms: u64) -> Result<()> {
+    /// `round_state::anchor_checkpoint`: `hash` is the checkpoint's
+    /// identity, `blob` the Walrus id of its file list.
+    pub fn anchor_checkpoint(
+        &mut self,
+        window: u64,
+        hash: &[u8],
+        blob: &[u8],
+        now_ms: u64,
+    ) -> Result<()> {
         self.tx(|tx| {
             let hp = read_hparams(tx)?;
             if hash.len() != 32 {
                 return Err(abort(e::EBadHash, format!("{} bytes", hash.len())));
+            }
+            if blob.len() != 32 {
+                return Err(abort(e::EBadBlobId, format!("{} bytes", blob.len())));
             }
             let frequency = for_window(&hp, window)?.checkpoint_frequency;
             // Only windows that have not started, at most a checkpoint
@@ -39,15 +50,16 @@ impl Ledger {
                 return Err(abort(e::ENotAscending, format!("window {window}")));
             }
             tx.execute(
-                "INSERT INTO anchors VALUES (?1, ?2)",
-                params![window as i64, hash],
+                "INSERT INTO anchors VALUES (?1, ?2, ?3)",
+                params![window as i64, hash, blob],
             )
             .map_err(db("write anchor"))?;
             event(
                 tx,
                 now_ms,
                 "CheckpointAnchored",
-                &serde_json::json!({"window": window, "checkpoint_hash": hex::encode(hash)}),
+                &serde_json::json!({"window": window, "checkpoint_hash": hex::encode(hash),
+                    "checkpoint_blob": hex::encode(blob)}),
             )
         })
     }
@@ -55,6 +67,24 @@ impl Ledger {
     /// `round_state::latest_anchor`: (anchored window, hash).
     pub fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])> {
         latest_anchor(&self.conn, window)
+    }
+
+    /// The latest anchor at or before `window`, with its file list's blob id.
+    pub fn anchor(&self, window: u64) -> Result<AnchorRef> {
+        let (anchored, hash) = latest_anchor(&self.conn, window)?;
+        let blob: Vec<u8> = self
+            .conn
+            .query_row(
+                "SELECT blob FROM anchors WHERE window = ?1",
+                params![anchored as i64],
+                |r| r.get(0),
+            )
+            .map_err(db("read anchors"))?;
+        Ok(Anchor {
+            checkpoint_hash: hash.to_vec(),
+            checkpoint_blob: blob,
+        }
+        .checked(anchored)?)
     }
 }
 

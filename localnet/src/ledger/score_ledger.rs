@@ -142,7 +142,11 @@ fn submit_scores(
     }
     check_scoring_phase(&hp, window, now_ms)?;
     let deadline = times(&hp, window)?.upload_deadline_ms;
-    let (public_key, test_mode) = signer_for_window(conn, &sender, deadline)?;
+    let vram_host::chain::types::EnclaveRecord {
+        public_key,
+        test_mode,
+        ..
+    } = signer_for_window(conn, &sender, deadline)?;
     if has_submitted(conn, window, &sender)? {
         return Err(abort(e::EAlreadySubmitted, format!("window {window}")));
     }

@@ -43,6 +43,7 @@ pub(crate) fn world_with(
     let mut values = HparamValues::defaults();
     values.dataset_root = vec![0x22; 32];
     values.dataset_pages = 1000;
+    values.dataset_blob = vec![0x44; 32];
     values.checkpoint_frequency = 2;
     edit(&mut values);
     ledger.genesis(values, 0).unwrap();
@@ -55,10 +56,20 @@ pub(crate) fn world_with(
             i
         );
     }
-    ledger.anchor_checkpoint(2, &[0x11; 32], 0).unwrap();
+    ledger
+        .anchor_checkpoint(2, &[0x11; 32], &[0xab; 32], 0)
+        .unwrap();
     if register_key {
         ledger
-            .register_test_enclave(VALIDATOR, &hex::decode(GOLDEN_KEY).unwrap(), 0)
+            .register_test_enclave(
+                VALIDATOR,
+                &hex::decode(GOLDEN_KEY).unwrap(),
+                &vram_host::chain::types::DocumentRef {
+                    sha256: [0xdd; 32],
+                    blob: None,
+                },
+                0,
+            )
             .unwrap();
     }
     for uid in [1u64, 2, 5] {

@@ -68,10 +68,13 @@ pub(crate) fn pinned_pcrs(path: &Path, release: Option<&str>) -> Result<Vec<(u8,
             .iter()
             .find(|r| r.release == name)
             .with_context(|| format!("{} has no release {name:?}", path.display()))?,
-        None => file
-            .releases
-            .last()
-            .with_context(|| format!("{} lists no release", path.display()))?,
+        None => file.releases.last().with_context(|| {
+            format!(
+                "{} lists no release yet: nothing is pinned to compare with. Build the \
+                     image (eif/build-eif.sh) and compare its PCRs, or pass them with --pcr",
+                path.display()
+            )
+        })?,
     };
     let mut out = Vec::new();
     for (index, value) in [

@@ -56,7 +56,16 @@ pub(crate) fn pcr_arg(spec: &str) -> Result<(u8, Vec<u8>)> {
         .trim()
         .parse()
         .map_err(|_| anyhow!("--pcr index {index:?} is not a number"))?;
-    Ok((index, hex_arg("--pcr", value)?))
+    let bytes = hex_arg("--pcr", value)?;
+    // Nitro PCRs are SHA-384 registers: a shorter value can never match and
+    // is a typo, not a policy.
+    if bytes.len() != 48 {
+        return Err(anyhow!(
+            "--pcr {index} is {} bytes; a PCR is 48 bytes (96 hex digits, SHA-384)",
+            bytes.len()
+        ));
+    }
+    Ok((index, bytes))
 }
 
 /// Decodes a hex argument (an optional `0x` prefix is accepted).

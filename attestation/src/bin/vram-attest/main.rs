@@ -44,8 +44,9 @@ enum Command {
 /// Options choosing the trust root and the verification time.
 #[derive(Args, Clone)]
 pub(crate) struct TrustArgs {
-    /// Verify at this time (ms since the Unix epoch).
-    #[arg(long, value_name = "MS", conflicts_with = "now")]
+    /// Verify at this time: ms since the Unix epoch, or RFC 3339
+    /// (`2025-04-15T10:00:00Z`).
+    #[arg(long, value_name = "MS|RFC3339", conflicts_with = "now", value_parser = parse_at)]
     at: Option<u64>,
     /// Verify at the current system time.
     #[arg(long)]
@@ -77,8 +78,21 @@ fn main() -> ExitCode {
         Ok(Outcome::Valid) => ExitCode::SUCCESS,
         Ok(Outcome::Invalid) => ExitCode::from(1),
         Err(e) => {
+            // Scripts that asked for JSON get the error as JSON too.
+            if std::env::args().any(|a| a == "--json") {
+                println!(
+                    "{}",
+                    serde_json::json!({"valid": false, "error": format!("{e:#}")})
+                );
+            }
             eprintln!("vram-attest: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn parse_at(text: &str) -> std::result::Result<u64, String> {
+    vram_attestation::time::parse_time(text).ok_or_else(|| {
+        format!("{text:?} is neither Unix milliseconds nor an RFC 3339 time (2025-04-15T10:00:00Z)")
+    })
 }

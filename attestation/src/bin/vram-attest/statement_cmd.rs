@@ -148,7 +148,21 @@ fn public_key(args: &VerifyArgs) -> Result<Result<Vec<u8>, String>> {
             .check(&att, at_ms)?;
         att.public_key.ok_or(vram_attestation::Error::NoPublicKey)
     });
-    Ok(checked.map_err(|e| format!("attestation document: {e}")))
+    let test_root_hint = args.trust.root == "aws";
+    Ok(checked.map_err(|e| {
+        let text = e.to_string();
+        // A test-mode (simulated NSM) document chains to the operator's
+        // test root, never to AWS: say so rather than leave a bare issuer error.
+        if test_root_hint && text.contains("UnknownIssuer") {
+            format!(
+                "attestation document: {text}; it does not chain to the AWS Nitro root. A \
+                 test-mode document (simulated NSM, e.g. the demo's) verifies only under its \
+                 test root: pass --root test-root.pem (nothing it signs is backed by AWS)"
+            )
+        } else {
+            format!("attestation document: {text}")
+        }
+    }))
 }
 
 fn verify(args: VerifyArgs) -> Result<Outcome> {

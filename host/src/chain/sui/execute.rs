@@ -36,28 +36,8 @@ impl SuiChain {
             .and_then(|r| r.epoch)
             .and_then(|e| e.reference_gas_price)
             .ok_or_else(|| chain_err("no reference gas price"))?;
-        let owner = Address::new(self.wallet.address()).to_string();
-        let coins = self
-            .call("list_owned_objects", |mut c| {
-                let mut req = proto::ListOwnedObjectsRequest::default();
-                req.owner = Some(owner.clone());
-                req.object_type = Some(COIN_TYPE.into());
-                req.page_size = Some(100);
-                req.read_mask = Some(FieldMask::from_paths([
-                    "object_id",
-                    "version",
-                    "digest",
-                    "balance",
-                ]));
-                async move {
-                    c.state_client()
-                        .list_owned_objects(req)
-                        .await
-                        .map(|r| r.into_inner())
-                }
-            })?
-            .map(|r| r.objects)
-            .unwrap_or_default();
+        let owner = Address::new(self.address).to_string();
+        let coins = self.coins()?;
         let budget = self.settings.gas_budget;
         let coin = coins
             .iter()
@@ -81,7 +61,7 @@ impl SuiChain {
             .parse::<Digest>()
             .map_err(|e| chain_err(format!("gas coin digest: {e}")))?;
         Ok(Gas {
-            sender: self.wallet.address(),
+            sender: self.address,
             coins: vec![OwnedObject {
                 id: id.into_inner(),
                 version: coin.version.unwrap_or(0),
@@ -95,7 +75,7 @@ impl SuiChain {
     pub(super) fn sign(&self, tx: &sui_sdk_types::Transaction) -> Result<PreparedSubmission> {
         let signed = SignedTx {
             tx_bcs: sui_tx::to_bytes(tx)?,
-            signature: self.wallet.sign_transaction(tx)?,
+            signature: self.signer()?.sign_transaction(tx)?,
         };
         Ok(PreparedSubmission {
             digest: sui_tx::digest(tx),
@@ -159,5 +139,33 @@ impl SuiChain {
             "execution failed: {}",
             error.description.unwrap_or_else(|| "no description".into())
         )))
+    }
+}
+
+impl SuiChain {
+    /// The validator's SUI coins (first page of 100), with their balances.
+    pub(super) fn coins(&self) -> Result<Vec<proto::Object>> {
+        let owner = Address::new(self.address).to_string();
+        Ok(self
+            .call("list_owned_objects", |mut c| {
+                let mut req = proto::ListOwnedObjectsRequest::default();
+                req.owner = Some(owner.clone());
+                req.object_type = Some(COIN_TYPE.into());
+                req.page_size = Some(100);
+                req.read_mask = Some(FieldMask::from_paths([
+                    "object_id",
+                    "version",
+                    "digest",
+                    "balance",
+                ]));
+                async move {
+                    c.state_client()
+                        .list_owned_objects(req)
+                        .await
+                        .map(|r| r.into_inner())
+                }
+            })?
+            .map(|r| r.objects)
+            .unwrap_or_default())
     }
 }

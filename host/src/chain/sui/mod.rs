@@ -17,13 +17,14 @@ use sui_sdk_types::TypeTag;
 use crate::chain::aborts;
 use crate::chain::sui_tx::{self, Deployment, OwnedObject};
 use crate::chain::types::{
-    Commitment, EnclaveConfigObject, Enclaves, GradientRegistryObject, HparamsObject, PeerRecord,
-    PeerRegistryObject, RoundStateObject, ScoreLedgerObject, SubmissionKey, SubmissionRecord,
-    SubmitArgs,
+    Anchor, AnchorRef, Commitment, DocumentRef, EnclaveConfigObject, EnclaveRecord, Enclaves,
+    GradientRegistryObject, HparamsObject, PeerRecord, PeerRegistryObject, RoundStateObject,
+    ScoreLedgerObject, SubmissionKey, SubmissionRecord, SubmitArgs,
 };
 use crate::chain::{Chain, PreparedSubmission};
 use crate::error::{Error, Result};
 use crate::wallet::Wallet;
+use crate::walrus::BlobId;
 
 mod execute;
 mod rpc;
@@ -56,7 +57,10 @@ pub struct SuiChain {
     rt: tokio::runtime::Runtime,
     clients: Vec<(String, sui_rpc::Client)>,
     deployment: Deployment,
-    wallet: Wallet,
+    /// The account read for (`validator`); the wallet, when there is one,
+    /// is its key. Read-only commands (status, scores, audit) have none.
+    address: [u8; 32],
+    wallet: Option<Wallet>,
     settings: SuiSettings,
 }
 
@@ -66,8 +70,37 @@ pub(super) type ObjectRead = (Vec<u8>, u64, [u8; 32]);
 pub(super) const COIN_TYPE: &str = "0x2::coin::Coin<0x2::sui::SUI>";
 
 impl SuiChain {
-    /// Connects (lazily) to the endpoints.
+    /// Connects (lazily) to the endpoints, acting as the wallet's account.
     pub fn new(settings: SuiSettings, deployment: Deployment, wallet: Wallet) -> Result<Self> {
+        let address = wallet.address();
+        Self::connect(settings, deployment, address, Some(wallet))
+    }
+
+    /// Connects without a key, reading for `address`: every read works,
+    /// and anything that signs says it needs the key.
+    pub fn read_only(
+        settings: SuiSettings,
+        deployment: Deployment,
+        address: [u8; 32],
+    ) -> Result<Self> {
+        Self::connect(settings, deployment, address, None)
+    }
+
+    pub(super) fn signer(&self) -> Result<&Wallet> {
+        self.wallet.as_ref().ok_or_else(|| {
+            chain_err(
+                "this needs the validator's key (chain.keystore, VRAMHUB_PRIVATE_KEY or \
+                 VRAMHUB_MNEMONIC); read-only commands run without it",
+            )
+        })
+    }
+
+    fn connect(
+        settings: SuiSettings,
+        deployment: Deployment,
+        address: [u8; 32],
+        wallet: Option<Wallet>,
+    ) -> Result<Self> {
         if settings.endpoints.is_empty() {
             return Err(chain_err("no Sui RPC endpoint configured"));
         }
@@ -89,6 +122,7 @@ impl SuiChain {
             rt,
             clients,
             deployment,
+            address,
             wallet,
             settings,
         })
@@ -101,7 +135,7 @@ impl Chain for SuiChain {
     }
 
     fn validator(&self) -> [u8; 32] {
-        self.wallet.address()
+        self.address
     }
 
     fn now_ms(&self) -> Result<u64> {
@@ -124,7 +158,7 @@ impl Chain for SuiChain {
         self.decode(&self.deployment.hparams.id, "Hparams")
     }
 
-    fn latest_anchor(&self, window: u64) -> Result<(u64, [u8; 32])> {
+    fn latest_anchor(&self, window: u64) -> Result<AnchorRef> {
         let rounds: RoundStateObject = self.decode(&self.deployment.rounds.id, "RoundState")?;
         let anchored = rounds
             .windows
@@ -133,14 +167,10 @@ impl Chain for SuiChain {
             .filter(|w| *w <= window)
             .max()
             .ok_or_else(|| aborts::round_state::ENoAnchor.err(format!("window {window}")))?;
-        let hash: Vec<u8> = self
+        let anchor: Anchor = self
             .field(&rounds.anchors.id, &TypeTag::U64, &anchored)?
             .ok_or_else(|| chain_err(format!("anchor {anchored} listed but not found")))?;
-        let hash: [u8; 32] = hash
-            .as_slice()
-            .try_into()
-            .map_err(|_| chain_err("anchor is not 32 bytes"))?;
-        Ok((anchored, hash))
+        anchor.checked(anchored)
     }
 
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
@@ -182,7 +212,7 @@ impl Chain for SuiChain {
             .map(|()| enclaves.latest.public_key))
     }
 
-    fn window_signer(&self, window: u64) -> Result<Option<Vec<u8>>> {
+    fn window_signer(&self, window: u64) -> Result<Option<EnclaveRecord>> {
         let Some((config, enclaves)) = self.enclaves()? else {
             return Ok(None);
         };
@@ -193,10 +223,10 @@ impl Chain for SuiChain {
         Ok(config
             .signer_for_window(&enclaves, times.upload_deadline_ms)
             .ok()
-            .map(|r| r.public_key.clone()))
+            .cloned())
     }
 
-    fn register_test_enclave(&mut self, public_key: &[u8]) -> Result<()> {
+    fn register_test_enclave(&mut self, public_key: &[u8], document: &DocumentRef) -> Result<()> {
         let cap_id = self.settings.test_cap.ok_or_else(|| {
             chain_err("test-mode registration needs the TestModeCap (chain.test_cap)")
         })?;
@@ -208,13 +238,19 @@ impl Chain for SuiChain {
             version,
             digest,
         };
-        let tx = sui_tx::register_test_enclave(&self.deployment, &self.gas()?, cap, public_key)?;
+        let tx = sui_tx::register_test_enclave(
+            &self.deployment,
+            &self.gas()?,
+            cap,
+            public_key,
+            document,
+        )?;
         let prepared = self.sign(&tx)?;
         self.execute(&prepared)
     }
 
-    fn register_attested_enclave(&mut self, document: &[u8]) -> Result<()> {
-        let tx = sui_tx::register_enclave(&self.deployment, &self.gas()?, document)?;
+    fn register_attested_enclave(&mut self, document: &[u8], blob: Option<BlobId>) -> Result<()> {
+        let tx = sui_tx::register_enclave(&self.deployment, &self.gas()?, document, blob)?;
         let prepared = self.sign(&tx)?;
         self.execute(&prepared)
     }
@@ -232,6 +268,15 @@ impl Chain for SuiChain {
         Ok(self.submission_record(window)?.is_some())
     }
 
+    fn gas_balance(&self) -> Result<Option<u64>> {
+        Ok(Some(
+            self.coins()?
+                .iter()
+                .map(|o| o.balance.unwrap_or(0))
+                .fold(0u64, u64::saturating_add),
+        ))
+    }
+
     fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let Some(record) = self.submission_record(window)? else {
             return Ok(None);
@@ -246,7 +291,7 @@ impl Chain for SuiChain {
             timestamp_ms: record.timestamp_ms,
             payload: vram_attestation::statement::WindowScores {
                 window,
-                validator: self.wallet.address(),
+                validator: self.address,
                 checkpoint_hash: record.checkpoint_hash,
                 dataset_root: values.dataset_root.clone(),
                 eval_params_hash: hp
@@ -269,11 +314,8 @@ impl SuiChain {
     fn enclaves(&self) -> Result<Option<(EnclaveConfigObject, Enclaves)>> {
         let config: EnclaveConfigObject =
             self.decode(&self.deployment.enclave_config.id, "EnclaveConfig")?;
-        let enclaves: Option<Enclaves> = self.field(
-            &config.enclaves.id,
-            &TypeTag::Address,
-            &self.wallet.address(),
-        )?;
+        let enclaves: Option<Enclaves> =
+            self.field(&config.enclaves.id, &TypeTag::Address, &self.address)?;
         Ok(enclaves.map(|e| (config, e)))
     }
 
@@ -281,7 +323,7 @@ impl SuiChain {
         let ledger: ScoreLedgerObject = self.decode(&self.deployment.ledger.id, "ScoreLedger")?;
         let key = SubmissionKey {
             window,
-            validator: self.wallet.address(),
+            validator: self.address,
         };
         self.field(
             &ledger.submissions.id,

@@ -23,10 +23,21 @@ impl SuiChain {
         F: Fn(sui_rpc::Client) -> Fut,
         Fut: Future<Output = std::result::Result<T, tonic::Status>>,
     {
-        let mut failures = Vec::new();
-        for round in 0..self.settings.rounds.max(1) {
+        let mut failures: Vec<String> = Vec::new();
+        let rounds = self.settings.rounds.max(1);
+        for round in 0..rounds {
             if round > 0 {
-                std::thread::sleep(self.settings.backoff * (1 << (round - 1).min(8)));
+                let pause = self.settings.backoff * (1 << (round - 1).min(8));
+                // Say so while retrying, instead of going quiet for seconds.
+                tracing::warn!(
+                    call = what,
+                    round = round + 1,
+                    rounds,
+                    ?pause,
+                    last = failures.last().map_or("", String::as_str),
+                    "Sui RPC failed; retrying"
+                );
+                std::thread::sleep(pause);
             }
             for (url, client) in &self.clients {
                 let attempt = self.rt.block_on(async {
@@ -45,7 +56,23 @@ impl SuiChain {
                 }
             }
         }
-        Err(chain_err(format!("{what} failed: {}", failures.join("; "))))
+        // One line per distinct failure, with how often it happened.
+        let mut distinct: Vec<(String, usize)> = Vec::new();
+        for f in failures {
+            match distinct.iter_mut().find(|(d, _)| *d == f) {
+                Some((_, n)) => *n += 1,
+                None => distinct.push((f, 1)),
+            }
+        }
+        let summary: Vec<String> = distinct
+            .into_iter()
+            .map(|(f, n)| if n > 1 { format!("{f} (x{n})") } else { f })
+            .collect();
+        Err(chain_err(format!(
+            "{what} failed after {rounds} round(s) over {} endpoint(s): {}",
+            self.clients.len(),
+            summary.join("; ")
+        )))
     }
 
     /// An object's Move contents, version and digest; `None` if it does not exist.

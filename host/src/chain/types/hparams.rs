@@ -52,6 +52,9 @@ pub struct HparamValues {
     /// How long after the upload deadline the enclave waits before it opens
     /// a window (covers enclave clock drift).
     pub seed_margin_ms: u64,
+    /// Walrus blob id of the dataset index (`vram-dataset/1`); empty until
+    /// governance sets a dataset.
+    pub dataset_blob: Vec<u8>,
 }
 
 impl HparamValues {
@@ -79,6 +82,7 @@ impl HparamValues {
             dataset_pages: 0,
             max_scored: 256,
             seed_margin_ms: 10_000,
+            dataset_blob: Vec::new(),
         }
     }
 
@@ -129,6 +133,9 @@ impl HparamValues {
         if self.dataset_root.len() != 32 || self.dataset_pages == 0 {
             return bad("dataset_root must be 32 bytes and dataset_pages positive");
         }
+        if self.dataset_blob.len() != 32 {
+            return bad("dataset_blob must be a 32-byte Walrus blob id");
+        }
         if self.max_scored == 0 {
             return bad("max_scored must be positive");
         }
@@ -157,33 +164,48 @@ pub struct HparamsObject {
     pub id: [u8; 32],
     /// Bumped by every update.
     pub version: u64,
-    /// The segment in force.
-    pub current: Segment,
-    /// An update waiting for its window boundary.
-    pub next: Option<Segment>,
+    /// Every segment ever in force, ascending `start_window` (never empty on
+    /// chain: the genesis segment starts at 0); the last may be pending.
+    pub segments: Vec<Segment>,
 }
 
 impl HparamsObject {
-    fn segment_at_ms(&self, now_ms: u64) -> &Segment {
-        match &self.next {
-            Some(next) if now_ms >= next.start_ms => next,
-            _ => &self.current,
+    /// An object holding only `genesis`.
+    pub fn new(id: [u8; 32], genesis: Segment) -> Self {
+        Self {
+            id,
+            version: 0,
+            segments: vec![genesis],
         }
+    }
+
+    /// The last segment that started at or before `now_ms`.
+    fn segment_at_ms(&self, now_ms: u64) -> Option<&Segment> {
+        let n = self.segments.partition_point(|s| s.start_ms <= now_ms);
+        n.checked_sub(1).and_then(|i| self.segments.get(i))
     }
 
     /// The segment in force for `window`; `None` before the schedule's start.
     pub fn segment_for_window(&self, window: u64) -> Option<&Segment> {
-        match &self.next {
-            Some(next) if window >= next.start_window => Some(next),
-            _ if window >= self.current.start_window => Some(&self.current),
-            _ => None,
-        }
+        let n = self.segments.partition_point(|s| s.start_window <= window);
+        n.checked_sub(1).and_then(|i| self.segments.get(i))
     }
 
-    /// `hparams::window_at`.
+    /// The values in force for `window`.
+    pub fn values(&self, window: u64) -> Option<&HparamValues> {
+        self.segment_for_window(window).map(|s| &s.values)
+    }
+
+    /// The values in force at chain time `now_ms`.
+    pub fn values_at_ms(&self, now_ms: u64) -> Option<&HparamValues> {
+        self.segment_at_ms(now_ms).map(|s| &s.values)
+    }
+
+    /// `hparams::window_at` (0 on an empty object, which the chain never holds).
     pub fn window_at(&self, now_ms: u64) -> u64 {
-        let s = self.segment_at_ms(now_ms);
-        s.start_window + now_ms.saturating_sub(s.start_ms) / s.values.window_duration_ms.max(1)
+        self.segment_at_ms(now_ms).map_or(0, |s| {
+            s.start_window + now_ms.saturating_sub(s.start_ms) / s.values.window_duration_ms.max(1)
+        })
     }
 
     /// `hparams::window_start_ms`.
@@ -192,6 +214,25 @@ impl HparamsObject {
         (window - s.start_window)
             .checked_mul(s.values.window_duration_ms)?
             .checked_add(s.start_ms)
+    }
+
+    /// `hparams::update_hparams` at chain time `now_ms`: `values` from the
+    /// next window boundary; a pending segment (not yet started) is replaced.
+    /// Returns the new segment.
+    pub fn schedule_update(&mut self, values: HparamValues, now_ms: u64) -> Option<Segment> {
+        let window = self.window_at(now_ms) + 1;
+        let start_ms = self.window_start_ms(window)?;
+        if self.segments.last().is_some_and(|s| s.start_ms > now_ms) {
+            self.segments.pop();
+        }
+        let segment = Segment {
+            start_window: window,
+            start_ms,
+            values,
+        };
+        self.segments.push(segment.clone());
+        self.version += 1;
+        Some(segment)
     }
 }
 
@@ -231,5 +272,44 @@ impl HparamsObject {
     pub fn eval_params_hash(&self, window: u64) -> Option<[u8; 32]> {
         let params = self.eval_params(window)?;
         Some(vram_attestation::sha256(&bcs::to_bytes(&params).ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(max_scored: u64) -> HparamValues {
+        HparamValues {
+            max_scored,
+            ..HparamValues::defaults()
+        }
+    }
+
+    #[test]
+    fn every_window_is_judged_by_the_values_in_force_then() {
+        let genesis = Segment {
+            start_window: 0,
+            start_ms: 0,
+            values: values(10),
+        };
+        let mut hp = HparamsObject::new([0; 32], genesis);
+        // During window 5: from window 6. Replaced before it took effect.
+        hp.schedule_update(values(20), 5 * 600_000 + 1).unwrap();
+        hp.schedule_update(values(30), 5 * 600_000 + 2).unwrap();
+        hp.schedule_update(values(40), 8 * 600_000).unwrap();
+        assert_eq!(hp.segments.len(), 3);
+        assert_eq!(hp.version, 3);
+        assert_eq!(hp.values(5).map(|v| v.max_scored), Some(10));
+        assert_eq!(hp.values(6).map(|v| v.max_scored), Some(30));
+        assert_eq!(hp.values(100).map(|v| v.max_scored), Some(40));
+        let p = hp.eval_params(7).unwrap();
+        assert_eq!(p.max_scored, 30);
+        assert_eq!(p.upload_deadline_ms, 7 * 600_000 + 480_000);
+        assert_eq!(hp.window_at(9 * 600_000 - 1), 8);
+        assert_eq!(
+            hp.values_at_ms(6 * 600_000 - 1).map(|v| v.max_scored),
+            Some(10)
+        );
     }
 }

@@ -7,15 +7,14 @@
 
 mod hparams;
 mod registries;
-mod schedule;
 mod score_ledger;
 
 pub use hparams::{HparamValues, HparamsObject, Segment, WindowTimes};
 pub use registries::{
-    Commitment, EnclaveConfigObject, EnclaveRecord, Enclaves, FieldObject, GradientRegistryObject,
-    Image, PeerRecord, PeerRegistryObject, RoundStateObject, SignerRefusal, TableRef,
+    Anchor, AnchorRef, Commitment, DocumentRef, EnclaveConfigObject, EnclaveRecord, Enclaves,
+    FieldObject, GradientRegistryObject, Image, PeerRecord, PeerRegistryObject, RoundStateObject,
+    SignerRefusal, TableRef,
 };
-pub use schedule::Schedule;
 pub use score_ledger::{
     ScoreLedgerObject, ScoresSubmitted, SubmissionKey, SubmissionRecord, SubmitArgs,
     MAX_SUBMIT_ENTRIES,

@@ -19,13 +19,7 @@ pub struct Commitment {
 impl Commitment {
     /// The committed blob id and SHA-256, checked to be 32 bytes each.
     pub fn blob(&self) -> Result<(crate::walrus::BlobId, [u8; 32])> {
-        let id: [u8; 32] = self
-            .blob_id
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Walrus {
-                reason: format!("commitment blob id of {} bytes", self.blob_id.len()),
-            })?;
+        let id = crate::walrus::BlobId::from_slice(&self.blob_id)?;
         let sha: [u8; 32] = self
             .sha256
             .as_slice()
@@ -33,7 +27,7 @@ impl Commitment {
             .map_err(|_| Error::Walrus {
                 reason: format!("commitment hash of {} bytes", self.sha256.len()),
             })?;
-        Ok((crate::walrus::BlobId(id), sha))
+        Ok((id, sha))
     }
 }
 
@@ -48,6 +42,75 @@ pub struct EnclaveRecord {
     pub registered_ms: u64,
     /// Registered through the test-mode path.
     pub test_mode: bool,
+    /// SHA-256 of the registration's attestation document.
+    pub document_sha256: Vec<u8>,
+    /// Walrus blob id of that document; empty if it was not stored.
+    pub document_blob: Vec<u8>,
+}
+
+impl EnclaveRecord {
+    /// Where the registration's document is: its hash and blob id, checked.
+    pub fn document(&self) -> Result<DocumentRef> {
+        let sha256: [u8; 32] =
+            self.document_sha256
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Walrus {
+                    reason: format!("document hash of {} bytes", self.document_sha256.len()),
+                })?;
+        let blob = match self.document_blob.len() {
+            0 => None,
+            _ => Some(crate::walrus::BlobId::from_slice(&self.document_blob)?),
+        };
+        Ok(DocumentRef { sha256, blob })
+    }
+}
+
+/// An attestation document by reference, as a registration records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentRef {
+    /// SHA-256 of the document's bytes.
+    pub sha256: [u8; 32],
+    /// Where it is stored on Walrus, if it is.
+    pub blob: Option<crate::walrus::BlobId>,
+}
+
+/// `vramhub::round_state::Anchor`: a checkpoint's identity and its file list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// SHA-256 identity of the checkpoint.
+    pub checkpoint_hash: Vec<u8>,
+    /// Walrus blob id of its `vram-checkpoint/1` file list.
+    pub checkpoint_blob: Vec<u8>,
+}
+
+/// The latest anchor at or before a window, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchorRef {
+    /// The window it was anchored for.
+    pub window: u64,
+    /// The checkpoint's identity.
+    pub checkpoint_hash: [u8; 32],
+    /// Its file list on Walrus.
+    pub checkpoint_blob: crate::walrus::BlobId,
+}
+
+impl Anchor {
+    /// This anchor, for `window`, with its lengths checked.
+    pub fn checked(&self, window: u64) -> Result<AnchorRef> {
+        let checkpoint_hash: [u8; 32] =
+            self.checkpoint_hash
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Walrus {
+                    reason: format!("anchor hash of {} bytes", self.checkpoint_hash.len()),
+                })?;
+        Ok(AnchorRef {
+            window,
+            checkpoint_hash,
+            checkpoint_blob: crate::walrus::BlobId::from_slice(&self.checkpoint_blob)?,
+        })
+    }
 }
 
 /// `vramhub::enclave_registry::Enclaves`: a validator's latest registration
@@ -90,7 +153,7 @@ pub struct TableRef {
 pub struct RoundStateObject {
     /// UID.
     pub id: [u8; 32],
-    /// window -> checkpoint hash.
+    /// window -> anchor.
     pub anchors: TableRef,
     /// Anchored windows, ascending.
     pub windows: Vec<u64>,
