@@ -83,7 +83,7 @@ pub(crate) fn status(args: ConfigArg) -> Result<Outcome> {
         for r in &recent {
             println!(
                 "{:<8} {:<10} {}",
-                r["window"],
+                r["window"].as_u64().unwrap_or_default(),
                 r["state"].as_str().unwrap_or(""),
                 r["outcome"].as_str().unwrap_or("")
             );
@@ -143,7 +143,7 @@ pub(crate) fn scores(args: ScoresArgs) -> Result<Outcome> {
     for e in &entries {
         println!(
             "{:>6} {:<14} {:>11.6} {:>11.6} {:>11.6} {:>10.6}",
-            e["miner_uid"],
+            e["miner_uid"].as_u64().unwrap_or_default(),
             e["status"].as_str().unwrap_or(""),
             e["loss_before_own"].as_f64().unwrap_or(0.0),
             e["loss_after_own"].as_f64().unwrap_or(0.0),
@@ -244,7 +244,7 @@ pub(crate) fn journal(args: JournalArgs) -> Result<Outcome> {
         for r in &rows {
             println!(
                 "window {:>6}  {:<10}  {}",
-                r["window"],
+                r["window"].as_u64().unwrap_or_default(),
                 r["state"].as_str().unwrap_or(""),
                 r["outcome"]
                     .as_str()
