@@ -20,8 +20,8 @@ use vram_attestation::statement::{
     ed25519_public_key, to_bcs, EntryStatus, ScoreEntry, SignedStatement,
 };
 use vram_host::chain::types::{
-    Commitment, EnclaveConfigObject, EnclaveRecord, Enclaves, HparamValues, HparamsObject, Image,
-    ScoresSubmitted, Segment, SubmissionKey, SubmitArgs, TableRef,
+    Anchor, Commitment, EnclaveConfigObject, EnclaveRecord, Enclaves, HparamValues, HparamsObject,
+    Image, ScoresSubmitted, Segment, SubmissionKey, SubmitArgs, TableRef,
 };
 
 use common::{eval_params_hash, move_hex, submit_signature};
@@ -179,6 +179,21 @@ fn registry_records_and_keys() {
     expected.extend([0xdd; 32]);
     expected.push(0); // no blob
     assert_eq!(record.document().unwrap().blob, None);
+    // `round_state::Anchor { checkpoint_hash, checkpoint_blob }`.
+    let anchor = Anchor {
+        checkpoint_hash: vec![0x11; 32],
+        checkpoint_blob: vec![0x12; 32],
+    };
+    assert_eq!(
+        bcs::to_bytes(&anchor).unwrap(),
+        [vec![32], vec![0x11; 32], vec![32], vec![0x12; 32]].concat()
+    );
+    assert_eq!(anchor.checked(7).unwrap().checkpoint_blob.0, [0x12; 32]);
+    let short = Anchor {
+        checkpoint_blob: vec![1],
+        ..anchor.clone()
+    };
+    assert!(short.checked(7).is_err(), "a blob id is 32 bytes");
     assert_eq!(bcs::to_bytes(&record).unwrap(), expected);
     // `Enclaves { latest, previous: Option }`.
     let enclaves = Enclaves {

@@ -51,10 +51,7 @@ fn attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
         .register_test_enclave(
             VALIDATOR,
             &hex::decode(GOLDEN_KEY).unwrap(),
-            &vram_host::chain::types::DocumentRef {
-                sha256: [0xdd; 32],
-                blob: None,
-            },
+            &TEST_DOCUMENT,
             START + 480_000,
         )
         .unwrap();
@@ -68,15 +65,7 @@ fn attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
 fn attack_register_a_second_enclave_mid_window_leaves_the_first_key_signing() {
     let mut ledger = world("second-key", true);
     ledger
-        .register_test_enclave(
-            VALIDATOR,
-            &[9; 32],
-            &vram_host::chain::types::DocumentRef {
-                sha256: [0xdd; 32],
-                blob: None,
-            },
-            START + 490_000,
-        )
+        .register_test_enclave(VALIDATOR, &[9; 32], &TEST_DOCUMENT, START + 490_000)
         .unwrap();
     let (key, test_mode) = ledger
         .signer_for_window(&VALIDATOR, START + 480_000)
@@ -102,15 +91,7 @@ fn attack_sign_with_a_test_mode_key_after_test_mode_closed() {
         .unwrap_err();
     assert!(er::ETestModeClosed.is(&err), "{err}");
     let err = ledger
-        .register_test_enclave(
-            VALIDATOR,
-            &[9; 32],
-            &vram_host::chain::types::DocumentRef {
-                sha256: [0xdd; 32],
-                blob: None,
-            },
-            START,
-        )
+        .register_test_enclave(VALIDATOR, &[9; 32], &TEST_DOCUMENT, START)
         .unwrap_err();
     assert!(er::ETestModeClosed.is(&err), "{err}");
 }
@@ -179,10 +160,7 @@ fn a_pcr_update_takes_effect_at_the_next_window_boundary() {
         .register_test_enclave(
             VALIDATOR,
             &hex::decode(GOLDEN_KEY).unwrap(),
-            &vram_host::chain::types::DocumentRef {
-                sha256: [0xdd; 32],
-                blob: None,
-            },
+            &TEST_DOCUMENT,
             0,
         )
         .unwrap();

@@ -52,15 +52,7 @@ fn a_statement_from_an_unregistered_key_is_refused() {
     // Another key registered before the deadline: the signature does not
     // verify under it.
     ledger
-        .register_test_enclave(
-            VALIDATOR,
-            &[9; 32],
-            &vram_host::chain::types::DocumentRef {
-                sha256: [0xdd; 32],
-                blob: None,
-            },
-            0,
-        )
+        .register_test_enclave(VALIDATOR, &[9; 32], &TEST_DOCUMENT, 0)
         .unwrap();
     let err = ledger
         .submit_scores(VALIDATOR, &golden_args(), SCORING)

@@ -7,6 +7,13 @@ use vram_host::chain::types::{HparamValues, SubmitArgs};
 use vram_localnet::ledger::{Address, Ledger};
 use vram_test_support::golden;
 
+/// Where a test registration says its (simulated) document is.
+pub(crate) const TEST_DOCUMENT: vram_host::chain::types::DocumentRef =
+    vram_host::chain::types::DocumentRef {
+        sha256: [0xdd; 32],
+        blob: None,
+    };
+
 pub(crate) const VALIDATOR: Address = [0xaa; 32];
 pub(crate) const W: u64 = 42;
 pub(crate) const START: u64 = W * 600_000;
@@ -64,10 +71,7 @@ pub(crate) fn world_with(
             .register_test_enclave(
                 VALIDATOR,
                 &hex::decode(GOLDEN_KEY).unwrap(),
-                &vram_host::chain::types::DocumentRef {
-                    sha256: [0xdd; 32],
-                    blob: None,
-                },
+                &TEST_DOCUMENT,
                 0,
             )
             .unwrap();

@@ -20,13 +20,7 @@ impl Commitment {
     /// The committed blob id and SHA-256, checked to be 32 bytes each.
     pub fn blob(&self) -> Result<(crate::walrus::BlobId, [u8; 32])> {
         let id = crate::walrus::BlobId::from_slice(&self.blob_id)?;
-        let sha: [u8; 32] = self
-            .sha256
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Walrus {
-                reason: format!("commitment hash of {} bytes", self.sha256.len()),
-            })?;
+        let sha = hash32(&self.sha256, "commitment hash")?;
         Ok((id, sha))
     }
 }
@@ -51,13 +45,7 @@ pub struct EnclaveRecord {
 impl EnclaveRecord {
     /// Where the registration's document is: its hash and blob id, checked.
     pub fn document(&self) -> Result<DocumentRef> {
-        let sha256: [u8; 32] =
-            self.document_sha256
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::Walrus {
-                    reason: format!("document hash of {} bytes", self.document_sha256.len()),
-                })?;
+        let sha256 = hash32(&self.document_sha256, "document hash")?;
         let blob = match self.document_blob.len() {
             0 => None,
             _ => Some(crate::walrus::BlobId::from_slice(&self.document_blob)?),
@@ -98,13 +86,7 @@ pub struct AnchorRef {
 impl Anchor {
     /// This anchor, for `window`, with its lengths checked.
     pub fn checked(&self, window: u64) -> Result<AnchorRef> {
-        let checkpoint_hash: [u8; 32] =
-            self.checkpoint_hash
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::Walrus {
-                    reason: format!("anchor hash of {} bytes", self.checkpoint_hash.len()),
-                })?;
+        let checkpoint_hash = hash32(&self.checkpoint_hash, "anchor hash")?;
         Ok(AnchorRef {
             window,
             checkpoint_hash,
@@ -278,4 +260,11 @@ pub struct FieldObject<K, V> {
     pub name: K,
     /// The value.
     pub value: V,
+}
+
+/// A 32-byte hash the chain holds as `vector<u8>`, length checked.
+fn hash32(bytes: &[u8], what: &str) -> Result<[u8; 32]> {
+    bytes.try_into().map_err(|_| Error::Walrus {
+        reason: format!("{what} of {} bytes", bytes.len()),
+    })
 }
