@@ -249,6 +249,10 @@ capacity_file = "{dir}/capacity.json"
     let entries = replay["windows"][0]["entries"].as_array().unwrap();
     assert!(!entries.is_empty());
     assert!(entries.iter().all(|e| e["identical"] == true));
+    // Statuses are words in every command's JSON.
+    assert!(entries.iter().all(|e| e["status"]
+        .as_str()
+        .is_some_and(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_'))));
     // Errors reach scripts as JSON too.
     let out = Command::new(bin("vram-validator"))
         .args(["audit", "--window", "999", "--json", "--out"])

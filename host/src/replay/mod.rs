@@ -25,6 +25,10 @@ use crate::chain::types::HparamsObject;
 use crate::error::{Error, Result};
 use crate::sources::{CheckpointStore, Dataset};
 
+fn status_word<S: serde::Serializer>(status: &u8, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(crate::validator::status_word(*status))
+}
+
 pub(super) fn bad(reason: impl Into<String>) -> Error {
     Error::Bundle {
         reason: reason.into(),
@@ -36,9 +40,11 @@ pub(super) fn bad(reason: impl Into<String>) -> Error {
 pub struct EntryReplay {
     /// The miner.
     pub miner_uid: u64,
-    /// Status in the statement.
+    /// Status in the statement (a word in JSON, as every command prints it).
+    #[serde(serialize_with = "status_word")]
     pub status: u8,
     /// Status recomputed.
+    #[serde(serialize_with = "status_word")]
     pub replayed_status: u8,
     /// (before_own, after_own, after_random) in the statement, loss × 1e9.
     pub signed: [u64; 3],
