@@ -237,11 +237,22 @@ impl MatMul<'_> {
                     let rows = MR.min(m - g * MR);
                     let mut acc = [[simd.splat_f32s(0.0); V]; MR];
                     let mut tmp = [0f32; NR];
+                    // A full-width tile reads and writes C (and the bias)
+                    // in place; a narrow one goes through `tmp`. The values
+                    // are the same either way: only the copies differ (the
+                    // variable-length ones were `memcpy` calls, 7 % of a
+                    // forward pass).
+                    let full = width == NR;
                     for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
                         let row = &c[(g * MR + r) * ldc + col0..][..width];
                         // Later passes over k continue the chain in C.
                         let start = match (k0, init) {
                             (0, Init::Zero) => false,
+                            (0, Init::Bias(b)) if full => {
+                                let (v, _) = S::as_simd_f32s(&b[col0..col0 + NR]);
+                                acc_r.copy_from_slice(&v[..V]);
+                                false
+                            }
                             (0, Init::Bias(b)) => {
                                 tmp[..width].copy_from_slice(&b[col0..col0 + width]);
                                 true
@@ -252,6 +263,11 @@ impl MatMul<'_> {
                                     *t = x + b;
                                 }
                                 true
+                            }
+                            _ if full => {
+                                let (v, _) = S::as_simd_f32s(row);
+                                acc_r.copy_from_slice(&v[..V]);
+                                false
                             }
                             _ => {
                                 tmp[..width].copy_from_slice(row);
@@ -266,9 +282,15 @@ impl MatMul<'_> {
                     let block = &apack[g * MR * KC..][..MR * kc];
                     kernel::<S, MR, V>(simd, block, panel, &mut acc);
                     for (r, acc_r) in acc.iter().enumerate().take(rows) {
-                        let (v, _) = S::as_mut_simd_f32s(&mut tmp);
-                        v[..V].copy_from_slice(acc_r);
-                        c[(g * MR + r) * ldc + col0..][..width].copy_from_slice(&tmp[..width]);
+                        let out = &mut c[(g * MR + r) * ldc + col0..][..width];
+                        if full {
+                            let (v, _) = S::as_mut_simd_f32s(out);
+                            v[..V].copy_from_slice(acc_r);
+                        } else {
+                            let (v, _) = S::as_mut_simd_f32s(&mut tmp);
+                            v[..V].copy_from_slice(acc_r);
+                            out.copy_from_slice(&tmp[..width]);
+                        }
                     }
                 }
             }
