@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use clap::Args;
 use vram_host::chain::sui_tx::parse_address;
-use vram_host::inputs::InputStore;
 
 use crate::operator::{load, read_chain};
 use crate::Outcome;
@@ -45,20 +44,13 @@ pub(crate) fn run(args: AuditArgs) -> Result<Outcome> {
         .context("--validator")?;
     let chain = read_chain(&cfg, address)?;
     // Fetched inputs go into the bundle, not the operator's caches.
-    let scratch = args.out.join(".fetch");
-    let inputs = InputStore::new(
-        &scratch.join("checkpoints"),
-        &scratch.join("datasets"),
-        cfg.walrus_client()?,
-    )?;
     let summary = vram_host::audit::build_bundle(
         &*chain,
-        &inputs,
+        &cfg.walrus_client()?,
         args.window,
         &args.out,
         args.root.as_deref(),
     )?;
-    let _ = std::fs::remove_dir_all(&scratch);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

@@ -17,7 +17,7 @@ use crate::bundle::{blob_path, INDEX};
 use crate::chain::Chain;
 use crate::error::{Error, Result};
 use crate::inputs::InputStore;
-use crate::walrus::BlobId;
+use crate::walrus::{BlobId, WalrusClient};
 
 /// The index's `format`.
 pub const FORMAT: &str = "vram-audit-bundle/1";
@@ -67,7 +67,7 @@ fn pretty(value: &impl Serialize) -> Result<Vec<u8>> {
 /// whose documents verify only under the simulated NSM's root.
 pub fn build_bundle(
     chain: &dyn Chain,
-    inputs: &InputStore,
+    walrus: &WalrusClient,
     window: u64,
     out: &Path,
     test_root: Option<&Path>,
@@ -101,7 +101,7 @@ pub fn build_bundle(
     let checkpoints = InputStore::new(
         &out.join("checkpoints"),
         &out.join(".datasets"),
-        inputs.walrus().clone(),
+        walrus.clone(),
     )?;
     let (_, config_json) =
         checkpoints.checkpoint(&anchor.checkpoint_hash, &anchor.checkpoint_blob)?;
@@ -129,7 +129,7 @@ pub fn build_bundle(
     let mut listed = Vec::new();
     for (uid, c) in &commitments {
         let (id, sha) = c.blob()?;
-        match inputs.walrus().fetch_content(&id, &sha, budget) {
+        match walrus.fetch_content(&id, &sha, budget) {
             Ok(bytes) => {
                 write(&blob_path(&out.join("blobs"), &id), &bytes)?;
                 fetched += 1;
@@ -147,9 +147,7 @@ pub fn build_bundle(
     let mut attestations = Vec::new();
     let document_fetched = match document.blob {
         Some(id) => {
-            let doc = inputs
-                .walrus()
-                .fetch_content(&id, &document.sha256, 1 << 20)?;
+            let doc = walrus.fetch_content(&id, &document.sha256, 1 << 20)?;
             let name = format!("attestation/{}.cose", hex::encode(&key));
             write(&out.join(&name), &doc)?;
             attestations.push(json!({"public_key": hex::encode(&key), "file": name}));

@@ -15,7 +15,7 @@ use vram_enclave::dataset::page_bytes;
 use vram_enclave::model::combine_checkpoint_hashes;
 
 use crate::error::{Error, Result};
-use crate::sources::{CheckpointStore, Dataset};
+use crate::sources::{pages_from_bytes, CheckpointStore, Dataset};
 use crate::walrus::transport::hash_from_hex;
 use crate::walrus::{BlobId, WalrusClient};
 
@@ -328,13 +328,7 @@ impl InputStore {
             if body.len() as u64 != shard.pages * page_bytes {
                 return Err(bad(what, format!("run at page {next} is short")));
             }
-            for page in body.chunks_exact(page_bytes as usize) {
-                tokens.push(
-                    page.chunks_exact(4)
-                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect(),
-                );
-            }
+            tokens.extend(pages_from_bytes(&body, page_len as usize));
             next += shard.pages;
         }
         if next != pages {

@@ -62,6 +62,19 @@ impl CheckpointStore {
     }
 }
 
+/// Pages of `page_len` u32 little-endian tokens, one after the other (the
+/// layout of `pages.bin` and of a dataset's page runs on Walrus); a partial
+/// last page is dropped (callers check the length first).
+pub fn pages_from_bytes(body: &[u8], page_len: usize) -> Vec<Vec<u32>> {
+    body.chunks_exact(page_len * 4)
+        .map(|p| {
+            p.chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect()
+}
+
 /// The dataset: fixed-length token pages, their manifest and its root.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -113,14 +126,7 @@ impl Dataset {
             });
         }
         let page_len = body.len() / 4 / count;
-        let pages: Vec<Vec<u32>> = body
-            .chunks_exact(page_len * 4)
-            .map(|p| {
-                p.chunks_exact(4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()
-            })
-            .collect();
+        let pages = pages_from_bytes(&body, page_len);
         let dataset = Self::new(pages)?;
         if dataset.manifest != manifest_bytes {
             return Err(Error::Dataset {
