@@ -53,12 +53,6 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
-    /// Hparams values that `hparams::new_values` would refuse.
-    #[error("hparams: {reason}")]
-    InvalidHparams {
-        /// Which rule they break.
-        reason: String,
-    },
     /// The chain's schedule has no values for the window.
     #[error("window {window} precedes the chain's Hparams schedule")]
     NoSchedule {

@@ -37,18 +37,9 @@ impl Ledger {
     }
 }
 
-/// The values `new_values` accepts, with its aborts.
+/// The values `new_values` accepts, with its aborts (the twin raises them).
 pub(super) fn validate_values(values: &HparamValues) -> Result<()> {
-    values.validate().map_err(|err| {
-        if values.dataset_root.len() != 32 {
-            abort(e::EBadDatasetRoot, err.to_string())
-        } else if err.to_string().contains("dataset_blob") {
-            // The first failing check was the blob id's, as in Move's order.
-            abort(e::EBadDatasetBlob, err.to_string())
-        } else {
-            abort(e::EInvalidValue, err.to_string())
-        }
-    })
+    Ok(values.validate()?)
 }
 
 /// The stored Hparams object.

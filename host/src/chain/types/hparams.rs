@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use vram_enclave::eval::EvalParams;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// `vramhub::hparams::Values`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,13 +101,12 @@ impl HparamValues {
         }
     }
 
-    /// The checks `hparams::validate` makes, with the Move abort's meaning.
+    /// The checks `hparams::validate` makes, in its order, each failing
+    /// with the abort Move raises for it (`EInvalidValue`,
+    /// `EBadDatasetRoot`, `EBadDatasetBlob`).
     pub fn validate(&self) -> Result<()> {
-        let bad = |reason: &str| {
-            Err(Error::InvalidHparams {
-                reason: reason.to_string(),
-            })
-        };
+        use crate::chain::aborts::hparams::{EBadDatasetBlob, EBadDatasetRoot, EInvalidValue};
+        let bad = |reason: &str| Err(EInvalidValue.err(format!("hparams: {reason}")));
         if self.window_duration_ms == 0
             || self.put_window_open_ms == 0
             || self.put_window_open_ms >= self.window_duration_ms
@@ -130,11 +129,16 @@ impl HparamValues {
         {
             return bad("evaluation parameters out of range");
         }
-        if self.dataset_root.len() != 32 || self.dataset_pages == 0 {
-            return bad("dataset_root must be 32 bytes and dataset_pages positive");
+        if self.dataset_root.len() != 32 {
+            return Err(EBadDatasetRoot.err("hparams: dataset_root must be 32 bytes"));
+        }
+        if self.dataset_pages == 0 {
+            return bad("dataset_pages must be positive");
         }
         if self.dataset_blob.len() != 32 {
-            return bad("dataset_blob must be a 32-byte Walrus blob id");
+            return Err(
+                EBadDatasetBlob.err("hparams: dataset_blob must be a 32-byte Walrus blob id")
+            );
         }
         if self.max_scored == 0 {
             return bad("max_scored must be positive");
