@@ -6,6 +6,12 @@ the test fixture `enclave/tests/fixtures/transformers/`:
     <family>/config.json         the enclave's config (nanoGPT fields for
                                  GPT-2; transformers' own file for Llama)
     <family>/expected.json       tokens, logits [positions x vocab], loss
+    llama-sharded/               the Llama again, saved by transformers in
+                                 shards of at most 200 kB:
+                                 model-0000i-of-0000n.safetensors and
+                                 model.safetensors.index.json (same seeds,
+                                 same model: its expected values are
+                                 llama/expected.json)
 
 GPT-2's Conv1D weights are stored transposed by transformers; they are
 written here in Linear layout (`[out, in]`), the layout nanoGPT checkpoints
@@ -14,6 +20,7 @@ gains in [0.5, 1.5]) so attention and norms visibly matter in the logits.
 
 Not run in CI (transformers and torch are large): run it by hand after
 `pip install torch transformers safetensors`, then commit the output.
+`make_transformers_fixture.py ROOT NAME...` writes only the named ones.
 """
 
 import json
@@ -68,20 +75,37 @@ def gpt2(out):
     expected(model, 256, 33, out)
 
 
-def llama(out):
+def llama(out, max_shard_size=None):
     from transformers import LlamaConfig, LlamaForCausalLM
     cfg = LlamaConfig(hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
                       num_key_value_heads=2, max_position_embeddings=64, vocab_size=256, rms_norm_eps=1e-5,
                       rope_theta=10000.0, tie_word_embeddings=False, attn_implementation="eager")
     model = LlamaForCausalLM(cfg).eval()
     perturb(model, 0.2)
-    model.save_pretrained(out, safe_serialization=True)
-    expected(model, 256, 48, out)
+    if max_shard_size is None:
+        model.save_pretrained(out, safe_serialization=True)
+    else:
+        model.save_pretrained(out, safe_serialization=True, max_shard_size=max_shard_size)
+    # Sampling settings: nothing the evaluator reads.
+    gen = os.path.join(out, "generation_config.json")
+    if os.path.exists(gen):
+        os.remove(gen)
+    # The same seeds make the same model: the sharded copy's expected
+    # values are llama/expected.json.
+    if max_shard_size is None:
+        expected(model, 256, 48, out)
+
+
+def llama_sharded(out):
+    llama(out, max_shard_size="200KB")
 
 
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "enclave/tests/fixtures/transformers"
-    for name, make in (("gpt2", gpt2), ("llama", llama)):
+    only = set(sys.argv[2:])
+    for name, make in (("gpt2", gpt2), ("llama", llama), ("llama-sharded", llama_sharded)):
+        if only and name not in only:
+            continue
         out = os.path.join(root, name)
         os.makedirs(out, exist_ok=True)
         make(out)

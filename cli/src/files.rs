@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use vram_enclave::codec::{float_values, ModelShapes};
 use vram_enclave::model::checkpoint_hash;
+use vram_host::sources::{CheckpointFiles, WEIGHTS_INDEX};
 
 /// Parameter shapes and identity of a checkpoint file.
 pub(crate) struct CheckpointInfo {
@@ -27,9 +28,35 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Reads a checkpoint's shapes (from its safetensors header) and, if its
-/// `config.json` exists, its identity.
+/// Reads a checkpoint's shapes (from its safetensors headers) and, if its
+/// `config.json` exists, its identity. `path` is a weights file, or a
+/// Hugging Face checkpoint directory (or its `model.safetensors.index.json`),
+/// single or sharded.
 pub(crate) fn checkpoint_info(path: &Path, config: Option<&Path>) -> Result<CheckpointInfo> {
+    let dir = if path.is_dir() {
+        Some(path)
+    } else if path.file_name() == Some(WEIGHTS_INDEX.as_ref()) {
+        path.parent()
+    } else {
+        None
+    };
+    if let Some(dir) = dir {
+        anyhow::ensure!(
+            config.is_none(),
+            "--config applies to a weights file; a checkpoint directory has its own config.json"
+        );
+        let files = CheckpointFiles::read_dir(dir)?;
+        let mut shapes = Vec::new();
+        for (name, bytes) in &files.weights {
+            let st = SafeTensors::deserialize(bytes)
+                .with_context(|| format!("{name} is not a safetensors file"))?;
+            shapes.extend(st.iter().map(|(n, v)| (n.to_string(), v.shape().to_vec())));
+        }
+        return Ok(CheckpointInfo {
+            shapes: ModelShapes::new(shapes)?,
+            hash: Some(files.identity()),
+        });
+    }
     let weights = read(path)?;
     let st = SafeTensors::deserialize(&weights)
         .with_context(|| format!("{} is not a safetensors file", path.display()))?;

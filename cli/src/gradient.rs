@@ -43,7 +43,8 @@ pub(crate) struct UploadArgs {
 
 #[derive(Args)]
 pub(crate) struct EncodeArgs {
-    /// The checkpoint the gradient was computed on (its shapes and identity).
+    /// The checkpoint the gradient was computed on (its shapes and identity):
+    /// a weights file, or a checkpoint directory (single or sharded).
     #[arg(long, value_name = "CKPT.safetensors")]
     checkpoint: PathBuf,
     /// The checkpoint's config.json (default: beside the checkpoint).
@@ -77,7 +78,8 @@ pub(crate) struct EncodeArgs {
 
 #[derive(Args)]
 pub(crate) struct DecodeArgs {
-    /// The checkpoint whose shapes the blob must match.
+    /// The checkpoint whose shapes the blob must match (weights file or
+    /// checkpoint directory).
     #[arg(long, value_name = "CKPT.safetensors")]
     checkpoint: PathBuf,
     /// The blob.

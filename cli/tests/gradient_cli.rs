@@ -124,6 +124,73 @@ fn encode_decode_inspect_round_trip() {
 }
 
 #[test]
+fn a_sharded_checkpoint_directory_is_a_checkpoint() {
+    let dir = scratch("sharded");
+    let (ckpt, grad) = setup(&dir);
+    // The tiny weights in two shards with their index, as transformers
+    // saves a checkpoint over its shard size.
+    let all = read_weights(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let mut halves = [Tensors::new(), Tensors::new()];
+    let mut map = serde_json::Map::new();
+    for (i, (name, t)) in all.into_iter().enumerate() {
+        map.insert(
+            name.clone(),
+            format!("model-0000{}-of-00002.safetensors", i % 2 + 1).into(),
+        );
+        halves[i % 2].insert(name, t);
+    }
+    let sharded = dir.join("sharded");
+    std::fs::create_dir_all(&sharded).unwrap();
+    let mut files = Vec::new();
+    for (i, h) in halves.iter().enumerate() {
+        let bytes = save_weights(h).unwrap();
+        std::fs::write(
+            sharded.join(format!("model-0000{}-of-00002.safetensors", i + 1)),
+            &bytes,
+        )
+        .unwrap();
+        files.push(bytes);
+    }
+    std::fs::write(
+        sharded.join("model.safetensors.index.json"),
+        serde_json::to_vec(&serde_json::json!({ "weight_map": map })).unwrap(),
+    )
+    .unwrap();
+    let config = std::fs::read(dir.join("config.json")).unwrap();
+    std::fs::write(sharded.join("config.json"), &config).unwrap();
+    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    let identity = Checkpoint::load_files(&refs, &config).unwrap().hash();
+
+    let blob = dir.join("blob.safetensors");
+    let (code, json, stderr) = run(&[
+        "gradient",
+        "encode",
+        "--checkpoint",
+        sharded.to_str().unwrap(),
+        "--grad",
+        grad.to_str().unwrap(),
+        "--out",
+        blob.to_str().unwrap(),
+        "--topk",
+        "32",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["base_checkpoint"], hex::encode(identity));
+    let index = sharded.join("model.safetensors.index.json");
+    let (code, json, stderr) = run(&[
+        "gradient",
+        "inspect",
+        blob.to_str().unwrap(),
+        "--checkpoint",
+        index.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["valid"], true);
+}
+
+#[test]
 fn malformed_blobs_exit_1_with_the_reason() {
     let dir = scratch("malformed");
     let (ckpt, grad) = setup(&dir);

@@ -118,7 +118,11 @@ fn prepare(s: &mut UnixStream, w: &World) {
         Response::WindowOpened { .. }
     ));
     assert!(matches!(
-        upload(s, UploadKind::CheckpointWeights, &w.weights),
+        upload(
+            s,
+            UploadKind::CheckpointWeights { file: 0, files: 1 },
+            &w.weights
+        ),
         Response::Uploaded { .. }
     ));
     assert!(matches!(
@@ -227,6 +231,125 @@ fn honest_session_signs_a_statement_that_verifies() {
     );
 }
 
+/// The world's weights split over two safetensors files (alternate
+/// tensors), the window re-opened on their identity.
+fn sharded(w: &World) -> (Vec<Vec<u8>>, OpenWindow) {
+    use vram_enclave::model::{combine_checkpoint_hashes, read_weights, save_weights, Tensors};
+    let all = read_weights(&w.weights).unwrap();
+    let mut halves = [Tensors::new(), Tensors::new()];
+    for (i, (name, t)) in all.into_iter().enumerate() {
+        halves[i % 2].insert(name, t);
+    }
+    let files: Vec<Vec<u8>> = halves.iter().map(|h| save_weights(h).unwrap()).collect();
+    let hashes: Vec<[u8; 32]> = files.iter().map(|f| vram_attestation::sha256(f)).collect();
+    let mut o = open(w);
+    o.checkpoint_hash = Bytes32(combine_checkpoint_hashes(
+        &hashes,
+        &vram_attestation::sha256(&w.config),
+    ));
+    (files, o)
+}
+
+#[test]
+fn sharded_checkpoint_loads_in_order_and_refuses_disorder() {
+    let w = world();
+    let (files, o) = sharded(&w);
+    let srv = server("shards");
+    let mut s = srv.connect();
+    call(&mut s, &Request::OpenWindow(o));
+    let shard = |file| UploadKind::CheckpointWeights { file, files: 2 };
+    refused(
+        upload(&mut s, shard(1), &files[1]),
+        ErrorCode::UploadOutOfOrder,
+    );
+    refused(
+        upload(
+            &mut s,
+            UploadKind::CheckpointWeights { file: 0, files: 0 },
+            &files[0],
+        ),
+        ErrorCode::BadRequest,
+    );
+    upload(&mut s, shard(0), &files[0]);
+    refused(
+        upload(&mut s, shard(0), &files[0]),
+        ErrorCode::DuplicateUpload,
+    );
+    refused(
+        upload(
+            &mut s,
+            UploadKind::CheckpointWeights { file: 1, files: 3 },
+            &files[1],
+        ),
+        ErrorCode::BadRequest,
+    );
+    upload(&mut s, shard(1), &files[1]);
+    assert!(matches!(
+        upload(&mut s, UploadKind::CheckpointConfig, &w.config),
+        Response::Uploaded { complete: true, .. }
+    ));
+    // Loaded: nothing more is taken for it.
+    refused(
+        upload(&mut s, shard(0), &files[0]),
+        ErrorCode::DuplicateUpload,
+    );
+}
+
+#[test]
+fn sharded_checkpoint_in_the_wrong_order_or_with_a_repeated_tensor_is_refused() {
+    use vram_enclave::model::{combine_checkpoint_hashes, read_weights, save_weights, Tensors};
+    let w = world();
+    let (files, o) = sharded(&w);
+    let srv = server("shards-bad");
+    let mut s = srv.connect();
+    call(&mut s, &Request::OpenWindow(o));
+    // Swapped files hash to another identity.
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 2 },
+        &files[1],
+    );
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 1, files: 2 },
+        &files[0],
+    );
+    refused(
+        upload(&mut s, UploadKind::CheckpointConfig, &w.config),
+        ErrorCode::CheckpointHashMismatch,
+    );
+    // A tensor in both files: the identity matches, the load refuses it.
+    let mut second: Tensors = read_weights(&files[1]).unwrap();
+    let (name, t) = read_weights(&files[0]).unwrap().into_iter().next().unwrap();
+    second.insert(name, t);
+    let twice = save_weights(&second).unwrap();
+    let mut o = open(&w);
+    o.checkpoint_hash = Bytes32(combine_checkpoint_hashes(
+        &[
+            vram_attestation::sha256(&files[0]),
+            vram_attestation::sha256(&twice),
+        ],
+        &vram_attestation::sha256(&w.config),
+    ));
+    let srv = server("shards-twice");
+    let mut s = srv.connect();
+    call(&mut s, &Request::OpenWindow(o));
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 2 },
+        &files[0],
+    );
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 1, files: 2 },
+        &twice,
+    );
+    refused(
+        upload(&mut s, UploadKind::CheckpointConfig, &w.config),
+        ErrorCode::BadCheckpoint,
+    );
+}
+
 #[test]
 fn attack_01_tampered_checkpoint() {
     let w = world();
@@ -236,14 +359,22 @@ fn attack_01_tampered_checkpoint() {
     let mut bad = w.weights.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;
-    upload(&mut s, UploadKind::CheckpointWeights, &bad);
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 1 },
+        &bad,
+    );
     refused(
         upload(&mut s, UploadKind::CheckpointConfig, &w.config),
         ErrorCode::CheckpointHashMismatch,
     );
     // The session goes on: the genuine checkpoint is accepted afterwards.
     assert!(matches!(
-        upload(&mut s, UploadKind::CheckpointWeights, &w.weights),
+        upload(
+            &mut s,
+            UploadKind::CheckpointWeights { file: 0, files: 1 },
+            &w.weights
+        ),
         Response::Uploaded { .. }
     ));
     assert!(matches!(
@@ -258,7 +389,11 @@ fn attack_02_tampered_gradient() {
     let srv = server("a02");
     let mut s = srv.connect();
     call(&mut s, &Request::OpenWindow(open(&w)));
-    upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 1 },
+        &w.weights,
+    );
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     let mut bad = w.blob.clone();
     let last = bad.len() - 1;
@@ -281,7 +416,11 @@ fn attack_03_wrong_manifest_and_wrong_page() {
         upload(&mut s, UploadKind::Manifest, &bad),
         ErrorCode::ManifestMismatch,
     );
-    upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 1 },
+        &w.weights,
+    );
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     upload(&mut s, UploadKind::Manifest, &w.manifest);
     declare_missing(&mut s, &[1, 2]);
@@ -487,7 +626,11 @@ fn attack_10_wrong_message_order() {
         call(&mut s, &Request::Finish { window: WINDOW }),
         ErrorCode::OutOfOrder,
     );
-    upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 1 },
+        &w.weights,
+    );
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     upload(&mut s, UploadKind::Manifest, &w.manifest);
     // No seed before every committed blob arrived or was declared missing.
@@ -600,7 +743,11 @@ fn attack_13_unbounded_and_disordered_chunk_streams() {
     let srv = server("a13b");
     let mut s = srv.connect();
     call(&mut s, &Request::OpenWindow(open(&w)));
-    upload(&mut s, UploadKind::CheckpointWeights, &w.weights);
+    upload(
+        &mut s,
+        UploadKind::CheckpointWeights { file: 0, files: 1 },
+        &w.weights,
+    );
     upload(&mut s, UploadKind::CheckpointConfig, &w.config);
     refused(
         call(
@@ -690,7 +837,13 @@ fn attack_15_oversized_nonce_and_bad_parameters() {
             data: body.to_vec(),
         })
     };
-    call(&mut s, &chunks(UploadKind::CheckpointWeights, &w.weights));
+    call(
+        &mut s,
+        &chunks(
+            UploadKind::CheckpointWeights { file: 0, files: 1 },
+            &w.weights,
+        ),
+    );
     refused(
         call(&mut s, &chunks(UploadKind::CheckpointConfig, &w.config)),
         ErrorCode::BadRequest,
@@ -703,7 +856,11 @@ fn attack_16_uploads_for_unknown_windows() {
     let srv = server("a16");
     let mut s = srv.connect();
     refused(
-        upload(&mut s, UploadKind::CheckpointWeights, &w.weights),
+        upload(
+            &mut s,
+            UploadKind::CheckpointWeights { file: 0, files: 1 },
+            &w.weights,
+        ),
         ErrorCode::UnknownWindow,
     );
     refused(

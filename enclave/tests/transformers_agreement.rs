@@ -10,18 +10,47 @@ use std::path::PathBuf;
 
 use vram_enclave::model::Checkpoint;
 
-fn fixture(name: &str) -> (Checkpoint, serde_json::Value) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/transformers")
-        .join(name);
-    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-    let ckpt = Checkpoint::load(&read("model.safetensors"), &read("config.json")).unwrap();
-    let expected = serde_json::from_slice(&read("expected.json")).unwrap();
-    (ckpt, expected)
+        .join(name)
+}
+
+fn read(name: &str, file: &str) -> Vec<u8> {
+    std::fs::read(dir(name).join(file)).unwrap()
+}
+
+fn fixture(name: &str) -> Checkpoint {
+    Checkpoint::load(&read(name, "model.safetensors"), &read(name, "config.json")).unwrap()
+}
+
+/// transformers' own shards of the Llama fixture, in the order of its
+/// `model.safetensors.index.json` (the host reads that file; the enclave
+/// takes the files in order).
+fn sharded_llama() -> (Checkpoint, Vec<Vec<u8>>) {
+    let index: serde_json::Value =
+        serde_json::from_slice(&read("llama-sharded", "model.safetensors.index.json")).unwrap();
+    let mut names: Vec<&str> = index["weight_map"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 3, "transformers wrote {names:?}");
+    let files: Vec<Vec<u8>> = names.iter().map(|n| read("llama-sharded", n)).collect();
+    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+    let ckpt = Checkpoint::load_files(&refs, &read("llama-sharded", "config.json")).unwrap();
+    (ckpt, files)
 }
 
 fn agree(name: &str, family: &str) {
-    let (ckpt, expected) = fixture(name);
+    agree_with(fixture(name), name, family);
+}
+
+fn agree_with(ckpt: Checkpoint, name: &str, family: &str) {
+    let expected: serde_json::Value = serde_json::from_slice(&read(name, "expected.json")).unwrap();
     assert_eq!(ckpt.config().family(), family);
     let tokens: Vec<u32> = expected["tokens"]
         .as_array()
@@ -60,4 +89,24 @@ fn gpt2_agrees_with_transformers() {
 #[test]
 fn llama_agrees_with_transformers() {
     agree("llama", "llama");
+}
+
+#[test]
+fn sharded_llama_is_the_same_model_with_the_sharded_identity() {
+    let (sharded, files) = sharded_llama();
+    let single = fixture("llama");
+    let hashes: Vec<[u8; 32]> = files.iter().map(|f| vram_attestation::sha256(f)).collect();
+    let config = vram_attestation::sha256(&read("llama-sharded", "config.json"));
+    assert_eq!(
+        sharded.hash(),
+        vram_enclave::model::combine_checkpoint_hashes(&hashes, &config)
+    );
+    assert_ne!(sharded.hash(), single.hash());
+    let tokens: Vec<u32> = (0..48).map(|i| (i * 37 % 256) as u32).collect();
+    assert_eq!(
+        sharded.loss_sum(&[&tokens]).unwrap().0.to_bits(),
+        single.loss_sum(&[&tokens]).unwrap().0.to_bits()
+    );
+    // And it agrees with transformers (same seeds, same model).
+    agree_with(sharded, "llama", "llama");
 }

@@ -103,8 +103,9 @@ pub fn build_bundle(
         &out.join(".datasets"),
         walrus.clone(),
     )?;
-    let (_, config_json) =
-        checkpoints.checkpoint(&anchor.checkpoint_hash, &anchor.checkpoint_blob)?;
+    let config_json = checkpoints
+        .checkpoint(&anchor.checkpoint_hash, &anchor.checkpoint_blob)?
+        .config;
     let root: [u8; 32] = values
         .dataset_root
         .as_slice()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use vram_enclave::protocol::{
     read_frame, write_frame, FrameError, OpenWindow, Page, PageRequest, Request, Response,
-    TimedRead, Upload, UploadKind, DEFAULT_MAX_FRAME,
+    TimedRead, Upload, UploadKind, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
 };
 
 use crate::error::{Error, Result};
@@ -165,6 +165,14 @@ impl EnclaveClient {
             },
         )?;
         match self.describe(&nonce)? {
+            Response::Describe {
+                protocol_version, ..
+            } if protocol_version != PROTOCOL_VERSION => Err(Error::Enclave {
+                reason: format!(
+                    "the enclave speaks protocol {protocol_version}, this host {PROTOCOL_VERSION}: \
+                     run the enclave image built from the same release"
+                ),
+            }),
             Response::Describe {
                 public_key,
                 attestation,

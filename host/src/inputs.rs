@@ -15,7 +15,7 @@ use vram_enclave::dataset::page_bytes;
 use vram_enclave::model::combine_checkpoint_hashes;
 
 use crate::error::{Error, Result};
-use crate::sources::{pages_from_bytes, CheckpointStore, Dataset};
+use crate::sources::{pages_from_bytes, CheckpointFiles, CheckpointStore, Dataset, CONFIG_FILE};
 use crate::walrus::transport::hash_from_hex;
 use crate::walrus::{BlobId, WalrusClient};
 
@@ -99,31 +99,34 @@ fn parse_index<T: for<'de> Deserialize<'de>>(what: &str, bytes: &[u8]) -> Result
 impl CheckpointList {
     /// The identity its listed hashes make (design §4.2).
     pub fn identity(&self) -> Result<[u8; 32]> {
-        let [weights, config] = self.checked_files()?;
+        let (weights, config) = self.checked_files()?;
+        let hashes = weights
+            .iter()
+            .map(|f| hash_from_hex(&f.sha256))
+            .collect::<Result<Vec<_>>>()?;
         Ok(combine_checkpoint_hashes(
-            &hash_from_hex(&weights.sha256)?,
+            &hashes,
             &hash_from_hex(&config.sha256)?,
         ))
     }
 
-    /// The two files the enclave takes today: one weights file, then
+    /// The weights files (one, or shards in ascending name order), then
     /// `config.json`.
-    fn checked_files(&self) -> Result<[&FileRef; 2]> {
+    fn checked_files(&self) -> Result<(&[FileRef], &FileRef)> {
         let what = "checkpoint file list";
         if self.format != CHECKPOINT_FORMAT {
             return Err(bad(what, format!("format {:?}", self.format)));
         }
-        match self.files.as_slice() {
-            [w, c] if w.name == "model.safetensors" && c.name == "config.json" => Ok([w, c]),
-            [.., c] if c.name == "config.json" && self.files.len() > 2 => Err(bad(
+        match self.files.split_last() {
+            Some((config, weights)) if config.name == CONFIG_FILE => {
+                CheckpointFiles::check_names(weights.iter().map(|f| f.name.as_str()))
+                    .map_err(|e| bad(what, e))?;
+                Ok((weights, config))
+            }
+            _ => Err(bad(
                 what,
-                format!(
-                    "{} weights files: sharded weights (model.safetensors.index.json) are not \
-                     loaded by this evaluator yet",
-                    self.files.len() - 1
-                ),
+                "expected the weights files (model.safetensors, or shards) then config.json",
             )),
-            _ => Err(bad(what, "expected model.safetensors then config.json")),
         }
     }
 }
@@ -132,12 +135,17 @@ impl CheckpointList {
 /// returns (identity, the list's blob id) for the anchor.
 pub fn publish_checkpoint(
     walrus: &WalrusClient,
-    weights: &[u8],
-    config_json: &[u8],
+    checkpoint: &CheckpointFiles,
     epochs: u32,
 ) -> Result<([u8; 32], BlobId)> {
+    CheckpointFiles::check_names(checkpoint.weights.iter().map(|(n, _)| n.as_str()))?;
     let mut files = Vec::new();
-    for (name, bytes) in [("model.safetensors", weights), ("config.json", config_json)] {
+    let all = checkpoint
+        .weights
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .chain([(CONFIG_FILE, checkpoint.config.as_slice())]);
+    for (name, bytes) in all {
         files.push(FileRef {
             name: name.into(),
             sha256: hex::encode(sha256(bytes)),
@@ -232,8 +240,8 @@ impl InputStore {
     }
 
     /// The checkpoint with identity `hash` whose file list is blob `list`:
-    /// from the cache, or fetched, checked and cached. (weights, config.json).
-    pub fn checkpoint(&self, hash: &[u8; 32], list: &BlobId) -> Result<(Vec<u8>, Vec<u8>)> {
+    /// from the cache, or fetched, checked and cached.
+    pub fn checkpoint(&self, hash: &[u8; 32], list: &BlobId) -> Result<CheckpointFiles> {
         if let Ok(found) = self.checkpoints.get(hash) {
             return Ok(found);
         }
@@ -249,7 +257,7 @@ impl InputStore {
                 ),
             ));
         }
-        let [w, c] = files.checked_files()?;
+        let (weights, config) = files.checked_files()?;
         let mut budget = self.max_checkpoint_bytes;
         let mut fetch = |f: &FileRef| -> Result<Vec<u8>> {
             if f.size > budget {
@@ -264,11 +272,17 @@ impl InputStore {
                 .fetch_content(&id, &hash_from_hex(&f.sha256)?, f.size)
                 .map_err(|e| bad(&f.name, e))
         };
-        let weights = fetch(w)?;
-        let config = fetch(c)?;
-        let stored = self.checkpoints.put(&weights, &config)?;
+        let weights = weights
+            .iter()
+            .map(|f| Ok((f.name.clone(), fetch(f)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let checkpoint = CheckpointFiles {
+            weights,
+            config: fetch(config)?,
+        };
+        let stored = self.checkpoints.put(&checkpoint)?;
         debug_assert_eq!(&stored, hash);
-        Ok((weights, config))
+        Ok(checkpoint)
     }
 
     /// The dataset with root `root` of `pages` pages of `page_len` tokens,

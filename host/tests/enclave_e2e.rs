@@ -77,7 +77,11 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
     };
     assert_eq!(client.open_window(&open).unwrap(), (true, true));
     client
-        .upload(window, UploadKind::CheckpointWeights, &tiny.weights)
+        .upload(
+            window,
+            UploadKind::CheckpointWeights { file: 0, files: 1 },
+            &tiny.weights,
+        )
         .unwrap();
     client
         .upload(window, UploadKind::CheckpointConfig, &tiny.config_json)

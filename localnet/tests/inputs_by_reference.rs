@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use vram_host::inputs::{publish_checkpoint, publish_dataset, InputStore};
-use vram_host::sources::Dataset;
+use vram_host::sources::{CheckpointFiles, Dataset};
 use vram_host::walrus::transport::ShardManifest;
 use vram_host::walrus::{BlobId, RetryPolicy, WalrusClient};
 use vram_localnet::blobstore::BlobStore;
@@ -80,19 +80,24 @@ fn an_empty_machine_fetches_sharded_inputs_by_their_ids() {
         tiny.weights.len() as u64 > 2 * MAX_REQUEST,
         "the test needs shards"
     );
-    let (hash, list) =
-        publish_checkpoint(&net.walrus, &tiny.weights, &tiny.config_json, 1).unwrap();
+    let (hash, list) = publish_checkpoint(
+        &net.walrus,
+        &CheckpointFiles::single(tiny.weights.clone(), tiny.config_json.clone()),
+        1,
+    )
+    .unwrap();
     assert_eq!(hash, tiny.hash);
     assert!(shards(&net, &weights_blob(&net, &list)).len() >= 3);
     let dataset = Dataset::new(synthetic_pages(1, 256, 65, 300)).unwrap();
     let (root, index) = publish_dataset(&net.walrus, &dataset, 1).unwrap();
 
     let store = fresh(&net, "validator");
-    let (weights, config) = store.checkpoint(&hash, &list).unwrap();
-    assert_eq!(
-        (weights, config),
-        (tiny.weights.clone(), tiny.config_json.clone())
-    );
+    let got = store
+        .checkpoint(&hash, &list)
+        .unwrap()
+        .into_single()
+        .unwrap();
+    assert_eq!(got, (tiny.weights.clone(), tiny.config_json.clone()));
     let got = store.dataset(&root, &index, 300, 65).unwrap();
     assert_eq!(got.manifest(), dataset.manifest());
     // Cached by hash: a second machine state reads it without the network.
@@ -105,8 +110,12 @@ fn an_empty_machine_fetches_sharded_inputs_by_their_ids() {
 fn a_tampered_shard_is_refused() {
     let net = net("inputs-tampered");
     let tiny = TinyCheckpoint::new(4).unwrap();
-    let (hash, list) =
-        publish_checkpoint(&net.walrus, &tiny.weights, &tiny.config_json, 1).unwrap();
+    let (hash, list) = publish_checkpoint(
+        &net.walrus,
+        &CheckpointFiles::single(tiny.weights.clone(), tiny.config_json.clone()),
+        1,
+    )
+    .unwrap();
     let shard = shards(&net, &weights_blob(&net, &list))[1];
     let path = net.dir.join("blobs").join(shard.to_string());
     let mut bytes = std::fs::read(&path).unwrap();
@@ -127,8 +136,12 @@ fn a_tampered_shard_is_refused() {
 fn an_oversized_shard_is_refused_unread() {
     let net = net("inputs-oversized");
     let tiny = TinyCheckpoint::new(5).unwrap();
-    let (hash, list) =
-        publish_checkpoint(&net.walrus, &tiny.weights, &tiny.config_json, 1).unwrap();
+    let (hash, list) = publish_checkpoint(
+        &net.walrus,
+        &CheckpointFiles::single(tiny.weights.clone(), tiny.config_json.clone()),
+        1,
+    )
+    .unwrap();
     let shard = shards(&net, &weights_blob(&net, &list))[0];
     // The store serves whatever is in its folder: a hostile aggregator.
     std::fs::write(
@@ -151,8 +164,18 @@ fn a_file_list_or_index_for_other_content_is_refused() {
     let net = net("inputs-other");
     let a = TinyCheckpoint::new(6).unwrap();
     let b = TinyCheckpoint::new(7).unwrap();
-    let (hash_a, _) = publish_checkpoint(&net.walrus, &a.weights, &a.config_json, 1).unwrap();
-    let (_, list_b) = publish_checkpoint(&net.walrus, &b.weights, &b.config_json, 1).unwrap();
+    let (hash_a, _) = publish_checkpoint(
+        &net.walrus,
+        &CheckpointFiles::single(a.weights.clone(), a.config_json.clone()),
+        1,
+    )
+    .unwrap();
+    let (_, list_b) = publish_checkpoint(
+        &net.walrus,
+        &CheckpointFiles::single(b.weights.clone(), b.config_json.clone()),
+        1,
+    )
+    .unwrap();
     let store = fresh(&net, "validator");
     let err = store.checkpoint(&hash_a, &list_b).unwrap_err().to_string();
     assert!(err.contains("not the anchored"), "{err}");
@@ -169,4 +192,70 @@ fn a_file_list_or_index_for_other_content_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not the chain's dataset root"), "{err}");
+}
+
+fn three_shards(tiny: &TinyCheckpoint) -> CheckpointFiles {
+    CheckpointFiles {
+        weights: tiny.shards(3).unwrap(),
+        config: tiny.config_json.clone(),
+    }
+}
+
+#[test]
+fn a_sharded_checkpoint_travels_and_loads_as_the_same_model() {
+    use vram_enclave::model::Checkpoint;
+    let net = net("inputs-sharded");
+    let tiny = TinyCheckpoint::new(6).unwrap();
+    let files = three_shards(&tiny);
+    let (hash, list) = publish_checkpoint(&net.walrus, &files, 1).unwrap();
+    assert_eq!(hash, files.identity());
+    assert_ne!(hash, tiny.hash);
+    let store = fresh(&net, "validator");
+    let got = store.checkpoint(&hash, &list).unwrap();
+    assert_eq!(got, files);
+    // Cached in Hugging Face's layout, with an index the shards agree with.
+    let cached = net
+        .dir
+        .join("validator/checkpoints")
+        .join(hex::encode(hash));
+    assert!(cached.join("model.safetensors.index.json").is_file());
+    assert_eq!(CheckpointFiles::read_dir(&cached).unwrap(), files);
+    // The same model as the single file, to the bit.
+    let sharded = Checkpoint::load_files(&got.weights_bytes(), &got.config).unwrap();
+    assert_eq!(sharded.hash(), tiny.load_shards(3).unwrap().hash());
+    let single = Checkpoint::load(&tiny.weights, &tiny.config_json).unwrap();
+    let page: Vec<u32> = (0..33).map(|i| i * 7 % 256).collect();
+    assert_eq!(
+        sharded.loss_sum(&[&page]).unwrap().0.to_bits(),
+        single.loss_sum(&[&page]).unwrap().0.to_bits()
+    );
+    // A single-file consumer says why it cannot take it.
+    let err = got.into_single().unwrap_err().to_string();
+    assert!(err.contains("3 weights files"), "{err}");
+}
+
+#[test]
+fn a_file_list_with_shards_out_of_order_is_refused() {
+    let net = net("inputs-shard-order");
+    let tiny = TinyCheckpoint::new(7).unwrap();
+    let mut files = three_shards(&tiny);
+    files.weights.swap(0, 2);
+    // Publishing checks the names first: nothing is uploaded.
+    let err = publish_checkpoint(&net.walrus, &files, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("out of order"), "{err}");
+    // A hostile list (written by hand) is refused before any fetch.
+    let good = three_shards(&tiny);
+    let (hash, list) = publish_checkpoint(&net.walrus, &good, 1).unwrap();
+    let path = net.dir.join("blobs").join(list.to_string());
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    value["files"].as_array_mut().unwrap().swap(0, 1);
+    std::fs::write(&path, serde_json::to_vec(&value).unwrap()).unwrap();
+    let err = fresh(&net, "validator")
+        .checkpoint(&hash, &list)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("out of order"), "{err}");
 }

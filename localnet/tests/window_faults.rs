@@ -19,7 +19,7 @@ use vram_host::enclave_client::Endpoint;
 use vram_host::inputs::{publish_checkpoint, publish_dataset, InputStore};
 use vram_host::journal::{Journal, NextStep};
 use vram_host::metrics::Metrics;
-use vram_host::sources::Dataset;
+use vram_host::sources::{CheckpointFiles, Dataset};
 use vram_host::supervisor::{sibling_binary, Launcher, Supervisor};
 use vram_host::validator::{LoopConfig, Outcome, Step, Trust, Validator};
 use vram_host::walrus::{RetryPolicy, WalrusClient};
@@ -67,7 +67,13 @@ fn world() -> World {
     )
     .unwrap();
     // Published, and named on chain by blob id: each validator fetches them.
-    let (hash, list) = publish_checkpoint(&walrus, &tiny.weights, &tiny.config_json, 1).unwrap();
+    // In two shards, as transformers saves a large model: the validators
+    // upload both files to their enclaves.
+    let files = CheckpointFiles {
+        weights: tiny.shards(2).unwrap(),
+        config: tiny.config_json.clone(),
+    };
+    let (hash, list) = publish_checkpoint(&walrus, &files, 1).unwrap();
     let (_, dataset_blob) = publish_dataset(&walrus, &dataset, 1).unwrap();
 
     let values = HparamValues {
@@ -98,7 +104,8 @@ fn world() -> World {
     while ledger.now_ms().unwrap() < now + 200 {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let ckpt = tiny.load().unwrap();
+    let ckpt = tiny.load_shards(2).unwrap();
+    assert_eq!(ckpt.hash(), hash);
     for uid in 0..2u64 {
         let owner = sha256(format!("fault miner {uid}").as_bytes());
         assert_eq!(

@@ -154,7 +154,11 @@ impl<S: TimedRead + Read + Write> Session<S> {
         } = opened
         {
             if need_checkpoint {
-                self.upload(open.window, UploadKind::CheckpointWeights, &w.weights);
+                self.upload(
+                    open.window,
+                    UploadKind::CheckpointWeights { file: 0, files: 1 },
+                    &w.weights,
+                );
                 self.upload(open.window, UploadKind::CheckpointConfig, &w.config);
             }
             if need_manifest {

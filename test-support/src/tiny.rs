@@ -3,7 +3,8 @@
 
 use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::model::{
-    checkpoint_hash, init_weights, save_weights, Checkpoint, GptConfig, ModelConfig, SplitMix64,
+    checkpoint_hash, init_weights, read_weights, save_weights, Checkpoint, GptConfig, ModelConfig,
+    SplitMix64, Tensors,
 };
 
 /// The `tiny` model's checkpoint, as files and as its identity.
@@ -40,6 +41,32 @@ impl TinyCheckpoint {
     /// The checkpoint, loaded for evaluation.
     pub fn load(&self) -> Result<Checkpoint, vram_enclave::Error> {
         Checkpoint::load(&self.weights, &self.config_json)
+    }
+
+    /// The same tensors dealt over `n` safetensors files (tensor `i` into
+    /// file `i mod n`), named as transformers names shards
+    /// (`model-00001-of-0000n.safetensors`, ...), in identity order.
+    pub fn shards(&self, n: usize) -> Result<Vec<(String, Vec<u8>)>, vram_enclave::Error> {
+        let mut parts = vec![Tensors::new(); n.max(1)];
+        let count = parts.len();
+        for (i, (name, t)) in read_weights(&self.weights)?.into_iter().enumerate() {
+            parts[i % count].insert(name, t);
+        }
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let name = format!("model-{:05}-of-{count:05}.safetensors", i + 1);
+                Ok((name, save_weights(p)?))
+            })
+            .collect()
+    }
+
+    /// The checkpoint of [`TinyCheckpoint::shards`], loaded for evaluation.
+    pub fn load_shards(&self, n: usize) -> Result<Checkpoint, vram_enclave::Error> {
+        let files = self.shards(n)?;
+        let refs: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
+        Checkpoint::load_files(&refs, &self.config_json)
     }
 }
 

@@ -17,20 +17,24 @@ use crate::error::{Error, Result};
 /// Named tensors: shape and flat f32 values, in name order.
 pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// `sha256(sha256(weights.safetensors) || sha256(config.json))`: the
-/// checkpoint identity anchored on chain. Hashing the parts separately lets
-/// them be streamed and cached independently.
+/// `sha256(sha256(model.safetensors) || sha256(config.json))`: the identity
+/// anchored on chain of a checkpoint with one weights file. Hashing the
+/// parts separately lets them be streamed and cached independently.
 pub fn checkpoint_hash(weights: &[u8], config_json: &[u8]) -> [u8; 32] {
-    combine_checkpoint_hashes(&sha256(weights), &sha256(config_json))
+    combine_checkpoint_hashes(&[sha256(weights)], &sha256(config_json))
 }
 
-/// The checkpoint identity from the two parts' SHA-256, for callers that
-/// hashed them while streaming.
-pub fn combine_checkpoint_hashes(weights: &[u8; 32], config_json: &[u8; 32]) -> [u8; 32] {
-    let mut both = [0u8; 64];
-    both[..32].copy_from_slice(weights);
-    both[32..].copy_from_slice(config_json);
-    sha256(&both)
+/// `sha256(sha256(file_1) || ... || sha256(file_n) || sha256(config.json))`
+/// (design §4.2): the identity of a checkpoint whose weights are `n` files
+/// in the order of `model.safetensors.index.json`, from the parts' SHA-256,
+/// for callers that hashed them while streaming.
+pub fn combine_checkpoint_hashes(weights: &[[u8; 32]], config_json: &[u8; 32]) -> [u8; 32] {
+    let mut all = Vec::with_capacity(32 * (weights.len() + 1));
+    for h in weights {
+        all.extend_from_slice(h);
+    }
+    all.extend_from_slice(config_json);
+    sha256(&all)
 }
 
 /// Parameter names with flat f32 values, in name order.
@@ -99,9 +103,32 @@ impl std::fmt::Debug for Checkpoint {
 impl Checkpoint {
     /// Loads safetensors weights and `config.json` bytes.
     pub fn load(weights: &[u8], config_json: &[u8]) -> Result<Self> {
+        Self::load_files(&[weights], config_json)
+    }
+
+    /// Loads a checkpoint whose weights are split over several safetensors
+    /// files (the shards of `model.safetensors.index.json`, in its order).
+    /// Every tensor must sit in exactly one file.
+    pub fn load_files(weights: &[&[u8]], config_json: &[u8]) -> Result<Self> {
         let config = ModelConfig::from_json(config_json)?;
-        let tensors = read_weights(weights)?;
-        Self::from_tensors(config, tensors, checkpoint_hash(weights, config_json))
+        if weights.is_empty() {
+            return Err(Error::BadCheckpoint {
+                reason: "no weights files".into(),
+            });
+        }
+        let mut tensors = Tensors::new();
+        for (i, file) in weights.iter().enumerate() {
+            for (name, tensor) in read_weights(file)? {
+                if tensors.insert(name.clone(), tensor).is_some() {
+                    return Err(Error::BadCheckpoint {
+                        reason: format!("{name} appears again in weights file {}", i + 1),
+                    });
+                }
+            }
+        }
+        let hashes: Vec<[u8; 32]> = weights.iter().map(|w| sha256(w)).collect();
+        let identity = combine_checkpoint_hashes(&hashes, &sha256(config_json));
+        Self::from_tensors(config, tensors, identity)
     }
 
     /// Builds a checkpoint from named tensors whose identity is `hash`.

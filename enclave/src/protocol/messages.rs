@@ -9,8 +9,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::eval::EvalParams;
 
-/// The protocol version of these messages.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// The protocol version of these messages (3: weights files are numbered,
+/// `CheckpointWeights{file, files}`).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// 32 bytes (hashes, keys, addresses), encoded as a CBOR byte string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -67,8 +68,16 @@ pub struct OpenWindow {
 /// What an upload carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UploadKind {
-    /// The checkpoint's safetensors bytes.
-    CheckpointWeights,
+    /// One of the checkpoint's safetensors files: `file` of `files` (one
+    /// file, or the shards of `model.safetensors.index.json` in its order),
+    /// sent in order, each complete before the next begins.
+    CheckpointWeights {
+        /// Its position, from 0.
+        file: u32,
+        /// How many weights files the checkpoint has (the same in every
+        /// upload of the window).
+        files: u32,
+    },
     /// The checkpoint's `config.json`.
     CheckpointConfig,
     /// The dataset manifest: `page_count` SHA-256 hashes, concatenated.

@@ -41,6 +41,8 @@ pub(crate) type Refusal = (ErrorCode, String);
 /// User data bound into every attestation document of this enclave.
 pub const ATTESTATION_USER_DATA: &[u8] = b"vram-enclave/1";
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+/// Most weights files a checkpoint may have (a 70B model ships in 30).
+const MAX_WEIGHTS_FILES: u32 = 1024;
 
 /// Limits and timeouts of the service.
 #[derive(Debug, Clone)]
@@ -107,9 +109,13 @@ enum Verdict {
 struct WindowState {
     open: OpenWindow,
     eval_params_hash: [u8; 32],
-    weights: Option<Stream>,
+    /// The weights file being received, with its position.
+    weights: Option<(u32, Stream)>,
     config: Option<Stream>,
-    finished_weights: Option<(Vec<u8>, [u8; 32])>,
+    /// The weights files the host announced (0 before the first upload).
+    weights_files: u32,
+    /// Complete weights files, in order, with their SHA-256.
+    finished_weights: Vec<(Vec<u8>, [u8; 32])>,
     finished_config: Option<(Vec<u8>, [u8; 32])>,
     checkpoint: Option<Arc<Checkpoint>>,
     manifest_upload: Option<Stream>,

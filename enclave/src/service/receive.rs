@@ -9,7 +9,10 @@ use std::sync::Arc;
 use crate::model::Checkpoint;
 use crate::protocol::{ErrorCode, Response, Upload, UploadKind};
 
-use super::{refuse, Enclave, Refusal, State, Stream, Verdict, WindowState, MAX_CONFIG_BYTES};
+use super::{
+    refuse, Enclave, Refusal, State, Stream, Verdict, WindowState, MAX_CONFIG_BYTES,
+    MAX_WEIGHTS_FILES,
+};
 use crate::eval::{check_blob, Outcome};
 
 impl Enclave {
@@ -30,31 +33,85 @@ impl Enclave {
             complete,
         };
         match upload.kind {
-            UploadKind::CheckpointWeights | UploadKind::CheckpointConfig => {
+            UploadKind::CheckpointWeights { file, files } => {
                 if w.checkpoint.is_some() {
                     return refuse(
                         ErrorCode::DuplicateUpload,
                         "the checkpoint is already loaded",
                     );
                 }
-                let is_weights = upload.kind == UploadKind::CheckpointWeights;
-                let (slot, finished, limit) = if is_weights {
-                    (&mut w.weights, &mut w.finished_weights, max_checkpoint)
-                } else {
-                    (&mut w.config, &mut w.finished_config, MAX_CONFIG_BYTES)
-                };
-                if finished.is_some() {
-                    return refuse(ErrorCode::DuplicateUpload, "that part is already complete");
+                if files == 0 || files > MAX_WEIGHTS_FILES {
+                    return refuse(
+                        ErrorCode::BadRequest,
+                        format!("{files} weights files (1 to {MAX_WEIGHTS_FILES})"),
+                    );
                 }
-                let stream = match slot {
-                    Some(s) => s,
-                    None => slot.insert(Stream::new(upload.total, limit)?),
+                if w.weights_files != 0 && w.weights_files != files {
+                    return refuse(
+                        ErrorCode::BadRequest,
+                        format!(
+                            "{files} weights files; this window's first upload said {}",
+                            w.weights_files
+                        ),
+                    );
+                }
+                // Files arrive in identity order, one at a time: the
+                // expected one is the first not yet complete.
+                let next = w.finished_weights.len() as u32;
+                if file != next || file >= files {
+                    return refuse(
+                        if file < next {
+                            ErrorCode::DuplicateUpload
+                        } else {
+                            ErrorCode::UploadOutOfOrder
+                        },
+                        format!("weights file {file} of {files}; expected file {next}"),
+                    );
+                }
+                // One cap over all files together.
+                let used: u64 = w.finished_weights.iter().map(|(b, _)| b.len() as u64).sum();
+                let limit = max_checkpoint.saturating_sub(used);
+                w.weights_files = files;
+                let stream = match &mut w.weights {
+                    Some((_, s)) => s,
+                    None => {
+                        &mut w
+                            .weights
+                            .insert((file, Stream::new(upload.total, limit)?))
+                            .1
+                    }
                 };
                 let complete = stream.push(upload.offset, upload.total, &upload.data)?;
                 let response = progress(stream, complete);
                 if complete {
-                    if let Some(s) = slot.take() {
-                        *finished = Some(s.finish());
+                    if let Some((_, s)) = w.weights.take() {
+                        w.finished_weights.push(s.finish());
+                    }
+                    Self::load_checkpoint(w, checkpoints)?;
+                }
+                Ok(response)
+            }
+            UploadKind::CheckpointConfig => {
+                if w.checkpoint.is_some() {
+                    return refuse(
+                        ErrorCode::DuplicateUpload,
+                        "the checkpoint is already loaded",
+                    );
+                }
+                if w.finished_config.is_some() {
+                    return refuse(ErrorCode::DuplicateUpload, "that part is already complete");
+                }
+                let stream = match &mut w.config {
+                    Some(s) => s,
+                    None => w
+                        .config
+                        .insert(Stream::new(upload.total, MAX_CONFIG_BYTES)?),
+                };
+                let complete = stream.push(upload.offset, upload.total, &upload.data)?;
+                let response = progress(stream, complete);
+                if complete {
+                    if let Some(s) = w.config.take() {
+                        w.finished_config = Some(s.finish());
                     }
                     Self::load_checkpoint(w, checkpoints)?;
                 }
@@ -224,20 +281,30 @@ impl Enclave {
         w: &mut WindowState,
         cache: &mut Vec<Arc<Checkpoint>>,
     ) -> Result<(), Refusal> {
-        let (Some((weights, wh)), Some((config, ch))) = (&w.finished_weights, &w.finished_config)
-        else {
+        let Some((config, ch)) = &w.finished_config else {
             return Ok(());
         };
-        if crate::model::combine_checkpoint_hashes(wh, ch) != w.open.checkpoint_hash.0 {
-            w.finished_weights = None;
+        if w.weights_files == 0 || w.finished_weights.len() != w.weights_files as usize {
+            return Ok(());
+        }
+        let hashes: Vec<[u8; 32]> = w.finished_weights.iter().map(|(_, h)| *h).collect();
+        if crate::model::combine_checkpoint_hashes(&hashes, ch) != w.open.checkpoint_hash.0 {
+            w.finished_weights = Vec::new();
+            w.weights_files = 0;
             w.finished_config = None;
             return refuse(
                 ErrorCode::CheckpointHashMismatch,
                 "the checkpoint does not hash to the window's checkpoint hash",
             );
         }
-        let loaded = Checkpoint::load(weights, config);
-        w.finished_weights = None;
+        let files: Vec<&[u8]> = w
+            .finished_weights
+            .iter()
+            .map(|(b, _)| b.as_slice())
+            .collect();
+        let loaded = Checkpoint::load_files(&files, config);
+        w.finished_weights = Vec::new();
+        w.weights_files = 0;
         w.finished_config = None;
         let checkpoint = Arc::new(loaded.map_err(|e| (ErrorCode::BadCheckpoint, e.to_string()))?);
         w.open

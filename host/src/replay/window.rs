@@ -41,8 +41,9 @@ pub(super) fn replay_one(
         .as_slice()
         .try_into()
         .map_err(|_| bad("checkpoint hash length"))?;
-    let (weights, config) = checkpoints.get(&ckpt_hash)?;
-    let ckpt = Checkpoint::load(&weights, &config).map_err(|e| bad(e.to_string()))?;
+    let files = checkpoints.get(&ckpt_hash)?;
+    let ckpt = Checkpoint::load_files(&files.weights_bytes(), &files.config)
+        .map_err(|e| bad(e.to_string()))?;
     let blob_bytes = committed_blobs(ledger, window, blobs, &mut problems)?;
 
     let seed: [u8; 32] = p

@@ -14,6 +14,7 @@ use super::{enclave_err, Step, Validator, WindowReport};
 use crate::chain::types::{AnchorRef, Commitment, HparamValues, WindowTimes};
 use crate::chain::Chain;
 use crate::error::{Error, Result};
+use crate::sources::CheckpointFiles;
 
 impl<C: Chain> Validator<C> {
     pub(super) fn score(
@@ -35,10 +36,10 @@ impl<C: Chain> Validator<C> {
         self.journal.open_window(window, &inputs, now)?;
         self.checkpoint(Step::Opened)?;
 
-        let (weights, config_json) = self
+        let checkpoint = self
             .inputs
             .checkpoint(&anchor.checkpoint_hash, &anchor.checkpoint_blob)?;
-        let cfg = ModelConfig::from_json(&config_json).map_err(|e| Error::Checkpoint {
+        let cfg = ModelConfig::from_json(&checkpoint.config).map_err(|e| Error::Checkpoint {
             reason: format!("config.json: {e}"),
         })?;
         let shapes = ModelShapes::new(cfg.parameter_shapes()).map_err(|e| Error::Checkpoint {
@@ -68,8 +69,7 @@ impl<C: Chain> Validator<C> {
         }
         self.check_enclave_clock(&open)?;
         self.wait_for_scoring_phase(&open, times)?;
-        let (message, signature) =
-            self.drive_enclave(&open, &[&weights, &config_json], &blobs, times.end_ms)?;
+        let (message, signature) = self.drive_enclave(&open, &checkpoint, &blobs, times.end_ms)?;
         self.checkpoint(Step::Signed)?;
         let signed = self.check_statement(&open, &key, &message, &signature)?;
         let now = self.chain.now_ms()?;
@@ -139,7 +139,7 @@ impl<C: Chain> Validator<C> {
     fn drive_enclave(
         &mut self,
         open: &OpenWindow,
-        checkpoint: &[&[u8]; 2],
+        checkpoint: &CheckpointFiles,
         blobs: &BTreeMap<u64, Vec<u8>>,
         end_ms: u64,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
@@ -167,8 +167,15 @@ impl<C: Chain> Validator<C> {
             }
         };
         if need_checkpoint {
-            client.upload(window, UploadKind::CheckpointWeights, checkpoint[0])?;
-            client.upload(window, UploadKind::CheckpointConfig, checkpoint[1])?;
+            let files = checkpoint.weights.len() as u32;
+            for (file, (_, bytes)) in checkpoint.weights.iter().enumerate() {
+                let kind = UploadKind::CheckpointWeights {
+                    file: file as u32,
+                    files,
+                };
+                client.upload(window, kind, bytes)?;
+            }
+            client.upload(window, UploadKind::CheckpointConfig, &checkpoint.config)?;
         }
         if need_manifest {
             client.upload(window, UploadKind::Manifest, dataset.manifest())?;

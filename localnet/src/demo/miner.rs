@@ -183,7 +183,7 @@ impl Miner {
     }
 
     fn honest(&self, world: &MinerWorld, window: u64, base: &[u8; 32]) -> Result<Vec<u8>> {
-        let (weights, config) = world.checkpoints.get(base)?;
+        let (weights, config) = world.checkpoints.get(base)?.into_single()?;
         let ckpt = Checkpoint::load(&weights, &config)
             .map_err(|e| demo_err(format!("loading the checkpoint: {e}")))?;
         let pages = self.own_pages(world, window);
@@ -203,7 +203,7 @@ impl Miner {
     }
 
     fn noise(&self, world: &MinerWorld, window: u64, base: &[u8; 32]) -> Result<Vec<u8>> {
-        let (weights, config) = world.checkpoints.get(base)?;
+        let (weights, config) = world.checkpoints.get(base)?.into_single()?;
         let ckpt = Checkpoint::load(&weights, &config).map_err(|e| demo_err(e.to_string()))?;
         let grads = noise_gradients(&ckpt, world.seed ^ (window << 20) ^ self.uid);
         self.gradient_blob(&ckpt, &grads, window, world.values.topk_compression)
@@ -263,7 +263,7 @@ pub fn crowd_window(
         .times(window)
         .ok_or_else(|| demo_err(format!("no schedule for window {window}")))?;
     let (_, base) = wait_for_anchor(&ledger, window, times.start_ms)?;
-    let (weights, config) = world.checkpoints.get(&base)?;
+    let (weights, config) = world.checkpoints.get(&base)?.into_single()?;
     let ckpt = Checkpoint::load(&weights, &config).map_err(|e| demo_err(e.to_string()))?;
     let grads = noise_gradients(&ckpt, world.seed ^ (window << 20) ^ first.uid);
     // Compressed once; each miner's blob differs only in its metadata.

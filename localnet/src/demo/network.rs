@@ -13,7 +13,7 @@ use vram_host::chain::unix_ms;
 use vram_host::inputs::{publish_checkpoint, publish_dataset, InputStore};
 use vram_host::journal::Journal;
 use vram_host::metrics::Metrics;
-use vram_host::sources::{CheckpointStore, Dataset};
+use vram_host::sources::{CheckpointFiles, CheckpointStore, Dataset};
 use vram_host::supervisor::{sibling_binary, Launcher, Supervisor};
 use vram_host::validator::{LoopConfig, Trust, Validator};
 use vram_host::walrus::{RetryPolicy, WalrusClient};
@@ -60,7 +60,8 @@ impl Network {
         let config_json = model.to_json().map_err(|e| demo_err(e.to_string()))?;
         let weights =
             save_weights(&init_weights(&model, cfg.seed)).map_err(|e| demo_err(e.to_string()))?;
-        let first_checkpoint = checkpoints.put(&weights, &config_json)?;
+        let first = CheckpointFiles::single(weights, config_json);
+        let first_checkpoint = checkpoints.put(&first)?;
 
         // The blob store first: the dataset and the checkpoint are published
         // on it and the chain names them by blob id, as on a real network.
@@ -73,7 +74,7 @@ impl Network {
         let walrus = WalrusClient::new(&[store.url()], &[store.url()], policy)?
             .with_max_request_bytes(cfg.max_request_bytes);
         let (_, dataset_blob) = publish_dataset(&walrus, &dataset, 1)?;
-        let (_, checkpoint_blob) = publish_checkpoint(&walrus, &weights, &config_json, 1)?;
+        let (_, checkpoint_blob) = publish_checkpoint(&walrus, &first, 1)?;
         let values = demo_values(cfg, &dataset, &dataset_blob);
 
         let ledger_path = out.join("ledger.sqlite");

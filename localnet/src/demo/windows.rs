@@ -156,7 +156,7 @@ impl WindowRun {
         let chosen = self.gauntlet.top_g(&candidates, net.values.top_g as usize);
         if !chosen.is_empty() {
             let blobs = blobs_of(&net.walrus, host.chain(), window, &chosen)?;
-            let (weights, config_json) = net.checkpoints.get(&self.checkpoint)?;
+            let (weights, config_json) = net.checkpoints.get(&self.checkpoint)?.into_single()?;
             let next = aggregator::aggregate_checkpoint(
                 &weights,
                 &config_json,
@@ -164,11 +164,11 @@ impl WindowRun {
                 net.values.topk_compression as usize,
                 net.values.learning_rate_e9 as f32 / 1e9,
             )?;
-            self.checkpoint = net.checkpoints.put(&next, &config_json)?;
+            self.checkpoint = net.checkpoints.put_single(&next, &config_json)?;
         }
         // Published on Walrus (sharded as needed) before it is anchored.
-        let (weights, config_json) = net.checkpoints.get(&self.checkpoint)?;
-        let (_, list) = publish_checkpoint(&net.walrus, &weights, &config_json, 1)?;
+        let files = net.checkpoints.get(&self.checkpoint)?;
+        let (_, list) = publish_checkpoint(&net.walrus, &files, 1)?;
         let now = host.chain().now_ms()?;
         host.chain()
             .ledger()
