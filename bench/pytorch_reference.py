@@ -168,18 +168,40 @@ def bench_eval(preset, tokens):
             "tokens": n_pages * t, "tokens_per_s": n_pages * t / secs, "loss": total / (n_pages * t)}
 
 
+def bench_gemm(m, n, k, reps):
+    g = torch.Generator().manual_seed(17)
+    a = torch.randn(m, k, generator=g)
+    w = torch.randn(n, k, generator=g)
+    rates = []
+    with torch.inference_mode():
+        F.linear(a, w)
+        for _ in range(reps):
+            start = time.perf_counter()
+            F.linear(a, w)
+            rates.append(2 * m * n * k / (time.perf_counter() - start) / 1e9)
+    rates.sort()
+    return {"peer": "pytorch", "what": "gemm", "m": m, "n": n, "k": k, "threads": torch.get_num_threads(),
+            "reps": reps, "gflops": rates[len(rates) // 2], "best_gflops": rates[-1]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["codec", "eval"])
+    ap.add_argument("what", choices=["codec", "eval", "gemm"])
     ap.add_argument("--preset", default="tiny", choices=sorted(PRESETS) + sorted(LLAMA))
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--tokens", type=int, default=None)
     ap.add_argument("--topk", type=int, default=32)
+    ap.add_argument("--m", type=int, default=2048)
+    ap.add_argument("--n", type=int, default=2048)
+    ap.add_argument("--k", type=int, default=2048)
+    ap.add_argument("--reps", type=int, default=5)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.what == "codec":
         print(json.dumps(bench_codec(a.preset, a.topk)))
+    elif a.what == "gemm":
+        print(json.dumps(bench_gemm(a.m, a.n, a.k, a.reps)))
     else:
         small = a.preset in ("tiny", "llama-tiny")
         print(json.dumps(bench_eval(a.preset, a.tokens or (1 << 16 if small else 2048))))

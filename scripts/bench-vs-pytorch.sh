@@ -9,8 +9,8 @@ usage() {
     cat <<'USAGE'
 usage: scripts/bench-vs-pytorch.sh [--preset tiny|gpt2-124m|llama-tiny|tinyllama-1.1b] [--threads N] [--tokens N]
   Builds vram-validator (release), installs PyTorch into .venv-bench if needed,
-  runs `bench codec` (GPT presets) and `bench eval` for both, prints one JSON
-  line each with ratios, then our full eval JSON (GFLOP/s, fraction of this
+  runs `bench codec` (GPT presets), `bench gemm` (2048^3) and `bench eval`
+  for both, prints one JSON line each with ratios, then our full eval JSON (GFLOP/s, fraction of this
   machine's GEMM peak measured in the same run, peak memory).
 USAGE
 }
@@ -39,7 +39,7 @@ tok=()
 
 ratio() { # ours-json peer-json key
     python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); k=sys.argv[3]
-print(json.dumps({"preset": a["preset"], "threads": a["threads"], "metric": k, "ours": a[k], "pytorch": b[k], "ratio": a[k]/b[k]}))' "$1" "$2" "$3"
+print(json.dumps({"preset": a.get("preset", "gemm %sx%sx%s" % (a.get("m"), a.get("n"), a.get("k"))), "threads": a["threads"], "metric": k, "ours": a[k], "pytorch": b[k], "ratio": a[k]/b[k]}))' "$1" "$2" "$3"
 }
 
 case "$preset" in
@@ -48,6 +48,11 @@ case "$preset" in
         peer_codec=$("${peer[@]}" codec --preset "$preset" --threads "$threads")
         ratio "$ours_codec" "$peer_codec" decode_params_per_s ;;
 esac
+
+# The GEMM under both: a linear layer of 2048 tokens, 2048 -> 2048.
+ours_gemm=$("$ours" bench gemm --threads "$threads" --json)
+peer_gemm=$("${peer[@]}" gemm --threads "$threads")
+ratio "$ours_gemm" "$peer_gemm" gflops
 
 ours_eval=$("$ours" bench eval --preset "$preset" --threads "$threads" "${tok[@]}" --json)
 peer_eval=$("${peer[@]}" eval --preset "$preset" --threads "$threads" "${tok[@]}")

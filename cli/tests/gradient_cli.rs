@@ -281,6 +281,31 @@ fn bench_commands_print_their_keys() {
     }
     let (code, _, _) = run(&["bench", "eval", "--preset", "huge", "--json"]);
     assert_eq!(code, 2);
+    let (code, json, stderr) = run(&[
+        "bench",
+        "gemm",
+        "--m",
+        "70",
+        "--n",
+        "40",
+        "--k",
+        "33",
+        "--reps",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        (json["m"].clone(), json["n"].clone(), json["k"].clone()),
+        (70.into(), 40.into(), 33.into())
+    );
+    assert!(json["gflops"].as_f64().unwrap() > 0.0);
+    assert!(json["best_gflops"].as_f64().unwrap() >= json["gflops"].as_f64().unwrap());
+    let (code, json, _) = run(&["bench", "gemm", "--k", "0", "--json"]);
+    assert_eq!(code, 2);
+    assert!(json["error"].as_str().unwrap().contains("positive"));
 }
 
 #[test]

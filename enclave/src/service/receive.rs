@@ -32,14 +32,18 @@ impl Enclave {
             total: s.total(),
             complete,
         };
+        let checkpoint_part = matches!(
+            upload.kind,
+            UploadKind::CheckpointWeights { .. } | UploadKind::CheckpointConfig
+        );
+        if checkpoint_part && w.checkpoint.is_some() {
+            return refuse(
+                ErrorCode::DuplicateUpload,
+                "the checkpoint is already loaded",
+            );
+        }
         match upload.kind {
             UploadKind::CheckpointWeights { file, files } => {
-                if w.checkpoint.is_some() {
-                    return refuse(
-                        ErrorCode::DuplicateUpload,
-                        "the checkpoint is already loaded",
-                    );
-                }
                 if files == 0 || files > MAX_WEIGHTS_FILES {
                     return refuse(
                         ErrorCode::BadRequest,
@@ -92,12 +96,6 @@ impl Enclave {
                 Ok(response)
             }
             UploadKind::CheckpointConfig => {
-                if w.checkpoint.is_some() {
-                    return refuse(
-                        ErrorCode::DuplicateUpload,
-                        "the checkpoint is already loaded",
-                    );
-                }
                 if w.finished_config.is_some() {
                     return refuse(ErrorCode::DuplicateUpload, "that part is already complete");
                 }
