@@ -109,8 +109,8 @@ enum Verdict {
 struct WindowState {
     open: OpenWindow,
     eval_params_hash: [u8; 32],
-    /// The weights file being received, with its position.
-    weights: Option<(u32, Stream)>,
+    /// The weights file being received (the first not yet complete).
+    weights: Option<Stream>,
     config: Option<Stream>,
     /// The weights files the host announced (0 before the first upload).
     weights_files: u32,

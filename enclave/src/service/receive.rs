@@ -75,20 +75,16 @@ impl Enclave {
                 // One cap over all files together.
                 let used: u64 = w.finished_weights.iter().map(|(b, _)| b.len() as u64).sum();
                 let limit = max_checkpoint.saturating_sub(used);
-                w.weights_files = files;
                 let stream = match &mut w.weights {
-                    Some((_, s)) => s,
-                    None => {
-                        &mut w
-                            .weights
-                            .insert((file, Stream::new(upload.total, limit)?))
-                            .1
-                    }
+                    Some(s) => s,
+                    None => w.weights.insert(Stream::new(upload.total, limit)?),
                 };
+                // The count holds from the first accepted chunk on.
+                w.weights_files = files;
                 let complete = stream.push(upload.offset, upload.total, &upload.data)?;
                 let response = progress(stream, complete);
                 if complete {
-                    if let Some((_, s)) = w.weights.take() {
+                    if let Some(s) = w.weights.take() {
                         w.finished_weights.push(s.finish());
                     }
                     Self::load_checkpoint(w, checkpoints)?;
