@@ -40,36 +40,35 @@ pub(crate) fn checkpoint_info(path: &Path, config: Option<&Path>) -> Result<Chec
     } else {
         None
     };
-    if let Some(dir) = dir {
-        anyhow::ensure!(
-            config.is_none(),
-            "--config applies to a weights file; a checkpoint directory has its own config.json"
-        );
-        let files = CheckpointFiles::read_dir(dir)?;
-        let mut shapes = Vec::new();
-        for (name, bytes) in &files.weights {
-            let st = SafeTensors::deserialize(bytes)
-                .with_context(|| format!("{name} is not a safetensors file"))?;
-            shapes.extend(st.iter().map(|(n, v)| (n.to_string(), v.shape().to_vec())));
+    let (files, hash) = match dir {
+        Some(dir) => {
+            anyhow::ensure!(
+                config.is_none(),
+                "--config applies to a weights file; a checkpoint directory has its own \
+                 config.json"
+            );
+            let files = CheckpointFiles::read_dir(dir)?;
+            let hash = files.identity();
+            (files.weights, Some(hash))
         }
-        return Ok(CheckpointInfo {
-            shapes: ModelShapes::new(shapes)?,
-            hash: Some(files.identity()),
-        });
-    }
-    let weights = read(path)?;
-    let st = SafeTensors::deserialize(&weights)
-        .with_context(|| format!("{} is not a safetensors file", path.display()))?;
-    let shapes = ModelShapes::new(
-        st.iter()
-            .map(|(name, view)| (name.to_string(), view.shape().to_vec())),
-    )?;
-    let config = config_path(path, config);
-    let hash = match std::fs::read(&config) {
-        Ok(json) => Some(checkpoint_hash(&weights, &json)),
-        Err(_) => None,
+        None => {
+            let weights = read(path)?;
+            let hash = std::fs::read(config_path(path, config))
+                .ok()
+                .map(|json| checkpoint_hash(&weights, &json));
+            (vec![(path.display().to_string(), weights)], hash)
+        }
     };
-    Ok(CheckpointInfo { shapes, hash })
+    let mut shapes = Vec::new();
+    for (name, bytes) in &files {
+        let st = SafeTensors::deserialize(bytes)
+            .with_context(|| format!("{name} is not a safetensors file"))?;
+        shapes.extend(st.iter().map(|(n, v)| (n.to_string(), v.shape().to_vec())));
+    }
+    Ok(CheckpointInfo {
+        shapes: ModelShapes::new(shapes)?,
+        hash,
+    })
 }
 
 /// A shape and its row-major f32 values.

@@ -9,7 +9,8 @@ use std::process::Command;
 use serde_json::Value;
 use vram_enclave::codec::{decode_param, read_blob, Bases};
 use vram_enclave::model::{read_weights, save_weights, Checkpoint, SplitMix64, Tensors};
-use vram_test_support::{TempDir, TinyCheckpoint};
+use vram_host::sources::CheckpointFiles;
+use vram_test_support::{shard_weights, TempDir, TinyCheckpoint};
 
 fn run(args: &[&str]) -> (i32, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vram-validator"))
@@ -127,39 +128,18 @@ fn encode_decode_inspect_round_trip() {
 fn a_sharded_checkpoint_directory_is_a_checkpoint() {
     let dir = scratch("sharded");
     let (ckpt, grad) = setup(&dir);
-    // The tiny weights in two shards with their index, as transformers
-    // saves a checkpoint over its shard size.
-    let all = read_weights(&std::fs::read(&ckpt).unwrap()).unwrap();
-    let mut halves = [Tensors::new(), Tensors::new()];
-    let mut map = serde_json::Map::new();
-    for (i, (name, t)) in all.into_iter().enumerate() {
-        map.insert(
-            name.clone(),
-            format!("model-0000{}-of-00002.safetensors", i % 2 + 1).into(),
-        );
-        halves[i % 2].insert(name, t);
-    }
-    let sharded = dir.join("sharded");
-    std::fs::create_dir_all(&sharded).unwrap();
-    let mut files = Vec::new();
-    for (i, h) in halves.iter().enumerate() {
-        let bytes = save_weights(h).unwrap();
-        std::fs::write(
-            sharded.join(format!("model-0000{}-of-00002.safetensors", i + 1)),
-            &bytes,
-        )
-        .unwrap();
-        files.push(bytes);
-    }
-    std::fs::write(
-        sharded.join("model.safetensors.index.json"),
-        serde_json::to_vec(&serde_json::json!({ "weight_map": map })).unwrap(),
-    )
-    .unwrap();
+    // The tiny weights in two shards with their index, in transformers'
+    // layout.
     let config = std::fs::read(dir.join("config.json")).unwrap();
-    std::fs::write(sharded.join("config.json"), &config).unwrap();
-    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
-    let identity = Checkpoint::load_files(&refs, &config).unwrap().hash();
+    let files = CheckpointFiles {
+        weights: shard_weights(&std::fs::read(&ckpt).unwrap(), 2).unwrap(),
+        config: config.clone(),
+    };
+    let sharded = dir.join("sharded");
+    files.write_dir(&sharded).unwrap();
+    let identity = Checkpoint::load_files(&files.weights_bytes(), &config)
+        .unwrap()
+        .hash();
 
     let blob = dir.join("blob.safetensors");
     let (code, json, stderr) = run(&[

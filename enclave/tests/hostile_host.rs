@@ -13,13 +13,14 @@ use std::time::Duration;
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::SimulatedNsm;
 use vram_enclave::dataset::page_bytes;
+use vram_enclave::model::checkpoint_files_hash;
 use vram_enclave::protocol::{
     read_frame, write_frame, Bytes32, ErrorCode, MinerCommitment, OpenWindow, Page, Request,
     Response, Upload, UploadKind,
 };
 use vram_enclave::service::{serve, Enclave, Listener, ServiceConfig};
 use vram_test_support::session::WindowWorld;
-use vram_test_support::TempDir;
+use vram_test_support::{shard_weights, TempDir};
 
 const WINDOW: u64 = 7;
 
@@ -231,22 +232,17 @@ fn honest_session_signs_a_statement_that_verifies() {
     );
 }
 
-/// The world's weights split over two safetensors files (alternate
-/// tensors), the window re-opened on their identity.
+/// The world's weights split over two safetensors files, the window
+/// re-opened on their identity.
 fn sharded(w: &World) -> (Vec<Vec<u8>>, OpenWindow) {
-    use vram_enclave::model::{combine_checkpoint_hashes, read_weights, save_weights, Tensors};
-    let all = read_weights(&w.weights).unwrap();
-    let mut halves = [Tensors::new(), Tensors::new()];
-    for (i, (name, t)) in all.into_iter().enumerate() {
-        halves[i % 2].insert(name, t);
-    }
-    let files: Vec<Vec<u8>> = halves.iter().map(|h| save_weights(h).unwrap()).collect();
-    let hashes: Vec<[u8; 32]> = files.iter().map(|f| vram_attestation::sha256(f)).collect();
+    let files: Vec<Vec<u8>> = shard_weights(&w.weights, 2)
+        .unwrap()
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    let refs: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
     let mut o = open(w);
-    o.checkpoint_hash = Bytes32(combine_checkpoint_hashes(
-        &hashes,
-        &vram_attestation::sha256(&w.config),
-    ));
+    o.checkpoint_hash = Bytes32(checkpoint_files_hash(&refs, &w.config));
     (files, o)
 }
 
@@ -297,7 +293,7 @@ fn sharded_checkpoint_loads_in_order_and_refuses_disorder() {
 
 #[test]
 fn sharded_checkpoint_in_the_wrong_order_or_with_a_repeated_tensor_is_refused() {
-    use vram_enclave::model::{combine_checkpoint_hashes, read_weights, save_weights, Tensors};
+    use vram_enclave::model::{read_weights, save_weights, Tensors};
     let w = world();
     let (files, o) = sharded(&w);
     let srv = server("shards-bad");
@@ -324,13 +320,7 @@ fn sharded_checkpoint_in_the_wrong_order_or_with_a_repeated_tensor_is_refused() 
     second.insert(name, t);
     let twice = save_weights(&second).unwrap();
     let mut o = open(&w);
-    o.checkpoint_hash = Bytes32(combine_checkpoint_hashes(
-        &[
-            vram_attestation::sha256(&files[0]),
-            vram_attestation::sha256(&twice),
-        ],
-        &vram_attestation::sha256(&w.config),
-    ));
+    o.checkpoint_hash = Bytes32(checkpoint_files_hash(&[&files[0], &twice], &w.config));
     let srv = server("shards-twice");
     let mut s = srv.connect();
     call(&mut s, &Request::OpenWindow(o));

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use vram_enclave::dataset::{manifest, page_bytes};
-use vram_enclave::model::combine_checkpoint_hashes;
+use vram_enclave::model::checkpoint_files_hash;
 
 use crate::error::{Error, Result};
 
@@ -23,8 +23,8 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 pub const WEIGHTS_INDEX: &str = "model.safetensors.index.json";
 /// The model configuration's name.
 pub const CONFIG_FILE: &str = "config.json";
-/// Most weights files a checkpoint may have (the enclave's limit).
-pub const MAX_WEIGHTS_FILES: usize = 1024;
+/// Most weights files a checkpoint may have: the enclave's limit.
+pub const MAX_WEIGHTS_FILES: usize = vram_enclave::protocol::MAX_WEIGHTS_FILES as usize;
 
 fn bad_checkpoint(reason: impl Into<String>) -> Error {
     Error::Checkpoint {
@@ -55,26 +55,12 @@ impl CheckpointFiles {
 
     /// Its identity, `sha256(sha256(file_1) || ... || sha256(config.json))`.
     pub fn identity(&self) -> [u8; 32] {
-        let hashes: Vec<[u8; 32]> = self
-            .weights
-            .iter()
-            .map(|(_, b)| vram_attestation::sha256(b))
-            .collect();
-        combine_checkpoint_hashes(&hashes, &vram_attestation::sha256(&self.config))
+        checkpoint_files_hash(&self.weights_bytes(), &self.config)
     }
 
     /// The weights files' bytes, in order.
     pub fn weights_bytes(&self) -> Vec<&[u8]> {
         self.weights.iter().map(|(_, b)| b.as_slice()).collect()
-    }
-
-    /// Every byte, for size caps and progress.
-    pub fn total_bytes(&self) -> u64 {
-        self.weights
-            .iter()
-            .map(|(_, b)| b.len() as u64)
-            .sum::<u64>()
-            + self.config.len() as u64
     }
 
     /// (weights, config.json) of a single-file checkpoint; sharded ones
@@ -199,7 +185,9 @@ impl CheckpointFiles {
                 }
             }
             let index = serde_json::json!({
-                "metadata": { "total_size": self.total_bytes() - self.config.len() as u64 },
+                "metadata": {
+                    "total_size": self.weights.iter().map(|(_, b)| b.len() as u64).sum::<u64>()
+                },
                 "weight_map": map,
             });
             let text =
@@ -395,6 +383,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use vram_enclave::model::combine_checkpoint_hashes;
     use vram_test_support::TempDir;
 
     /// transformers' own sharded save of the Llama fixture.

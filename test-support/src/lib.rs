@@ -21,7 +21,7 @@ pub mod tiny;
 pub use fs::TempDir;
 pub use move_source::{Constant, Error, MoveModule, MovePackage, Value};
 pub use process::{run_json, run_ok};
-pub use tiny::{affine_pages, honest_blob, TinyCheckpoint};
+pub use tiny::{affine_pages, honest_blob, shard_weights, TinyCheckpoint};
 
 use std::path::PathBuf;
 

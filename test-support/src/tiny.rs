@@ -43,23 +43,10 @@ impl TinyCheckpoint {
         Checkpoint::load(&self.weights, &self.config_json)
     }
 
-    /// The same tensors dealt over `n` safetensors files (tensor `i` into
-    /// file `i mod n`), named as transformers names shards
-    /// (`model-00001-of-0000n.safetensors`, ...), in identity order.
+    /// The same tensors dealt over `n` safetensors files (see
+    /// [`shard_weights`]).
     pub fn shards(&self, n: usize) -> Result<Vec<(String, Vec<u8>)>, vram_enclave::Error> {
-        let mut parts = vec![Tensors::new(); n.max(1)];
-        let count = parts.len();
-        for (i, (name, t)) in read_weights(&self.weights)?.into_iter().enumerate() {
-            parts[i % count].insert(name, t);
-        }
-        parts
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let name = format!("model-{:05}-of-{count:05}.safetensors", i + 1);
-                Ok((name, save_weights(p)?))
-            })
-            .collect()
+        shard_weights(&self.weights, n)
     }
 
     /// The checkpoint of [`TinyCheckpoint::shards`], loaded for evaluation.
@@ -68,6 +55,28 @@ impl TinyCheckpoint {
         let refs: Vec<&[u8]> = files.iter().map(|(_, b)| b.as_slice()).collect();
         Checkpoint::load_files(&refs, &self.config_json)
     }
+}
+
+/// The tensors of safetensors `weights` dealt over `n` files (tensor `i`
+/// into file `i mod n`), named as transformers names shards
+/// (`model-00001-of-0000n.safetensors`, ...), in identity order.
+pub fn shard_weights(
+    weights: &[u8],
+    n: usize,
+) -> Result<Vec<(String, Vec<u8>)>, vram_enclave::Error> {
+    let mut parts = vec![Tensors::new(); n.max(1)];
+    let count = parts.len();
+    for (i, (name, t)) in read_weights(weights)?.into_iter().enumerate() {
+        parts[i % count].insert(name, t);
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = format!("model-{:05}-of-{count:05}.safetensors", i + 1);
+            Ok((name, save_weights(p)?))
+        })
+        .collect()
 }
 
 /// `count` pages of `page_len` tokens of an affine sequence

@@ -13,6 +13,6 @@ pub use engine::{set_simd_level, simd_level_name, SimdLevel, EVALUATOR_VERSION};
 pub use init::{init_weights, SplitMix64};
 pub use llama::LlamaConfig;
 pub use weights::{
-    checkpoint_hash, combine_checkpoint_hashes, read_weights, save_weights, Checkpoint,
-    NamedValues, Tensors,
+    checkpoint_files_hash, checkpoint_hash, combine_checkpoint_hashes, read_weights, save_weights,
+    Checkpoint, NamedValues, Tensors,
 };

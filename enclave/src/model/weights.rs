@@ -21,7 +21,14 @@ pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 /// anchored on chain of a checkpoint with one weights file. Hashing the
 /// parts separately lets them be streamed and cached independently.
 pub fn checkpoint_hash(weights: &[u8], config_json: &[u8]) -> [u8; 32] {
-    combine_checkpoint_hashes(&[sha256(weights)], &sha256(config_json))
+    checkpoint_files_hash(&[weights], config_json)
+}
+
+/// The identity of a checkpoint whose weights are these files, in order
+/// (see [`combine_checkpoint_hashes`]).
+pub fn checkpoint_files_hash(weights: &[&[u8]], config_json: &[u8]) -> [u8; 32] {
+    let hashes: Vec<[u8; 32]> = weights.iter().map(|w| sha256(w)).collect();
+    combine_checkpoint_hashes(&hashes, &sha256(config_json))
 }
 
 /// `sha256(sha256(file_1) || ... || sha256(file_n) || sha256(config.json))`
@@ -126,9 +133,7 @@ impl Checkpoint {
                 }
             }
         }
-        let hashes: Vec<[u8; 32]> = weights.iter().map(|w| sha256(w)).collect();
-        let identity = combine_checkpoint_hashes(&hashes, &sha256(config_json));
-        Self::from_tensors(config, tensors, identity)
+        Self::from_tensors(config, tensors, checkpoint_files_hash(weights, config_json))
     }
 
     /// Builds a checkpoint from named tensors whose identity is `hash`.

@@ -65,6 +65,9 @@ pub struct OpenWindow {
     pub miners: Vec<MinerCommitment>,
 }
 
+/// Most weights files a checkpoint may have (a 70B model ships in 30).
+pub const MAX_WEIGHTS_FILES: u32 = 1024;
+
 /// What an upload carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UploadKind {

@@ -7,5 +7,5 @@ mod messages;
 pub use frame::{read_frame, write_frame, FrameError, TimedRead, DEFAULT_MAX_FRAME};
 pub use messages::{
     encode, Bytes32, DecodeError, ErrorCode, MinerCommitment, OpenWindow, Page, PageRequest,
-    Request, Response, Upload, UploadKind, PROTOCOL_VERSION,
+    Request, Response, Upload, UploadKind, MAX_WEIGHTS_FILES, PROTOCOL_VERSION,
 };

@@ -41,8 +41,6 @@ pub(crate) type Refusal = (ErrorCode, String);
 /// User data bound into every attestation document of this enclave.
 pub const ATTESTATION_USER_DATA: &[u8] = b"vram-enclave/1";
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
-/// Most weights files a checkpoint may have (a 70B model ships in 30).
-const MAX_WEIGHTS_FILES: u32 = 1024;
 
 /// Limits and timeouts of the service.
 #[derive(Debug, Clone)]

@@ -7,12 +7,9 @@
 use std::sync::Arc;
 
 use crate::model::Checkpoint;
-use crate::protocol::{ErrorCode, Response, Upload, UploadKind};
+use crate::protocol::{ErrorCode, Response, Upload, UploadKind, MAX_WEIGHTS_FILES};
 
-use super::{
-    refuse, Enclave, Refusal, State, Stream, Verdict, WindowState, MAX_CONFIG_BYTES,
-    MAX_WEIGHTS_FILES,
-};
+use super::{refuse, Enclave, Refusal, State, Stream, Verdict, WindowState, MAX_CONFIG_BYTES};
 use crate::eval::{check_blob, Outcome};
 
 impl Enclave {
