@@ -76,7 +76,8 @@ impl Enclave {
                     Some(s) => s,
                     None => w.weights.insert(Stream::new(upload.total, limit)?),
                 };
-                // The count holds from the first accepted chunk on.
+                // The count binds once a chunk passes the checks above,
+                // even if the stream then refuses its offset or length.
                 w.weights_files = files;
                 let complete = stream.push(upload.offset, upload.total, &upload.data)?;
                 let response = progress(stream, complete);
