@@ -25,12 +25,91 @@ const KS: usize = 8 * KC;
 /// Up to this many panels of output columns, `A` is read in place rather
 /// than packed.
 const DIRECT_PANELS: usize = 2;
-/// Rows a parallel task owns (a multiple of every register tile height).
-/// Each panel of a weight comes from L3 once per task and serves all its
-/// rows: 132 rows measured 3-6 % faster than 66 on GPT-2's layer shapes.
-/// Fixed, so the split never depends on the thread count (results would
-/// not either, but work balance would).
+/// Rows a parallel task owns, about (a multiple of every register tile
+/// height). Each panel of a weight comes from L3 once per task and serves
+/// all its rows: 132 rows measured 3-6 % faster than 66 on GPT-2's layer
+/// shapes. The split depends on `m` alone, never on the thread count
+/// (results would not either, but work balance would).
 pub const ROW_BLOCK: usize = 132;
+/// Task boundaries fall on multiples of this (every tile height divides it).
+const TASK_ROWS: usize = 6;
+
+/// Row counts of the parallel tasks over `m` rows: `m / ROW_BLOCK`
+/// rounded up tasks, as even as [`TASK_ROWS`] allows. Rayon hands each
+/// thread a run of neighbouring tasks, so fixed 132-row tasks with a short
+/// last one left one of two threads 6 % more rows (1024 rows: 528 against
+/// 496) and the other waiting at every layer's join.
+pub fn row_blocks(m: usize) -> Vec<usize> {
+    let tasks = m.div_ceil(ROW_BLOCK).max(1);
+    let edge = |i: usize| match i {
+        i if i == tasks => m,
+        i => (i * m / tasks) / TASK_ROWS * TASK_ROWS,
+    };
+    (0..tasks).map(|i| edge(i + 1) - edge(i)).collect()
+}
+
+/// `buf` (rows of `width`) cut into consecutive blocks of `rows[i]` rows.
+pub fn split_rows<'a>(buf: &'a [f32], width: usize, rows: &[usize]) -> Vec<&'a [f32]> {
+    let mut rest = buf;
+    rows.iter()
+        .map(|&r| {
+            let (block, tail) = rest.split_at((r * width).min(rest.len()));
+            rest = tail;
+            block
+        })
+        .collect()
+}
+
+/// [`split_rows`] for a mutable buffer.
+pub fn split_rows_mut<'a>(buf: &'a mut [f32], width: usize, rows: &[usize]) -> Vec<&'a mut [f32]> {
+    let mut rest = buf;
+    rows.iter()
+        .map(|&r| {
+            let at = (r * width).min(rest.len());
+            let (block, tail) = std::mem::take(&mut rest).split_at_mut(at);
+            rest = tail;
+            block
+        })
+        .collect()
+}
+
+/// Asks the memory system for lines the kernel will read soon, without
+/// waiting for them. The hardware prefetchers stop at every 4 KiB page
+/// and a weight panel's block spans eight, so without this the first row
+/// group of each block stalls on every page of it. Through pulp's safe
+/// `Sse` token: the enclave forbids `unsafe`.
+#[derive(Clone, Copy)]
+struct Prefetch {
+    #[cfg(target_arch = "x86_64")]
+    sse: Option<pulp::core_arch::x86::Sse>,
+}
+
+impl Prefetch {
+    fn new() -> Self {
+        Self {
+            #[cfg(target_arch = "x86_64")]
+            sse: pulp::core_arch::x86::Sse::try_new(),
+        }
+    }
+
+    /// Share `i` of `shares` of `data`'s 64-byte lines, towards L2: one
+    /// share per row group spreads a block's requests over the block
+    /// before it.
+    #[inline(always)]
+    fn share(self, data: &[f32], i: usize, shares: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(sse) = self.sse {
+            use std::arch::x86_64::_MM_HINT_T1;
+            let lines = data.len().div_ceil(16);
+            let (from, to) = (i * lines / shares, (i + 1) * lines / shares);
+            for line in data.chunks(16).take(to).skip(from) {
+                sse._mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast());
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (data, i, shares);
+    }
+}
 
 /// A weight `W [n, k]` (PyTorch `Linear` layout, `y = x Wᵀ`) stored as
 /// panels of [`NR`] output columns, each `k x NR` contiguous, zero-padded
@@ -116,6 +195,20 @@ impl Packed {
     fn panel(&self, p: usize) -> &[f32] {
         &self.data[p * self.k * NR..(p + 1) * self.k * NR]
     }
+
+    /// The block the kernel reads after panel `p`'s block ending at `k1`,
+    /// walking panel by panel (of the first `cols` columns) through the
+    /// stretch `ks`: the same panel's next [`KC`] inputs, else the next
+    /// panel's first, else nothing.
+    fn next_block(&self, p: usize, cols: usize, k1: usize, ks: std::ops::Range<usize>) -> &[f32] {
+        if k1 < ks.end {
+            &self.panel(p)[k1 * NR..(k1 + KC).min(ks.end) * NR]
+        } else if p + 1 < cols.div_ceil(NR) {
+            &self.panel(p + 1)[ks.start * NR..(ks.start + KC).min(ks.end) * NR]
+        } else {
+            &[]
+        }
+    }
 }
 
 /// Where each output element's chain starts.
@@ -160,14 +253,15 @@ pub fn matmul(
     });
 }
 
-/// [`matmul`] over all rows, one [`ROW_BLOCK`] per task; `A` and `C` dense
-/// (`lda = depth`, `ldc = n`).
+/// [`matmul`] over all rows, one block of [`row_blocks`] per task; `A`
+/// and `C` dense (`lda = depth`, `ldc = n`).
 pub fn par_matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], init: Init<'_>) {
     let (n, k) = (w.n, w.k);
-    c[..m * n]
-        .par_chunks_mut(ROW_BLOCK * n)
-        .zip(a[..m * k].par_chunks(ROW_BLOCK * k))
-        .for_each(|(c, a)| matmul(a, k, a.len() / k, w, n, k, c, n, init));
+    let rows = row_blocks(m);
+    split_rows_mut(&mut c[..m * n], n, &rows)
+        .into_par_iter()
+        .zip(split_rows(&a[..m * k], k, &rows))
+        .for_each(|(c, a)| matmul(a, k, a.len() / k.max(1), w, n, k, c, n, init));
 }
 
 struct MatMul<'a> {
@@ -217,6 +311,7 @@ impl MatMul<'_> {
             init,
         } = self;
         let groups = m.div_ceil(MR);
+        let prefetch = Prefetch::new();
         if cols.div_ceil(NR) <= DIRECT_PANELS {
             // Few panels (attention's product with the values): packing A
             // would cost about as much as the product, so the kernel reads
@@ -228,7 +323,9 @@ impl MatMul<'_> {
                 for k0 in (0..depth).step_by(KC) {
                     let kc = KC.min(depth - k0);
                     let (panel, _) = S::as_simd_f32s(&w.panel(p)[k0 * NR..(k0 + kc) * NR]);
+                    let next = w.next_block(p, cols, k0 + kc, 0..depth);
                     for g in 0..groups {
+                        prefetch.share(next, g, groups);
                         let rows: [&[f32]; MR] = std::array::from_fn(|r| match g * MR + r {
                             row if row < m => &a[row * lda + k0..][..kc],
                             _ => &zeros[..kc],
@@ -272,7 +369,10 @@ impl MatMul<'_> {
                 while k0 < s0 + ks {
                     let kc = KC.min(s0 + ks - k0);
                     let (panel, _) = S::as_simd_f32s(&w.panel(p)[k0 * NR..(k0 + kc) * NR]);
+                    // The weight block after this one, a share per group.
+                    let next = w.next_block(p, cols, k0 + kc, s0..s0 + ks);
                     for g in 0..groups {
+                        prefetch.share(next, g, groups);
                         let block = &apack[g * MR * ks + (k0 - s0) * MR..][..MR * kc];
                         tile::<S, MR, V>(simd, c, ldc, g * MR, m, col0, width, k0, init, |acc| {
                             kernel::<S, MR, V>(simd, block, panel, acc)
@@ -462,6 +562,8 @@ mod tests {
             (70, 40, 600),
             // More than one packed stretch of k.
             (13, 70, 2300),
+            // Three tasks of uneven rows.
+            (265, 40, 20),
         ] {
             let a = numbers(m * k, 1);
             let wv = numbers(n * k, 2);
@@ -494,6 +596,30 @@ mod tests {
             par_matmul(&a, m, &w, &mut z, Init::Zero);
             assert_eq!(z, s);
         }
+    }
+
+    #[test]
+    fn row_blocks_cover_the_rows_in_even_tile_aligned_tasks() {
+        for m in [0, 1, 5, 131, 132, 133, 1000, 1024, 2048, 4095] {
+            let rows = row_blocks(m);
+            assert_eq!(rows.iter().sum::<usize>(), m, "{m}");
+            assert_eq!(rows.len(), m.div_ceil(ROW_BLOCK).max(1), "{m}");
+            let (head, _) = rows.split_at(rows.len() - 1);
+            assert!(head.iter().all(|r| r % TASK_ROWS == 0), "{m}: {rows:?}");
+            assert!(
+                rows.iter().all(|&r| r <= ROW_BLOCK + TASK_ROWS),
+                "{m}: {rows:?}"
+            );
+            // Two threads each take half the tasks: their rows differ by
+            // less than a tile row block, not by a short last task.
+            let half: usize = rows[..rows.len() / 2].iter().sum();
+            if rows.len() % 2 == 0 {
+                assert!(m.abs_diff(2 * half) <= 2 * TASK_ROWS, "{m}: {rows:?}");
+            }
+        }
+        let a = numbers(1024 * 3, 6);
+        let blocks = split_rows(&a, 3, &row_blocks(1024));
+        assert_eq!(blocks.concat(), a);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::attention::{causal_attention, Heads};
-use super::gemm::{matmul, par_matmul, Init, Packed, ROW_BLOCK};
+use super::gemm::{matmul, par_matmul, row_blocks, split_rows, split_rows_mut, Init, Packed};
 use super::vmath::{gelu, layer_norm, log_sum_exp, rms_norm, swiglu};
 use crate::error::{Error, Result};
 use crate::model::config::ModelConfig;
@@ -400,8 +400,10 @@ impl Net {
         let m = pages * t;
         // Norm and the fused q/k/v projection, a row block at a time.
         let mut qkv = vec![0f32; m * h.stride];
-        x.par_chunks(ROW_BLOCK * e)
-            .zip(qkv.par_chunks_mut(ROW_BLOCK * h.stride))
+        let blocks = row_blocks(m);
+        split_rows(x, e, &blocks)
+            .into_par_iter()
+            .zip(split_rows_mut(&mut qkv, h.stride, &blocks))
             .for_each(|(x, qkv)| {
                 let rows = x.len() / e;
                 let mut hbuf = x.to_vec();
@@ -444,7 +446,7 @@ impl Net {
         // The MLP, fused per row block: norm, up (and gate), activation,
         // down and the residual, while the block is in cache.
         let f = l.up.n();
-        x.par_chunks_mut(ROW_BLOCK * e).for_each(|x| {
+        split_rows_mut(x, e, &blocks).into_par_iter().for_each(|x| {
             let rows = x.len() / e;
             let mut hbuf = x.to_vec();
             self.norm_rows(&mut hbuf, &l.norm2_w, l.norm2_b.as_deref());
