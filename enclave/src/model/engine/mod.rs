@@ -12,6 +12,7 @@
 mod attention;
 pub mod gemm;
 mod net;
+mod scratch;
 pub mod vmath;
 
 pub(crate) use net::Net;

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::attention::{causal_attention, Heads};
 use super::gemm::{matmul, par_matmul, row_blocks, split_rows, split_rows_mut, Init, Packed};
+use super::scratch::Scratch;
 use super::vmath::{gelu, layer_norm, log_sum_exp, rms_norm, swiglu};
 use crate::error::{Error, Result};
 use crate::model::config::ModelConfig;
@@ -57,6 +58,8 @@ pub(crate) struct Net {
     norm_w: Vec<f32>,
     norm_b: Option<Vec<f32>>,
     head: Packed,
+    /// Activations, logits and other working buffers, reused.
+    scratch: Scratch,
 }
 
 fn some_if(present: bool, n: usize) -> Option<Vec<f32>> {
@@ -106,6 +109,7 @@ impl Net {
                     norm_w: vec![0.0; e],
                     norm_b: some_if(b, e),
                     head: Packed::zeros(c.vocab_size, e),
+                    scratch: Scratch::default(),
                 }
             }
             ModelConfig::Llama(c) => {
@@ -139,6 +143,7 @@ impl Net {
                     norm_w: vec![0.0; e],
                     norm_b: None,
                     head: Packed::zeros(c.vocab_size, e),
+                    scratch: Scratch::default(),
                 }
             }
         }
@@ -399,14 +404,15 @@ impl Net {
         let h = self.heads();
         let m = pages * t;
         // Norm and the fused q/k/v projection, a row block at a time.
-        let mut qkv = vec![0f32; m * h.stride];
+        let mut qkv = self.scratch.zeros(m * h.stride);
         let blocks = row_blocks(m);
         split_rows(x, e, &blocks)
             .into_par_iter()
             .zip(split_rows_mut(&mut qkv, h.stride, &blocks))
             .for_each(|(x, qkv)| {
                 let rows = x.len() / e;
-                let mut hbuf = x.to_vec();
+                let mut hbuf = self.scratch.zeros(x.len());
+                hbuf.copy_from_slice(x);
                 self.norm_rows(&mut hbuf, &l.norm1_w, l.norm1_b.as_deref());
                 let init = l.qkv_b.as_deref().map_or(Init::Zero, Init::Bias);
                 matmul(&hbuf, e, rows, &l.qkv, h.stride, e, qkv, h.stride, init);
@@ -430,7 +436,7 @@ impl Net {
                 });
         }
         let q_width = h.q_heads * h.width;
-        let mut y = vec![0f32; m * q_width];
+        let mut y = self.scratch.zeros(m * q_width);
         for b in 0..pages {
             causal_attention(
                 &qkv[b * t * h.stride..(b + 1) * t * h.stride],
@@ -448,14 +454,15 @@ impl Net {
         let f = l.up.n();
         split_rows_mut(x, e, &blocks).into_par_iter().for_each(|x| {
             let rows = x.len() / e;
-            let mut hbuf = x.to_vec();
+            let mut hbuf = self.scratch.zeros(x.len());
+            hbuf.copy_from_slice(x);
             self.norm_rows(&mut hbuf, &l.norm2_w, l.norm2_b.as_deref());
-            let mut up = vec![0f32; rows * f];
+            let mut up = self.scratch.zeros(rows * f);
             let init = l.up_b.as_deref().map_or(Init::Zero, Init::Bias);
             matmul(&hbuf, e, rows, &l.up, f, e, &mut up, f, init);
             let act = match &l.gate {
                 Some(gate) => {
-                    let mut g = vec![0f32; rows * f];
+                    let mut g = self.scratch.zeros(rows * f);
                     let init = l.gate_b.as_deref().map_or(Init::Zero, Init::Bias);
                     matmul(&hbuf, e, rows, gate, f, e, &mut g, f, init);
                     swiglu(&mut g, &up);
@@ -474,21 +481,30 @@ impl Net {
         });
     }
 
-    /// Logits `[rows, vocab]` of final hidden states (normed in place).
-    fn head_logits(&self, x: &mut [f32]) -> Vec<f32> {
+    /// Logits `[rows, vocab]` of final hidden states (normed in place)
+    /// into `logits`.
+    fn head_logits_into(&self, x: &mut [f32], logits: &mut [f32]) {
         let e = self.width();
         let rows = x.len() / e;
         self.norm_rows(x, &self.norm_w, self.norm_b.as_deref());
         let v = self.head.n();
-        let mut logits = vec![0f32; rows * v];
-        matmul(x, e, rows, &self.head, v, e, &mut logits, v, Init::Zero);
+        matmul(x, e, rows, &self.head, v, e, logits, v, Init::Zero);
+    }
+
+    /// [`Self::head_logits_into`] a new vector.
+    fn head_logits(&self, x: &mut [f32]) -> Vec<f32> {
+        let mut logits = vec![0f32; x.len() / self.width() * self.head.n()];
+        self.head_logits_into(x, &mut logits);
         logits
     }
 
     /// Per-row losses of a block of final hidden states.
     fn head_losses(&self, x: &mut [f32], targets: &[u32]) -> Vec<f64> {
-        self.head_logits(x)
-            .chunks_exact(self.head.n())
+        let v = self.head.n();
+        let mut logits = self.scratch.zeros(x.len() / self.width() * v);
+        self.head_logits_into(x, &mut logits);
+        logits
+            .chunks_exact(v)
             .zip(targets)
             .map(|(row, &target)| log_sum_exp(row) - f64::from(row[target as usize]))
             .collect()
