@@ -25,10 +25,10 @@ const KS: usize = 8 * KC;
 /// Up to this many panels of output columns, `A` is read in place rather
 /// than packed.
 const DIRECT_PANELS: usize = 2;
-/// Rows a parallel task owns, about (a multiple of every register tile
-/// height). Each panel of a weight comes from L3 once per task and serves
-/// all its rows: 132 rows measured 3-6 % faster than 66 on GPT-2's layer
-/// shapes. The split depends on `m` alone, never on the thread count
+/// Rows a parallel task owns, about: at most this plus [`TASK_ROWS`] (see
+/// [`row_blocks`]). Each panel of a weight comes from L3 once per task and
+/// serves all its rows: 132 rows measured 3-6 % faster than 66 on GPT-2's
+/// layer shapes. The split depends on `m` alone, never on the thread count
 /// (results would not either, but work balance would).
 pub const ROW_BLOCK: usize = 132;
 /// Task boundaries fall on multiples of this (every tile height divides it).

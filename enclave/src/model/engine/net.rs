@@ -411,8 +411,7 @@ impl Net {
             .zip(split_rows_mut(&mut qkv, h.stride, &blocks))
             .for_each(|(x, qkv)| {
                 let rows = x.len() / e;
-                let mut hbuf = self.scratch.zeros(x.len());
-                hbuf.copy_from_slice(x);
+                let mut hbuf = self.scratch.copy_of(x);
                 self.norm_rows(&mut hbuf, &l.norm1_w, l.norm1_b.as_deref());
                 let init = l.qkv_b.as_deref().map_or(Init::Zero, Init::Bias);
                 matmul(&hbuf, e, rows, &l.qkv, h.stride, e, qkv, h.stride, init);
@@ -454,8 +453,7 @@ impl Net {
         let f = l.up.n();
         split_rows_mut(x, e, &blocks).into_par_iter().for_each(|x| {
             let rows = x.len() / e;
-            let mut hbuf = self.scratch.zeros(x.len());
-            hbuf.copy_from_slice(x);
+            let mut hbuf = self.scratch.copy_of(x);
             self.norm_rows(&mut hbuf, &l.norm2_w, l.norm2_b.as_deref());
             let mut up = self.scratch.zeros(rows * f);
             let init = l.up_b.as_deref().map_or(Init::Zero, Init::Bias);
