@@ -5,7 +5,9 @@
 
 use vram_enclave::codec::{encode_blob, BlobMetadata};
 use vram_enclave::eval::{EvalParams, Evaluator, MinerInput, Outcome};
-use vram_enclave::model::{checkpoint_hash, Checkpoint, GptConfig, SplitMix64};
+use vram_enclave::model::{
+    checkpoint_hash, init_weights, Checkpoint, GptConfig, LlamaConfig, ModelConfig, SplitMix64,
+};
 use vram_enclave::Error;
 use vram_test_support::{affine_pages, TinyCheckpoint};
 
@@ -72,6 +74,28 @@ fn checkpoint_loads_and_losses_are_deterministic() {
     // losses are summed in order.
     let batched = Evaluator::new(&ckpt, 1).loss(&refs(&data)).unwrap();
     assert_eq!(batched.to_bits(), loss.to_bits());
+}
+
+/// The forward pass lends its working buffers again without clearing them
+/// (every value is written before it is read): what a page computes must
+/// not depend on what the pages before it left there.
+#[test]
+fn losses_do_not_depend_on_the_pages_before() {
+    let llama = ModelConfig::Llama(LlamaConfig::tiny());
+    let llama = Checkpoint::from_tensors(llama.clone(), init_weights(&llama, 3), [0; 32]).unwrap();
+    for ckpt in [checkpoint().0, llama] {
+        let first = pages(11, 3);
+        let fresh = ckpt.page_sums(&refs(&first)).unwrap();
+        // More and longer pages, then fewer and shorter: other values in
+        // every buffer, and buffers of other sizes.
+        for (seed, count, len) in [(12, 5, PAGE_LEN + 20), (13, 1, 9)] {
+            let other = affine_pages(seed, count, len);
+            ckpt.page_sums(&refs(&other)).unwrap();
+            let again = ckpt.page_sums(&refs(&first)).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&again), bits(&fresh), "{}", ckpt.config().family());
+        }
+    }
 }
 
 #[test]

@@ -6,7 +6,8 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Init, Packed};
+use super::gemm::{matmul, Init, Packed, NR};
+use super::scratch::Scratch;
 use super::vmath::causal_softmax;
 
 /// Queries per task. Smaller than the linear layers' row block: a block
@@ -34,14 +35,22 @@ pub(crate) struct Heads {
 
 /// `out [t, q_heads * width] = softmax(Q Kᵀ / sqrt(width), causal) V` for
 /// the `t` rows of one page in `qkv`.
-pub(crate) fn causal_attention(qkv: &[f32], t: usize, h: Heads, out: &mut [f32]) {
+pub(crate) fn causal_attention(
+    qkv: &[f32],
+    t: usize,
+    h: Heads,
+    out: &mut [f32],
+    scratch: &Scratch,
+) {
+    let panels = |n: usize| n.div_ceil(NR) * NR;
     let kv: Vec<(Packed, Packed)> = (0..h.kv_heads)
         .into_par_iter()
         .map(|g| {
-            let mut k = Packed::zeros(t, h.width);
-            k.set_strided_rows(0, qkv, h.stride, h.k_offset + g * h.width, t);
-            let mut v = Packed::zeros(h.width, t);
-            v.set_transposed(qkv, h.stride, h.v_offset + g * h.width, t);
+            let k = scratch.room(panels(t) * h.width);
+            let k = Packed::gather_rows(t, h.width, qkv, h.stride, h.k_offset + g * h.width, k);
+            let v = scratch.room(panels(h.width) * t);
+            let v =
+                Packed::gather_transposed(h.width, t, qkv, h.stride, h.v_offset + g * h.width, v);
             (k, v)
         })
         .collect();
@@ -55,7 +64,7 @@ pub(crate) fn causal_attention(qkv: &[f32], t: usize, h: Heads, out: &mut [f32])
             let r0 = block * QUERY_ROWS;
             let rows = out.len() / out_width;
             let keys = r0 + rows;
-            let mut scores = vec![0f32; rows * keys];
+            let mut scores = scratch.to_overwrite(rows * keys);
             for head in 0..h.q_heads {
                 let (k, v) = &kv[head / group];
                 let q = &qkv[r0 * h.stride + head * h.width..];
@@ -87,6 +96,10 @@ pub(crate) fn causal_attention(qkv: &[f32], t: usize, h: Heads, out: &mut [f32])
                 );
             }
         });
+    for (k, v) in kv {
+        scratch.give(k.into_data());
+        scratch.give(v.into_data());
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +152,7 @@ mod tests {
             .map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 2.0)
             .collect();
         let mut out = vec![0f32; t * 4 * width];
-        causal_attention(&qkv, t, h, &mut out);
+        causal_attention(&qkv, t, h, &mut out, &Scratch::default());
         for (a, b) in out.iter().zip(naive(&qkv, t, h)) {
             assert!((f64::from(*a) - b).abs() < 1e-5, "{a} vs {b}");
         }

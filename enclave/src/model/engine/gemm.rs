@@ -34,6 +34,14 @@ pub const ROW_BLOCK: usize = 132;
 /// Task boundaries fall on multiples of this (every tile height divides it).
 const TASK_ROWS: usize = 6;
 
+/// The rows past `m` of a partial register tile read these.
+static ZEROS: [f32; KS] = [0.0; KS];
+
+thread_local! {
+    /// Packed rows of A, kept for the thread's next product.
+    static APACK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Row counts of the parallel tasks over `m` rows: `m / ROW_BLOCK`
 /// rounded up tasks, as even as [`TASK_ROWS`] allows. Rayon hands each
 /// thread a run of neighbouring tasks, so fixed 132-row tasks with a short
@@ -169,18 +177,60 @@ impl Packed {
         }
     }
 
-    /// Packs `W = Sᵀ` where `S [k, n]` is strided: `S[kk][j]` is
-    /// `src[kk * stride + offset + j]`. For attention values.
-    pub fn set_transposed(&mut self, src: &[f32], stride: usize, offset: usize, depth: usize) {
-        let (k, n) = (self.k, self.n);
+    /// `W [n, k]` whose row `i` is `src[i * stride + offset..][..k]`
+    /// (attention's keys, in the fused projection output), built in
+    /// `buf`'s allocation. Each panel is written once, in order, padding
+    /// included: nothing is zero-filled first and no value of `buf` stays.
+    pub fn gather_rows(
+        n: usize,
+        k: usize,
+        src: &[f32],
+        stride: usize,
+        offset: usize,
+        mut buf: Vec<f32>,
+    ) -> Self {
+        buf.clear();
+        buf.reserve(n.div_ceil(NR) * k * NR);
+        let zeros = vec![0f32; k];
         for p in 0..n.div_ceil(NR) {
-            let width = NR.min(n - p * NR);
-            let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
-            for kk in 0..depth {
-                let s = kk * stride + offset + p * NR;
-                panel[kk * NR..kk * NR + width].copy_from_slice(&src[s..s + width]);
+            let rows: [&[f32]; NR] = std::array::from_fn(|j| match p * NR + j {
+                r if r < n => &src[r * stride + offset..][..k],
+                _ => &zeros[..],
+            });
+            for kk in 0..k {
+                buf.extend(rows.iter().map(|row| row[kk]));
             }
         }
+        Self { n, k, data: buf }
+    }
+
+    /// `W = Sᵀ [n, k]` where `S [k, n]` is strided: `S[kk][j]` is
+    /// `src[kk * stride + offset + j]` (attention's values), built in
+    /// `buf`'s allocation as [`Self::gather_rows`].
+    pub fn gather_transposed(
+        n: usize,
+        k: usize,
+        src: &[f32],
+        stride: usize,
+        offset: usize,
+        mut buf: Vec<f32>,
+    ) -> Self {
+        buf.clear();
+        buf.reserve(n.div_ceil(NR) * k * NR);
+        for p in 0..n.div_ceil(NR) {
+            let width = NR.min(n - p * NR);
+            for kk in 0..k {
+                let s = kk * stride + offset + p * NR;
+                buf.extend_from_slice(&src[s..s + width]);
+                buf.resize(buf.len() + NR - width, 0.0);
+            }
+        }
+        Self { n, k, data: buf }
+    }
+
+    /// The storage, for reuse.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
     }
 
     /// Row `r` of `W` (an embedding lookup on a tied head).
@@ -316,7 +366,6 @@ impl MatMul<'_> {
             // Few panels (attention's product with the values): packing A
             // would cost about as much as the product, so the kernel reads
             // its rows where they are.
-            let zeros = vec![0f32; KC.min(depth)];
             for p in 0..cols.div_ceil(NR) {
                 let col0 = p * NR;
                 let width = NR.min(cols - col0);
@@ -328,7 +377,7 @@ impl MatMul<'_> {
                         prefetch.share(next, g, groups);
                         let rows: [&[f32]; MR] = std::array::from_fn(|r| match g * MR + r {
                             row if row < m => &a[row * lda + k0..][..kc],
-                            _ => &zeros[..kc],
+                            _ => &ZEROS[..kc],
                         });
                         tile::<S, MR, V>(simd, c, ldc, g * MR, m, col0, width, k0, init, |acc| {
                             kernel_rows::<S, MR, V>(simd, rows, panel, acc)
@@ -338,25 +387,30 @@ impl MatMul<'_> {
             }
             return;
         }
-        let mut apack = vec![0f32; groups * MR * KS.min(depth)];
+        // A's packed rows live in a buffer kept per thread: a fresh one
+        // per call was a zero-filled allocation of up to 1 MiB for every
+        // task of every product. Only grown, and every value the kernel
+        // reads is written below for this call.
+        let mut apack = APACK.with_borrow_mut(std::mem::take);
+        let need = groups * MR * KS.min(depth);
+        if apack.len() < need {
+            apack.resize(need, 0.0);
+        }
         let mut s0 = 0;
         while s0 < depth {
             let ks = KS.min(depth - s0);
             // A's rows over this stretch of k, `MR` at a time, interleaved
-            // by k: the kernel reads one contiguous stream.
+            // by k: the kernel reads one contiguous stream. Written in
+            // order, reading the group's rows side by side.
             for g in 0..groups {
                 let block = &mut apack[g * MR * ks..][..MR * ks];
-                for r in 0..MR {
-                    let row = g * MR + r;
-                    if row < m {
-                        let src = &a[row * lda + s0..][..ks];
-                        for (kk, &v) in src.iter().enumerate() {
-                            block[kk * MR + r] = v;
-                        }
-                    } else {
-                        for kk in 0..ks {
-                            block[kk * MR + r] = 0.0;
-                        }
+                let rows: [&[f32]; MR] = std::array::from_fn(|r| match g * MR + r {
+                    row if row < m => &a[row * lda + s0..][..ks],
+                    _ => &ZEROS[..ks],
+                });
+                for (out, kk) in block.chunks_exact_mut(MR).zip(0..) {
+                    for (o, row) in out.iter_mut().zip(&rows) {
+                        *o = row[kk];
                     }
                 }
             }
@@ -383,6 +437,7 @@ impl MatMul<'_> {
             }
             s0 += ks;
         }
+        APACK.with_borrow_mut(|kept| *kept = apack);
     }
 }
 
@@ -623,6 +678,32 @@ mod tests {
     }
 
     #[test]
+    fn gathered_packs_equal_packs_set_row_by_row() {
+        // 45 rows (a partial last panel) of 5 inside rows of 12 at 3.
+        let (n, k, stride, offset) = (45, 5, 12, 3);
+        let src = numbers(n * stride, 7);
+        let rows: Vec<f32> = (0..n)
+            .flat_map(|i| src[i * stride + offset..][..k].to_vec())
+            .collect();
+        let mut want = Packed::zeros(n, k);
+        want.set_rows(0, &rows);
+        let got = Packed::gather_rows(n, k, &src, stride, offset, vec![3.0; 10_000]);
+        assert_eq!(got, want, "padding included");
+        // Sᵀ of S [20, 37] inside rows of 50 at 4.
+        let (n, k, stride, offset) = (37, 20, 50, 4);
+        let src = numbers(k * stride, 8);
+        let rows: Vec<f32> = (0..n)
+            .flat_map(|j| (0..k).map(move |kk| (kk, j)))
+            .map(|(kk, j)| src[kk * stride + offset + j])
+            .collect();
+        let mut want = Packed::zeros(n, k);
+        want.set_rows(0, &rows);
+        let got = Packed::gather_transposed(n, k, &src, stride, offset, vec![3.0; 10_000]);
+        assert_eq!(got, want, "padding included");
+        assert_eq!(got.into_data().len(), 2 * k * NR);
+    }
+
+    #[test]
     fn packed_rows_read_back() {
         let wv = numbers(40 * 3, 5);
         let mut w = Packed::zeros(40, 3);
@@ -630,10 +711,8 @@ mod tests {
         let mut row = [0f32; 3];
         w.row_into(37, &mut row);
         assert_eq!(row, wv[37 * 3..38 * 3]);
-        let mut t = Packed::zeros(3, 40);
-        // W = Sᵀ with S [40, 3] = wv.
-        t.set_transposed(&wv, 3, 0, 40);
-        t.row_into(2, &mut [0f32; 40]);
+        // W = Sᵀ with S [40, 3] = wv, in a buffer holding old values.
+        let t = Packed::gather_transposed(3, 40, &wv, 3, 0, vec![9.0; 7000]);
         let mut col = [0f32; 40];
         t.row_into(2, &mut col);
         let expected: Vec<f32> = (0..40).map(|r| wv[r * 3 + 2]).collect();

@@ -404,7 +404,7 @@ impl Net {
         let h = self.heads();
         let m = pages * t;
         // Norm and the fused q/k/v projection, a row block at a time.
-        let mut qkv = self.scratch.zeros(m * h.stride);
+        let mut qkv = self.scratch.to_overwrite(m * h.stride);
         let blocks = row_blocks(m);
         split_rows(x, e, &blocks)
             .into_par_iter()
@@ -435,13 +435,14 @@ impl Net {
                 });
         }
         let q_width = h.q_heads * h.width;
-        let mut y = self.scratch.zeros(m * q_width);
+        let mut y = self.scratch.to_overwrite(m * q_width);
         for b in 0..pages {
             causal_attention(
                 &qkv[b * t * h.stride..(b + 1) * t * h.stride],
                 t,
                 h,
                 &mut y[b * t * q_width..(b + 1) * t * q_width],
+                &self.scratch,
             );
         }
         drop(qkv);
@@ -455,12 +456,12 @@ impl Net {
             let rows = x.len() / e;
             let mut hbuf = self.scratch.copy_of(x);
             self.norm_rows(&mut hbuf, &l.norm2_w, l.norm2_b.as_deref());
-            let mut up = self.scratch.zeros(rows * f);
+            let mut up = self.scratch.to_overwrite(rows * f);
             let init = l.up_b.as_deref().map_or(Init::Zero, Init::Bias);
             matmul(&hbuf, e, rows, &l.up, f, e, &mut up, f, init);
             let act = match &l.gate {
                 Some(gate) => {
-                    let mut g = self.scratch.zeros(rows * f);
+                    let mut g = self.scratch.to_overwrite(rows * f);
                     let init = l.gate_b.as_deref().map_or(Init::Zero, Init::Bias);
                     matmul(&hbuf, e, rows, gate, f, e, &mut g, f, init);
                     swiglu(&mut g, &up);
@@ -499,7 +500,7 @@ impl Net {
     /// Per-row losses of a block of final hidden states.
     fn head_losses(&self, x: &mut [f32], targets: &[u32]) -> Vec<f64> {
         let v = self.head.n();
-        let mut logits = self.scratch.zeros(x.len() / self.width() * v);
+        let mut logits = self.scratch.to_overwrite(x.len() / self.width() * v);
         self.head_logits_into(x, &mut logits);
         logits
             .chunks_exact(v)

@@ -4,15 +4,21 @@
 //! A fresh allocation of megabytes is fresh pages from the kernel, each
 //! faulted in and zeroed on first touch: the matrix products of a 1-thread
 //! GPT-2 `bench eval` wrote into 214 000 such pages (the head's logits
-//! about 50 000 a page), 4 500 with this pool. A loan is either zeros,
-//! exactly as a fresh `vec![0.0; len]`, or a copy of a slice, so nothing a
-//! page computes can depend on the page before it.
+//! about 50 000 a page), 4 500 with this pool.
+//!
+//! Nothing a page computes may depend on the page before it, so a loan is
+//! a copy of a slice, an empty buffer its user fills, or a buffer its user
+//! overwrites in full before reading it (a product's output). Zero-filling
+//! those first would only repeat stores. The evaluator's determinism tests
+//! compute the same pages again on a pool full of other values.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Mutex, PoisonError};
 
-/// Buffers kept at most: two threads' worth of every kind in flight.
-const KEPT: usize = 16;
+/// Buffers kept at most: two threads' worth of every kind in flight, and
+/// attention's packed keys and values (two per KV head, twelve heads in
+/// GPT-2).
+const KEPT: usize = 48;
 
 /// A pool of `f32` buffers.
 #[derive(Debug, Default)]
@@ -28,9 +34,15 @@ impl Clone for Scratch {
 }
 
 impl Scratch {
-    /// `len` zeros.
-    pub(crate) fn zeros(&self, len: usize) -> Buf<'_> {
+    /// `len` values for a caller that writes every one of them before it
+    /// reads any (a matrix product's output started from zero or a bias,
+    /// attention's output), so it is not zero-filled first. Until written
+    /// it holds an earlier loan's values: never memory the process did not
+    /// write itself.
+    pub(crate) fn to_overwrite(&self, len: usize) -> Buf<'_> {
         let mut v = self.take(len);
+        // Only values past the earlier loan's length are zero-filled.
+        v.truncate(len);
         v.resize(len, 0.0);
         Buf { v, pool: self }
     }
@@ -38,12 +50,28 @@ impl Scratch {
     /// A copy of `src` (no zero-fill first: every value is overwritten).
     pub(crate) fn copy_of(&self, src: &[f32]) -> Buf<'_> {
         let mut v = self.take(src.len());
+        v.clear();
         v.extend_from_slice(src);
         Buf { v, pool: self }
     }
 
-    /// An empty kept buffer for `len` values: the smallest that holds them,
-    /// else the largest (grown by the caller), else a new one.
+    /// An empty buffer with room for `len` values (for a structure that
+    /// owns its storage, such as attention's packed keys); hand it back
+    /// with [`Self::give`]. Its user writes every value it reads.
+    pub(crate) fn room(&self, len: usize) -> Vec<f32> {
+        let mut v = self.take(len);
+        v.clear();
+        v
+    }
+
+    /// Takes back a buffer from [`Self::room`].
+    pub(crate) fn give(&self, v: Vec<f32>) {
+        self.put(v);
+    }
+
+    /// A kept buffer for `len` values, with its earlier contents: the
+    /// smallest that holds them, else the largest (grown by the caller),
+    /// else a new one.
     fn take(&self, len: usize) -> Vec<f32> {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         let fit = free
@@ -53,9 +81,7 @@ impl Scratch {
             .min_by_key(|(_, b)| b.capacity())
             .or_else(|| free.iter().enumerate().max_by_key(|(_, b)| b.capacity()))
             .map(|(i, _)| i);
-        let mut v = fit.map(|i| free.swap_remove(i)).unwrap_or_default();
-        v.clear();
-        v
+        fit.map(|i| free.swap_remove(i)).unwrap_or_default()
     }
 
     fn put(&self, v: Vec<f32>) {
@@ -103,36 +129,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_come_back_zeroed_and_are_reused() {
+    fn buffers_are_reused() {
         let pool = Scratch::default();
-        let first = {
-            let mut b = pool.zeros(1000);
-            b.fill(7.0);
-            b.as_ptr()
-        };
-        let b = pool.zeros(600);
+        let first = pool.copy_of(&[7.0; 1000]).as_ptr();
+        let b = pool.to_overwrite(600);
         assert_eq!(b.len(), 600);
-        assert!(b.iter().all(|&x| x == 0.0));
         assert_eq!(b.as_ptr(), first, "the kept buffer is lent again");
         // A second loan while the first is out gets its own buffer.
-        let c = pool.zeros(10);
+        let c = pool.to_overwrite(10);
         assert_ne!(c.as_ptr(), first);
         drop((b, c));
         // A larger request grows the largest kept buffer.
-        let d = pool.zeros(5000);
-        assert_eq!(d.len(), 5000);
-        assert!(d.iter().all(|&x| x == 0.0));
-        drop(d);
+        assert_eq!(pool.to_overwrite(5000).len(), 5000);
         // A copy holds the source and nothing of the buffer's past.
         let src: Vec<f32> = (0..700).map(|i| i as f32).collect();
-        let e = pool.copy_of(&src);
-        assert_eq!(&e[..], &src[..]);
+        assert_eq!(&pool.copy_of(&src)[..], &src[..]);
+        // Room is empty, whatever the buffer held.
+        let mut v = pool.room(3000);
+        assert!(v.is_empty() && v.capacity() >= 3000);
+        v.extend([1.0; 3000]);
+        pool.give(v);
+        assert!(pool.room(10).is_empty());
+    }
+
+    #[test]
+    fn a_loan_to_overwrite_has_the_length_asked_and_only_earlier_values() {
+        let pool = Scratch::default();
+        drop(pool.copy_of(&[5.0; 100]));
+        let b = pool.to_overwrite(60);
+        assert_eq!(&b[..], &[5.0; 60][..]);
+        drop(b);
+        // Growing past the earlier length adds zeros, never memory the
+        // pool has not written.
+        let c = pool.to_overwrite(150);
+        assert_eq!(&c[..60], &[5.0; 60][..]);
+        assert!(c[60..].iter().all(|&x| x == 0.0));
+        drop(c);
     }
 
     #[test]
     fn the_pool_keeps_a_bounded_number_of_buffers() {
         let pool = Scratch::default();
-        let loans: Vec<Buf<'_>> = (1..=KEPT + 5).map(|n| pool.zeros(n * 10)).collect();
+        let loans: Vec<Buf<'_>> = (1..=KEPT + 5).map(|n| pool.to_overwrite(n * 10)).collect();
         drop(loans);
         let free = pool.free.lock().unwrap_or_else(PoisonError::into_inner);
         assert_eq!(free.len(), KEPT);
