@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Init, Packed, NR};
+use super::gemm::{matmul, Init, Packed, Strided, NR};
 use super::scratch::Scratch;
 use super::vmath::causal_softmax;
 
@@ -46,11 +46,15 @@ pub(crate) fn causal_attention(
     let kv: Vec<(Packed, Packed)> = (0..h.kv_heads)
         .into_par_iter()
         .map(|g| {
+            let at = |offset| Strided {
+                src: qkv,
+                stride: h.stride,
+                offset: offset + g * h.width,
+            };
             let k = scratch.room(panels(t) * h.width);
-            let k = Packed::gather_rows(t, h.width, qkv, h.stride, h.k_offset + g * h.width, k);
+            let k = Packed::gather_rows(t, h.width, at(h.k_offset), k);
             let v = scratch.room(panels(h.width) * t);
-            let v =
-                Packed::gather_transposed(h.width, t, qkv, h.stride, h.v_offset + g * h.width, v);
+            let v = Packed::gather_transposed(h.width, t, at(h.v_offset), v);
             (k, v)
         })
         .collect();

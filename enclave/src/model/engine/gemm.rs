@@ -177,55 +177,37 @@ impl Packed {
         }
     }
 
-    /// `W [n, k]` whose row `i` is `src[i * stride + offset..][..k]`
-    /// (attention's keys, in the fused projection output), built in
-    /// `buf`'s allocation. Each panel is written once, in order, padding
-    /// included: nothing is zero-filled first and no value of `buf` stays.
-    pub fn gather_rows(
-        n: usize,
-        k: usize,
-        src: &[f32],
-        stride: usize,
-        offset: usize,
-        mut buf: Vec<f32>,
-    ) -> Self {
-        buf.clear();
-        buf.reserve(n.div_ceil(NR) * k * NR);
+    /// `W [n, k]` whose row `i` is `s`'s row `i` (attention's keys, in the
+    /// fused projection output), built in `buf`'s allocation. Each panel
+    /// is written once, in order, padding included: nothing is zero-filled
+    /// first and no value of `buf` stays.
+    pub fn gather_rows(n: usize, k: usize, s: Strided<'_>, buf: Vec<f32>) -> Self {
+        let mut data = emptied(buf, n, k);
         let zeros = vec![0f32; k];
         for p in 0..n.div_ceil(NR) {
             let rows: [&[f32]; NR] = std::array::from_fn(|j| match p * NR + j {
-                r if r < n => &src[r * stride + offset..][..k],
+                r if r < n => s.row(r, k),
                 _ => &zeros[..],
             });
             for kk in 0..k {
-                buf.extend(rows.iter().map(|row| row[kk]));
+                data.extend(rows.iter().map(|row| row[kk]));
             }
         }
-        Self { n, k, data: buf }
+        Self { n, k, data }
     }
 
-    /// `W = Sᵀ [n, k]` where `S [k, n]` is strided: `S[kk][j]` is
-    /// `src[kk * stride + offset + j]` (attention's values), built in
-    /// `buf`'s allocation as [`Self::gather_rows`].
-    pub fn gather_transposed(
-        n: usize,
-        k: usize,
-        src: &[f32],
-        stride: usize,
-        offset: usize,
-        mut buf: Vec<f32>,
-    ) -> Self {
-        buf.clear();
-        buf.reserve(n.div_ceil(NR) * k * NR);
+    /// `W = Sᵀ [n, k]` for `S [k, n]` = `s` (attention's values), built
+    /// in `buf`'s allocation as [`Self::gather_rows`].
+    pub fn gather_transposed(n: usize, k: usize, s: Strided<'_>, buf: Vec<f32>) -> Self {
+        let mut data = emptied(buf, n, k);
         for p in 0..n.div_ceil(NR) {
             let width = NR.min(n - p * NR);
             for kk in 0..k {
-                let s = kk * stride + offset + p * NR;
-                buf.extend_from_slice(&src[s..s + width]);
-                buf.resize(buf.len() + NR - width, 0.0);
+                data.extend_from_slice(&s.row(kk, p * NR + width)[p * NR..]);
+                data.resize(data.len() + NR - width, 0.0);
             }
         }
-        Self { n, k, data: buf }
+        Self { n, k, data }
     }
 
     /// The storage, for reuse.
@@ -259,6 +241,31 @@ impl Packed {
             &[]
         }
     }
+}
+
+/// A matrix inside a larger buffer: row `i` starts at
+/// `src[i * stride + offset]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    /// The buffer.
+    pub src: &'a [f32],
+    /// Floats from one row to the next.
+    pub stride: usize,
+    /// Where row 0 starts.
+    pub offset: usize,
+}
+
+impl Strided<'_> {
+    fn row(&self, i: usize, len: usize) -> &[f32] {
+        &self.src[i * self.stride + self.offset..][..len]
+    }
+}
+
+/// `buf` emptied, with room for a packed `n x k` weight.
+fn emptied(mut buf: Vec<f32>, n: usize, k: usize) -> Vec<f32> {
+    buf.clear();
+    buf.reserve(n.div_ceil(NR) * k * NR);
+    buf
 }
 
 /// Where each output element's chain starts.
@@ -677,30 +684,38 @@ mod tests {
         assert_eq!(blocks.concat(), a);
     }
 
+    /// `W` packed row by row from `rows` (row-major `n x k`).
+    fn packed(n: usize, k: usize, rows: &[f32]) -> Packed {
+        let mut w = Packed::zeros(n, k);
+        w.set_rows(0, rows);
+        w
+    }
+
     #[test]
     fn gathered_packs_equal_packs_set_row_by_row() {
         // 45 rows (a partial last panel) of 5 inside rows of 12 at 3.
-        let (n, k, stride, offset) = (45, 5, 12, 3);
-        let src = numbers(n * stride, 7);
-        let rows: Vec<f32> = (0..n)
-            .flat_map(|i| src[i * stride + offset..][..k].to_vec())
-            .collect();
-        let mut want = Packed::zeros(n, k);
-        want.set_rows(0, &rows);
-        let got = Packed::gather_rows(n, k, &src, stride, offset, vec![3.0; 10_000]);
-        assert_eq!(got, want, "padding included");
+        let src = numbers(45 * 12, 7);
+        let at = Strided {
+            src: &src,
+            stride: 12,
+            offset: 3,
+        };
+        let rows: Vec<f32> = (0..45).flat_map(|i| at.row(i, 5).to_vec()).collect();
+        let got = Packed::gather_rows(45, 5, at, vec![3.0; 10_000]);
+        assert_eq!(got, packed(45, 5, &rows), "padding included");
         // Sᵀ of S [20, 37] inside rows of 50 at 4.
-        let (n, k, stride, offset) = (37, 20, 50, 4);
-        let src = numbers(k * stride, 8);
-        let rows: Vec<f32> = (0..n)
-            .flat_map(|j| (0..k).map(move |kk| (kk, j)))
-            .map(|(kk, j)| src[kk * stride + offset + j])
+        let src = numbers(20 * 50, 8);
+        let at = Strided {
+            src: &src,
+            stride: 50,
+            offset: 4,
+        };
+        let rows: Vec<f32> = (0..37)
+            .flat_map(|j| (0..20).map(move |kk| at.row(kk, 37)[j]))
             .collect();
-        let mut want = Packed::zeros(n, k);
-        want.set_rows(0, &rows);
-        let got = Packed::gather_transposed(n, k, &src, stride, offset, vec![3.0; 10_000]);
-        assert_eq!(got, want, "padding included");
-        assert_eq!(got.into_data().len(), 2 * k * NR);
+        let got = Packed::gather_transposed(37, 20, at, vec![3.0; 10_000]);
+        assert_eq!(got, packed(37, 20, &rows), "padding included");
+        assert_eq!(got.into_data().len(), 2 * 20 * NR);
     }
 
     #[test]
@@ -712,7 +727,12 @@ mod tests {
         w.row_into(37, &mut row);
         assert_eq!(row, wv[37 * 3..38 * 3]);
         // W = Sᵀ with S [40, 3] = wv, in a buffer holding old values.
-        let t = Packed::gather_transposed(3, 40, &wv, 3, 0, vec![9.0; 7000]);
+        let at = Strided {
+            src: &wv,
+            stride: 3,
+            offset: 0,
+        };
+        let t = Packed::gather_transposed(3, 40, at, vec![9.0; 7000]);
         let mut col = [0f32; 40];
         t.row_into(2, &mut col);
         let expected: Vec<f32> = (0..40).map(|r| wv[r * 3 + 2]).collect();
