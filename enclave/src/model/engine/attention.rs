@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Init, Packed, Strided, NR};
+use super::gemm::{matmul, Init, Packed, Strided};
 use super::scratch::Scratch;
 use super::vmath::causal_softmax;
 
@@ -42,7 +42,6 @@ pub(crate) fn causal_attention(
     out: &mut [f32],
     scratch: &Scratch,
 ) {
-    let panels = |n: usize| n.div_ceil(NR) * NR;
     let kv: Vec<(Packed, Packed)> = (0..h.kv_heads)
         .into_par_iter()
         .map(|g| {
@@ -51,9 +50,9 @@ pub(crate) fn causal_attention(
                 stride: h.stride,
                 offset: offset + g * h.width,
             };
-            let k = scratch.room(panels(t) * h.width);
+            let k = scratch.room(Packed::storage(t, h.width));
             let k = Packed::gather_rows(t, h.width, at(h.k_offset), k);
-            let v = scratch.room(panels(h.width) * t);
+            let v = scratch.room(Packed::storage(h.width, t));
             let v = Packed::gather_transposed(h.width, t, at(h.v_offset), v);
             (k, v)
         })

@@ -135,8 +135,13 @@ impl Packed {
         Self {
             n,
             k,
-            data: vec![0.0; n.div_ceil(NR) * k * NR],
+            data: vec![0.0; Self::storage(n, k)],
         }
+    }
+
+    /// Floats a packed `n x k` weight holds: whole panels, `n` padded.
+    pub fn storage(n: usize, k: usize) -> usize {
+        n.div_ceil(NR) * k * NR
     }
 
     /// Outputs.
@@ -264,7 +269,7 @@ impl Strided<'_> {
 /// `buf` emptied, with room for a packed `n x k` weight.
 fn emptied(mut buf: Vec<f32>, n: usize, k: usize) -> Vec<f32> {
     buf.clear();
-    buf.reserve(n.div_ceil(NR) * k * NR);
+    buf.reserve(Packed::storage(n, k));
     buf
 }
 

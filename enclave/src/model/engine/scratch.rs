@@ -64,11 +64,6 @@ impl Scratch {
         v
     }
 
-    /// Takes back a buffer from [`Self::room`].
-    pub(crate) fn give(&self, v: Vec<f32>) {
-        self.put(v);
-    }
-
     /// A kept buffer for `len` values, with its earlier contents: the
     /// smallest that holds them, else the largest (grown by the caller),
     /// else a new one.
@@ -84,7 +79,8 @@ impl Scratch {
         fit.map(|i| free.swap_remove(i)).unwrap_or_default()
     }
 
-    fn put(&self, v: Vec<f32>) {
+    /// Takes back a buffer (from [`Self::room`], or a dropped loan).
+    pub(crate) fn give(&self, v: Vec<f32>) {
         let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
         if free.len() < KEPT {
             free.push(v);
@@ -120,7 +116,7 @@ impl DerefMut for Buf<'_> {
 
 impl Drop for Buf<'_> {
     fn drop(&mut self) {
-        self.pool.put(std::mem::take(&mut self.v));
+        self.pool.give(std::mem::take(&mut self.v));
     }
 }
 
