@@ -15,6 +15,10 @@ usage: scripts/bench-vs-pytorch.sh [--preset tiny|gpt2-124m|llama-tiny|tinyllama
   --rounds N (default 1) runs the eval pair N times, ours and PyTorch in
   turn, and compares the medians: on a shared machine whose speed drifts,
   one pair can be off by 10 % or more.
+  On a CPU not made by Intel, oneMKL (PyTorch's BLAS) picks slower kernels
+  by vendor, so PyTorch runs twice: as installed ("pytorch") and with
+  bench/mkl_intel_path.c preloaded ("pytorch_mkl_intel_path"), and every
+  line gives both ratios. Judge against the faster peer.
 USAGE
 }
 preset=tiny
@@ -43,41 +47,56 @@ fi
 cargo build --release --locked -q -p vram-validator --bin vram-validator
 ours=target/release/vram-validator
 peer=(.venv-bench/bin/python bench/pytorch_reference.py)
+# A second peer with MKL's vendor check answered, where it matters.
+fast=()
+if ! grep -q GenuineIntel /proc/cpuinfo; then
+    mkdir -p target/bench
+    cc -shared -fPIC -O2 -o target/bench/libmkl_intel_path.so bench/mkl_intel_path.c
+    fast=(env LD_PRELOAD="$PWD/target/bench/libmkl_intel_path.so" "${peer[@]}")
+fi
 tok=()
 [ -n "$tokens" ] && tok=(--tokens "$tokens")
 
-ratio() { # ours-json peer-json key
-    python3 -c 'import json,sys; a=json.loads(sys.argv[1]); b=json.loads(sys.argv[2]); k=sys.argv[3]
-print(json.dumps({"preset": a.get("preset", "gemm %sx%sx%s" % (a.get("m"), a.get("n"), a.get("k"))), "threads": a["threads"], "metric": k, "ours": a[k], "pytorch": b[k], "ratio": a[k]/b[k]}))' "$1" "$2" "$3"
+ratio() { # key ours-json peer-json [fast-peer-json]
+    python3 -c 'import json,sys; k=sys.argv[1]; a, *peers = [json.loads(x) for x in sys.argv[2:]]
+out={"preset": a.get("preset", "gemm %sx%sx%s" % (a.get("m"), a.get("n"), a.get("k"))), "threads": a["threads"], "metric": k, "ours": a[k]}
+for name, b in zip(["pytorch", "pytorch_mkl_intel_path"], peers):
+    out[name] = b[k]; out["ratio" if name == "pytorch" else "ratio_mkl_intel_path"] = a[k] / b[k]
+print(json.dumps(out))' "$@"
+}
+peer_run() { # runs the peer, then the fast peer if there is one: one JSON line each
+    "${peer[@]}" "$@"
+    [ ${#fast[@]} -eq 0 ] || "${fast[@]}" "$@"
 }
 
 case "$preset" in
     tiny|gpt2-124m)
         ours_codec=$("$ours" bench codec --preset "$preset" --threads "$threads" --json)
-        peer_codec=$("${peer[@]}" codec --preset "$preset" --threads "$threads")
-        ratio "$ours_codec" "$peer_codec" decode_params_per_s ;;
+        mapfile -t peer_codec < <(peer_run codec --preset "$preset" --threads "$threads")
+        ratio decode_params_per_s "$ours_codec" "${peer_codec[@]}" ;;
 esac
 
 # The GEMM under both: a linear layer of 2048 tokens, 2048 -> 2048.
 ours_gemm=$("$ours" bench gemm --threads "$threads" --json)
-peer_gemm=$("${peer[@]}" gemm --threads "$threads")
-ratio "$ours_gemm" "$peer_gemm" gflops
+mapfile -t peer_gemm < <(peer_run gemm --threads "$threads")
+ratio gflops "$ours_gemm" "${peer_gemm[@]}"
 
 ours_evals=()
 peer_evals=()
+fast_evals=()
 for _ in $(seq "$rounds"); do
     ours_evals+=("$("$ours" bench eval --preset "$preset" --threads "$threads" "${tok[@]}" --json)")
     peer_evals+=("$("${peer[@]}" eval --preset "$preset" --threads "$threads" "${tok[@]}")")
+    [ ${#fast[@]} -eq 0 ] || fast_evals+=("$("${fast[@]}" eval --preset "$preset" --threads "$threads" "${tok[@]}")")
 done
-if [ "$rounds" -eq 1 ]; then
-    ratio "${ours_evals[0]}" "${peer_evals[0]}" tokens_per_s
-else
-    python3 -c 'import json,statistics,sys
-n=int(sys.argv[1]); ours=[json.loads(x) for x in sys.argv[2:2+n]]; peer=[json.loads(x) for x in sys.argv[2+n:]]
-a=[o["tokens_per_s"] for o in ours]; b=[p["tokens_per_s"] for p in peer]
-print(json.dumps({"preset": ours[0]["preset"], "threads": ours[0]["threads"], "metric": "tokens_per_s", "rounds": n,
-  "ours": statistics.median(a), "pytorch": statistics.median(b), "ratio": statistics.median(a)/statistics.median(b),
-  "ours_runs": a, "pytorch_runs": b}))' "$rounds" "${ours_evals[@]}" "${peer_evals[@]}"
-fi
+python3 -c 'import json,statistics,sys
+n=int(sys.argv[1]); runs=[[json.loads(x)["tokens_per_s"] for x in sys.argv[2+i*n:2+(i+1)*n]] for i in range((len(sys.argv)-2)//n)]
+first=json.loads(sys.argv[2]); med=[statistics.median(r) for r in runs]
+out={"preset": first["preset"], "threads": first["threads"], "metric": "tokens_per_s", "rounds": n,
+  "ours": med[0], "pytorch": med[1], "ratio": med[0]/med[1], "ours_runs": runs[0], "pytorch_runs": runs[1]}
+if len(runs) > 2:
+    out.update({"pytorch_mkl_intel_path": med[2], "ratio_mkl_intel_path": med[0]/med[2], "pytorch_mkl_intel_path_runs": runs[2]})
+print(json.dumps(out))' "$rounds" "${ours_evals[@]}" "${peer_evals[@]}" "${fast_evals[@]}"
 echo "${ours_evals[-1]}"
 echo "${peer_evals[-1]}"
+[ ${#fast_evals[@]} -eq 0 ] || echo "${fast_evals[-1]}"
