@@ -60,8 +60,8 @@ tok=()
 ratio() { # key ours-json peer-json [fast-peer-json]
     python3 -c 'import json,sys; k=sys.argv[1]; a, *peers = [json.loads(x) for x in sys.argv[2:]]
 out={"preset": a.get("preset", "gemm %sx%sx%s" % (a.get("m"), a.get("n"), a.get("k"))), "threads": a["threads"], "metric": k, "ours": a[k]}
-for name, b in zip(["pytorch", "pytorch_mkl_intel_path"], peers):
-    out[name] = b[k]; out["ratio" if name == "pytorch" else "ratio_mkl_intel_path"] = a[k] / b[k]
+for name, ratio, b in zip(["pytorch", "pytorch_mkl_intel_path"], ["ratio", "ratio_mkl_intel_path"], peers):
+    out.update({name: b[k], ratio: a[k] / b[k]})
 print(json.dumps(out))' "$@"
 }
 peer_run() { # runs the peer, then the fast peer if there is one: one JSON line each
@@ -86,16 +86,16 @@ peer_evals=()
 fast_evals=()
 for _ in $(seq "$rounds"); do
     ours_evals+=("$("$ours" bench eval --preset "$preset" --threads "$threads" "${tok[@]}" --json)")
-    peer_evals+=("$("${peer[@]}" eval --preset "$preset" --threads "$threads" "${tok[@]}")")
-    [ ${#fast[@]} -eq 0 ] || fast_evals+=("$("${fast[@]}" eval --preset "$preset" --threads "$threads" "${tok[@]}")")
+    mapfile -t peers < <(peer_run eval --preset "$preset" --threads "$threads" "${tok[@]}")
+    peer_evals+=("${peers[0]}")
+    fast_evals+=("${peers[@]:1}")
 done
 python3 -c 'import json,statistics,sys
 n=int(sys.argv[1]); runs=[[json.loads(x)["tokens_per_s"] for x in sys.argv[2+i*n:2+(i+1)*n]] for i in range((len(sys.argv)-2)//n)]
 first=json.loads(sys.argv[2]); med=[statistics.median(r) for r in runs]
-out={"preset": first["preset"], "threads": first["threads"], "metric": "tokens_per_s", "rounds": n,
-  "ours": med[0], "pytorch": med[1], "ratio": med[0]/med[1], "ours_runs": runs[0], "pytorch_runs": runs[1]}
-if len(runs) > 2:
-    out.update({"pytorch_mkl_intel_path": med[2], "ratio_mkl_intel_path": med[0]/med[2], "pytorch_mkl_intel_path_runs": runs[2]})
+out={"preset": first["preset"], "threads": first["threads"], "metric": "tokens_per_s", "rounds": n, "ours": med[0], "ours_runs": runs[0]}
+for name, ratio, m, r in zip(["pytorch", "pytorch_mkl_intel_path"], ["ratio", "ratio_mkl_intel_path"], med[1:], runs[1:]):
+    out.update({name: m, ratio: med[0] / m, name + "_runs": r})
 print(json.dumps(out))' "$rounds" "${ours_evals[@]}" "${peer_evals[@]}" "${fast_evals[@]}"
 echo "${ours_evals[-1]}"
 echo "${peer_evals[-1]}"
