@@ -21,7 +21,8 @@ pub(crate) struct DemoArgs {
     /// Seed of the corpus, the initial weights and the noise.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Length of one window on the compressed clock (60 % upload, 40 % scoring).
+    /// Length of one window on the compressed clock (60 % upload; each
+    /// window is scored for a window's length after its upload deadline).
     #[arg(long, default_value_t = 12.0)]
     window_seconds: f64,
     /// Where the audit bundle goes (replaced if it holds an earlier demo).
@@ -36,6 +37,11 @@ pub(crate) struct DemoArgs {
     /// Kill the enclave at this window's upload deadline (shows the restart).
     #[arg(long, value_name = "WINDOW")]
     kill_enclave_in_window: Option<u64>,
+    /// Make the validator run out of time in this window: its host stalls
+    /// past the window's last moment to sign, the enclave signs nothing, and
+    /// the window is lost (shows that the next one is scored).
+    #[arg(long, value_name = "WINDOW")]
+    out_of_time_in_window: Option<u64>,
     /// Extra cheap miners (noise gradients, kind `crowd`) for scale runs.
     #[arg(long, default_value_t = 0)]
     crowd: usize,
@@ -64,6 +70,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<Outcome> {
         pages: args.pages,
         enclave_exe: args.enclave,
         kill_enclave_in_window: args.kill_enclave_in_window,
+        out_of_time_in_window: args.out_of_time_in_window,
         blob_outage: None,
         crowd: args.crowd,
         max_scored: args.max_scored,

@@ -35,7 +35,7 @@ enum Command {
     /// Measure the evaluator and the codec (JSON on stdout).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// How many miners this machine scores in the network's scoring phase.
+    /// How many miners this machine scores in the network's scoring span.
     Capacity(capacity::CapacityArgs),
     /// One OpenSkill Plackett-Luce update (what-if tool).
     Openskill(openskill::OpenskillArgs),
@@ -50,6 +50,9 @@ enum Command {
     Run(operator::RunArgs),
     /// Start the enclave, verify its attestation and register its key.
     RegisterEnclave(operator::RegisterArgs),
+    /// The validator's declared budget K_v: miners each statement scores.
+    #[command(subcommand)]
+    Budget(operator::BudgetCommand),
     /// Chain time, window, phase, enclave key, recent windows.
     Status(operator::ConfigArg),
     /// This validator's accepted statement for one window, with scores.
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Run(args) => operator::run(args),
         Command::RegisterEnclave(args) => operator::register_enclave(args),
+        Command::Budget(cmd) => operator::budget(cmd),
         Command::Status(args) => operator::status(args),
         Command::Scores(args) => operator::scores(args),
         Command::Ratings(args) => operator::ratings(args),

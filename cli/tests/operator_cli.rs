@@ -71,7 +71,7 @@ fn operator_commands_drive_and_report_a_validator() {
     );
     assert!(measured["miners_fit"].as_u64().unwrap() > 0);
     assert!(measured["per_miner_ms"].as_f64().unwrap() > 0.0);
-    // Pretend it was a slow machine: `run` must warn about the budget.
+    // Pretend it was a slow machine: `run` must refuse the default budget.
     std::fs::write(&capacity, r#"{"miners_fit": 1}"#).unwrap();
 
     let config = dir.join("vram-validator.toml");
@@ -115,12 +115,20 @@ capacity_file = "{dir}/capacity.json"
     .unwrap();
 
     // A fresh machine: nothing under fresh/ exists yet; `config check`
-    // creates the folders and finds nothing `run` would die on.
+    // creates the folders and finds the one thing `run` would die on: the
+    // budget it never declared (the network's max_scored, 256) is above
+    // what this machine scores.
     assert!(!dir.join("fresh").exists());
     let (ok, check, log) = cli(&config, &["config", "check"]);
-    assert!(ok, "{log}");
+    assert!(!ok, "{log}");
     assert_eq!(check["config"]["loop"]["fetch_parallelism"], 2);
-    assert_eq!(check["findings"].as_array().unwrap().len(), 0, "{log}");
+    let findings = check["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{log}");
+    assert_eq!(findings[0]["key"], "loop.capacity_file", "{log}");
+    assert!(findings[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("vram-validator budget set 1"));
     assert!(dir.join("fresh/checkpoints").is_dir() && dir.join("fresh/state").is_dir());
     // A submission margin longer than the scoring phase is caught, with why.
     let late = std::fs::read_to_string(&config)
@@ -153,16 +161,29 @@ capacity_file = "{dir}/capacity.json"
     assert_eq!(status["validator"], format!("0x{}", hex::encode(me)));
     assert_eq!(status["enclave_key"], reg["public_key"]);
 
+    // The budget it never declared is the network's max_scored (256), above
+    // what this machine scores: `run` refuses to start and says what to do.
+    let (ok, _, log) = cli(&config, &["run", "--windows", "1"]);
+    assert!(!ok, "{log}");
+    assert!(log.contains("above this machine's capacity of 1"), "{log}");
+    assert!(log.contains("vram-validator budget set 1"), "{log}");
+    let (ok, budget, log) = cli(&config, &["budget", "set", "1"]);
+    assert!(ok, "{log}");
+    assert_eq!(budget["next_budget"], 1, "{log}");
+    assert_eq!(budget["max_scored"], 256, "{log}");
+    let (ok, shown, log) = cli(&config, &["budget", "show"]);
+    assert!(ok, "{log}");
+    assert_eq!(shown["next_budget"], 1, "{log}");
+    let (ok, check, log) = cli(&config, &["config", "check"]);
+    assert!(ok, "{log}");
+    assert_eq!(check["findings"].as_array().unwrap().len(), 0, "{log}");
+
     // One window: no miner commits any more, so the statement lists nobody
     // (registered miners that committed nothing are absent), and it is still
     // signed, checked and accepted.
     let (ok, run, log) = cli(&config, &["run", "--windows", "1"]);
     assert!(ok, "{log}");
     assert_eq!(run["state"], "submitted", "{log}");
-    assert!(
-        log.contains("fewer miners per window than the network's max_scored"),
-        "{log}"
-    );
     let window = run["window"].as_u64().unwrap();
     // The empty machine fetched the anchored checkpoint and the dataset by
     // the ids the chain names, and cached them by hash.

@@ -27,6 +27,10 @@ const EBadDatasetRoot: u64 = 1;
 const EWindowBeforeSchedule: u64 = 2;
 /// The dataset index's Walrus blob id is not 32 bytes.
 const EBadDatasetBlob: u64 = 3;
+/// The update would let the last window under the old values still be
+/// scoring when the first window under the new ones opens: a validator has
+/// at most one window in flight (design §3).
+const EWindowsOverlap: u64 = 4;
 
 // === Constants ===
 
@@ -72,6 +76,13 @@ public struct Values has copy, drop, store {
     /// where a validator on an empty machine finds the manifest and the
     /// pages. Their identity stays `dataset_root`; the index is transport.
     dataset_blob: vector<u8>,
+    /// How long after the upload deadline a window's statements are
+    /// accepted (its scoring span, design §3). At most one window long, so
+    /// window W is scored while miners upload W+1.
+    scoring_span_ms: u64,
+    /// The reveal phase right after the upload deadline: no window opens
+    /// in it.
+    reveal_ms: u64,
 }
 
 /// Values in force from `start_window`, which starts at `start_ms`.
@@ -94,8 +105,10 @@ public struct Hparams has key {
 
 /// The evaluation parameters the enclave uses (design §4.4; field order is
 /// normative). Its BCS hash goes in every statement; the Rust twin is
-/// `vram_enclave::eval::EvalParams`. The enclave opens a window only at or
-/// after `upload_deadline_ms + seed_margin_ms` by its own clock.
+/// `vram_enclave::eval::EvalParams`. `max_scored` is the submitting
+/// validator's declared budget (`validator_registry::budget_for_window`).
+/// The enclave opens a window only at or after `opens_at_ms` by its own
+/// clock and signs only before `scoring_end_ms - seed_margin_ms`.
 public struct EvalParams has copy, drop {
     learning_rate_e9: u64,
     topk: u64,
@@ -105,6 +118,8 @@ public struct EvalParams has copy, drop {
     max_scored: u64,
     upload_deadline_ms: u64,
     seed_margin_ms: u64,
+    opens_at_ms: u64,
+    scoring_end_ms: u64,
 }
 
 // === Events ===
@@ -160,6 +175,8 @@ public fun defaults(): Values {
         max_scored: 256,
         seed_margin_ms: 10_000,
         dataset_blob: vector[],
+        scoring_span_ms: 600_000,
+        reveal_ms: 30_000,
     }
 }
 
@@ -188,6 +205,8 @@ public fun new_values(
     max_scored: u64,
     seed_margin_ms: u64,
     dataset_blob: vector<u8>,
+    scoring_span_ms: u64,
+    reveal_ms: u64,
 ): Values {
     let values = Values {
         window_duration_ms,
@@ -212,13 +231,17 @@ public fun new_values(
         max_scored,
         seed_margin_ms,
         dataset_blob,
+        scoring_span_ms,
+        reveal_ms,
     };
     validate(&values);
     values
 }
 
 /// Schedules `values` for the next window boundary. A pending update that has
-/// not taken effect yet is replaced.
+/// not taken effect yet is replaced. Refused (`EWindowsOverlap`) when the
+/// last window under the values in force would still be scoring when the
+/// first window under `values` opens.
 public fun update_hparams(
     self: &mut Hparams,
     _cap: &HparamsAdminCap,
@@ -233,6 +256,9 @@ public fun update_hparams(
     if (self.segments[self.segments.length() - 1].start_ms > now) {
         self.segments.pop_back();
     };
+    let before = self.eval_params(window - 1, 0);
+    let opens_at = start_ms + values.put_window_open_ms + values.reveal_ms + values.seed_margin_ms;
+    assert!(before.scoring_end_ms <= opens_at, EWindowsOverlap);
     self.segments.push_back(Segment { start_window: window, start_ms, values });
     self.version = self.version + 1;
     event::emit(HparamsUpdated {
@@ -261,25 +287,41 @@ public fun for_window(self: &Hparams, window: u64): &Values {
     &self.segment_for_window(window).values
 }
 
-/// The evaluation parameters for `window`.
-public fun eval_params(self: &Hparams, window: u64): EvalParams {
+/// The evaluation parameters for `window` and a validator whose budget
+/// for it is `budget` (capped at the window's `max_scored`), with the
+/// window's timeline: `opens_at_ms = deadline + reveal_ms + seed_margin_ms`,
+/// `scoring_end_ms = deadline + scoring_span_ms` (design §3).
+public fun eval_params(self: &Hparams, window: u64, budget: u64): EvalParams {
     let v = self.for_window(window);
+    let deadline = self.window_start_ms(window) + v.put_window_open_ms;
     EvalParams {
         learning_rate_e9: v.learning_rate_e9,
         topk: v.topk_compression,
         page_len: v.page_len,
         own_pages: v.own_pages,
         random_pages: v.random_pages,
-        max_scored: v.max_scored,
-        upload_deadline_ms: self.window_start_ms(window) + v.put_window_open_ms,
+        max_scored: budget.min(v.max_scored),
+        upload_deadline_ms: deadline,
         seed_margin_ms: v.seed_margin_ms,
+        opens_at_ms: deadline + v.reveal_ms + v.seed_margin_ms,
+        scoring_end_ms: deadline + v.scoring_span_ms,
     }
 }
 
 /// `sha256(bcs(EvalParams))`, as statements carry it.
-public fun eval_params_hash(self: &Hparams, window: u64): vector<u8> {
-    hash::sha2_256(bcs::to_bytes(&self.eval_params(window)))
+public fun eval_params_hash(self: &Hparams, window: u64, budget: u64): vector<u8> {
+    hash::sha2_256(bcs::to_bytes(&self.eval_params(window, budget)))
 }
+
+/// When the enclave may open `window` and the chain starts accepting its
+/// statements.
+public fun opens_at_ms(p: &EvalParams): u64 { p.opens_at_ms }
+
+/// When the chain stops accepting `window`'s statements.
+public fun scoring_end_ms(p: &EvalParams): u64 { p.scoring_end_ms }
+
+/// The budget the parameters carry.
+public fun budget(p: &EvalParams): u64 { p.max_scored }
 
 /// Bumped by every update.
 public fun version(self: &Hparams): u64 { self.version }
@@ -339,6 +381,10 @@ public fun seed_margin_ms(v: &Values): u64 { v.seed_margin_ms }
 
 public fun dataset_blob(v: &Values): &vector<u8> { &v.dataset_blob }
 
+public fun scoring_span_ms(v: &Values): u64 { v.scoring_span_ms }
+
+public fun reveal_ms(v: &Values): u64 { v.reveal_ms }
+
 // === Private Functions ===
 
 /// The last segment that started at or before `now_ms` (binary search; the
@@ -382,8 +428,11 @@ fun validate(v: &Values) {
     assert!(v.dataset_pages > 0, EInvalidValue);
     assert!(v.dataset_blob.length() == 32, EBadDatasetBlob);
     assert!(v.max_scored > 0, EInvalidValue);
-    // The enclave must be able to open the window before it ends.
-    assert!(v.seed_margin_ms < v.window_duration_ms - v.put_window_open_ms, EInvalidValue);
+    // The enclave opens after the reveal phase and the margin and signs a
+    // margin before the span ends: room is left to score; and window W's
+    // span ends before W+1's opens.
+    assert!(v.reveal_ms + 2 * v.seed_margin_ms < v.scoring_span_ms, EInvalidValue);
+    assert!(v.scoring_span_ms <= v.window_duration_ms, EInvalidValue);
 }
 
 // === Test Only ===
@@ -423,6 +472,51 @@ public fun with_checkpoint_frequency(v: Values, checkpoint_frequency: u64): Valu
     let mut v = v;
     v.checkpoint_frequency = checkpoint_frequency;
     v
+}
+
+#[test_only]
+public fun with_timeline(
+    v: Values,
+    scoring_span_ms: u64,
+    reveal_ms: u64,
+    seed_margin_ms: u64,
+): Values {
+    let mut v = v;
+    v.scoring_span_ms = scoring_span_ms;
+    v.reveal_ms = reveal_ms;
+    v.seed_margin_ms = seed_margin_ms;
+    v
+}
+
+#[test_only]
+/// The same values through `new_values`, so its checks run.
+public fun rebuilt(v: Values): Values {
+    new_values(
+        v.window_duration_ms,
+        v.put_window_open_ms,
+        v.topk_compression,
+        v.top_g,
+        v.openskill_beta_e9,
+        v.openskill_tau_e9,
+        v.emission_per_window,
+        v.checkpoint_frequency,
+        v.min_miner_stake,
+        v.min_validator_stake,
+        v.validator_offset,
+        v.gauntlet_gamma_e9,
+        v.sync_threshold,
+        v.learning_rate_e9,
+        v.page_len,
+        v.own_pages,
+        v.random_pages,
+        v.dataset_root,
+        v.dataset_pages,
+        v.max_scored,
+        v.seed_margin_ms,
+        v.dataset_blob,
+        v.scoring_span_ms,
+        v.reveal_ms,
+    )
 }
 
 #[test_only]

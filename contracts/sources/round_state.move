@@ -37,10 +37,13 @@ const EBadBlobId: u64 = 5;
 const PHASE_FUTURE: u8 = 0;
 /// Miners upload and commit.
 const PHASE_UPLOAD: u8 = 1;
-/// Validators score and submit.
+/// Validators score and submit: from `opens_at_ms` to `scoring_end_ms`.
 const PHASE_SCORING: u8 = 2;
-/// Over.
+/// Over: its scoring span ended.
 const PHASE_CLOSED: u8 = 3;
+/// Between the upload deadline and `opens_at_ms`: the reveal phase and the
+/// seed margin; nothing is scored yet.
+const PHASE_REVEAL: u8 = 4;
 
 // === Structs ===
 
@@ -149,9 +152,22 @@ public fun upload_deadline_ms(hparams: &Hparams, window: u64): u64 {
     hparams.window_start_ms(window) + hparams.for_window(window).put_window_open_ms()
 }
 
-/// When `window` ends.
+/// When `window` ends (the next one starts; its scoring goes on).
 public fun window_end_ms(hparams: &Hparams, window: u64): u64 {
     hparams.window_start_ms(window) + hparams.for_window(window).window_duration_ms()
+}
+
+/// When statements for `window` are first accepted: the upload deadline, the
+/// reveal phase and the seed margin later (design §3).
+public fun opens_at_ms(hparams: &Hparams, window: u64): u64 {
+    let v = hparams.for_window(window);
+    upload_deadline_ms(hparams, window) + v.reveal_ms() + v.seed_margin_ms()
+}
+
+/// When statements for `window` are no longer accepted: the upload deadline
+/// plus the scoring span.
+public fun scoring_end_ms(hparams: &Hparams, window: u64): u64 {
+    upload_deadline_ms(hparams, window) + hparams.for_window(window).scoring_span_ms()
 }
 
 /// The phase of `window` at the clock's time.
@@ -159,7 +175,8 @@ public fun phase(hparams: &Hparams, window: u64, clock: &Clock): u8 {
     let now = clock.timestamp_ms();
     if (now < hparams.window_start_ms(window)) PHASE_FUTURE
     else if (now < upload_deadline_ms(hparams, window)) PHASE_UPLOAD
-    else if (now < window_end_ms(hparams, window)) PHASE_SCORING
+    else if (now < opens_at_ms(hparams, window)) PHASE_REVEAL
+    else if (now < scoring_end_ms(hparams, window)) PHASE_SCORING
     else PHASE_CLOSED
 }
 

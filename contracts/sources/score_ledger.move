@@ -23,7 +23,9 @@
 ///
 /// Budgeted selection (design §4.4): the valid entries are ordered by
 /// `sha256(eval_seed || le64(uid))`; the scored ones (status 0) are a prefix of
-/// that order at most `max_scored` long, the valid rest are status 4.
+/// that order exactly `min(K_v, valid)` long, `K_v` being the validator's
+/// declared budget for the window; the valid rest are status 4. A statement
+/// is accepted from the window's `opens_at_ms` until its `scoring_end_ms`.
 ///
 /// Golden vector: `tests/score_ledger_tests.move` asserts the same BCS hex and
 /// signature as the Rust test `attestation/tests/statement.rs`
@@ -51,7 +53,7 @@ const ETooManyEntries: u64 = 1;
 /// The sender may not score this window (not a validator, inside its
 /// `validator_offset`, or under-staked).
 const ENotValidator: u64 = 2;
-/// The window is not in its scoring phase.
+/// The window is not in its scoring span (`opens_at_ms` to `scoring_end_ms`).
 const EWindowNotScoring: u64 = 3;
 /// This validator already submitted for this window.
 const EAlreadySubmitted: u64 = 4;
@@ -73,8 +75,11 @@ const ENoCommitment: u64 = 11;
 const ECommitmentNotScored: u64 = 14;
 /// The signature does not verify under the validator's enclave key.
 const EBadSignature: u64 = 15;
-/// More entries are scored than the window's `max_scored`.
+/// More entries are scored than the validator's budget for the window.
 const ETooManyScored: u64 = 16;
+/// A valid entry is `not evaluated` while fewer than the validator's budget
+/// are scored: a statement scores exactly `min(K_v, valid)`.
+const EBudgetNotScored: u64 = 17;
 
 // === Constants ===
 
@@ -137,6 +142,9 @@ public struct Submission has copy, drop, store {
     entries: vector<ScoreEntry>,
     signature: vector<u8>,
     submitted_ms: u64,
+    /// The validator's budget for the window, which its eval-params hash
+    /// binds: an auditor rebuilds the statement from this record alone.
+    budget: u64,
 }
 
 /// The shared ledger.
@@ -219,10 +227,11 @@ public fun submit_scores(
     assert!(&dataset_root == hparams.for_window(window).dataset_root(), EDatasetRootMismatch);
     assert!(eval_seed.length() == HASH_LEN, EBadSeed);
 
+    let budget = validators.budget_for_window(hparams, validator, window);
     let entries = build_entries(
         gradients,
         window,
-        hparams.for_window(window).max_scored(),
+        budget,
         &eval_seed,
         &miner_uids,
         &statuses,
@@ -239,7 +248,7 @@ public fun submit_scores(
             validator,
             checkpoint_hash,
             dataset_root,
-            eval_params_hash: hparams.eval_params_hash(window),
+            eval_params_hash: hparams.eval_params_hash(window, budget),
             eval_seed,
             loss_before_random,
             entries,
@@ -263,6 +272,7 @@ public fun submit_scores(
                 entries,
                 signature,
                 submitted_ms: clock.timestamp_ms(),
+                budget,
             },
         );
     if (!self.by_window.contains(window)) self.by_window.add(window, vector[]);
@@ -306,6 +316,9 @@ public fun is_test_mode(s: &Submission): bool { s.test_mode }
 /// Base loss on the shared random pages.
 public fun loss_before_random(s: &Submission): u64 { s.loss_before_random }
 
+/// The budget the statement was scored with (its eval params bind it).
+public fun budget(s: &Submission): u64 { s.budget }
+
 public fun miner_uid(e: &ScoreEntry): u64 { e.miner_uid }
 
 public fun status(e: &ScoreEntry): u8 { e.status }
@@ -324,11 +337,11 @@ public fun loss_after_random(e: &ScoreEntry): u64 { e.loss_after_random }
 /// each entry's miner committed for the window (its commitment alone proves
 /// the entry) and gives the entry its gradient hash (none when missing); the
 /// entries are exactly the committed miners; the scored ones are a prefix of
-/// the seed's order.
+/// the seed's order, exactly `budget` long when any valid one is left.
 fun build_entries(
     gradients: &GradientRegistry,
     window: u64,
-    max_scored: u64,
+    budget: u64,
     eval_seed: &vector<u8>,
     miner_uids: &vector<u64>,
     statuses: &vector<u8>,
@@ -384,10 +397,11 @@ fun build_entries(
         i = i + 1;
     };
     assert!(n == committed.length(), ECommitmentNotScored);
-    assert!(scored <= max_scored, ETooManyScored);
+    assert!(scored <= budget, ETooManyScored);
     if (last_scored.is_some() && first_unscored.is_some()) {
         assert!(less(last_scored.borrow(), first_unscored.borrow()), ENotInSeedOrder);
     };
+    assert!(first_unscored.is_none() || scored == budget, EBudgetNotScored);
     entries
 }
 

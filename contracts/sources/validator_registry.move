@@ -24,14 +24,26 @@ const EAlreadyRegistered: u64 = 0;
 const EInsufficientStake: u64 = 1;
 /// The account is not a validator.
 const ENotValidator: u64 = 2;
+/// A declared budget is zero or above the next window's `max_scored`.
+const EBadBudget: u64 = 3;
 
 // === Structs ===
+
+/// A declared budget and the first window it is in force for.
+public struct BudgetChange has copy, drop, store {
+    from_window: u64,
+    budget: u64,
+}
 
 /// One validator.
 public struct Validator has store {
     stake: Balance<SUI>,
     /// The first window it may score: registration window + `validator_offset`.
     first_window: u64,
+    /// Every budget it declared, ascending `from_window` (the last may be
+    /// pending), so the budget of any past window can be rebuilt. Empty until
+    /// it declares one: it then scores Hparams' `max_scored`.
+    budgets: vector<BudgetChange>,
 }
 
 /// The shared registry.
@@ -54,6 +66,14 @@ public struct ValidatorStakeAdded has copy, drop {
     validator: address,
     amount: u64,
     total: u64,
+}
+
+/// A validator declared how many miners a statement of its scores, from
+/// `from_window` on (design §4.4).
+public struct ValidatorBudgetSet has copy, drop {
+    validator: address,
+    budget: u64,
+    from_window: u64,
 }
 
 /// A validator left and took its stake back.
@@ -88,7 +108,9 @@ public fun register_validator(
     let amount = stake.value();
     assert!(amount >= values.min_validator_stake(), EInsufficientStake);
     let first_window = window + values.validator_offset();
-    self.validators.add(validator, Validator { stake: stake.into_balance(), first_window });
+    self
+        .validators
+        .add(validator, Validator { stake: stake.into_balance(), first_window, budgets: vector[] });
     event::emit(ValidatorRegistered { validator, stake: amount, first_window });
 }
 
@@ -106,9 +128,53 @@ public fun add_stake(self: &mut ValidatorRegistry, stake: Coin<SUI>, ctx: &mut T
 public fun deregister_validator(self: &mut ValidatorRegistry, ctx: &mut TxContext): Coin<SUI> {
     let validator = ctx.sender();
     assert!(self.validators.contains(validator), ENotValidator);
-    let Validator { stake, first_window: _ } = self.validators.remove(validator);
+    let Validator { stake, first_window: _, budgets: _ } = self.validators.remove(validator);
     event::emit(ValidatorDeregistered { validator, stake: stake.value() });
     coin::from_balance(stake, ctx)
+}
+
+/// Declares the sender's budget `K_v`: every statement it submits scores
+/// exactly `min(K_v, valid)` miners, from the next window on. At most the
+/// next window's `max_scored`; a change pending for that window is replaced.
+public fun set_budget(
+    self: &mut ValidatorRegistry,
+    hparams: &Hparams,
+    budget: u64,
+    clock: &Clock,
+    ctx: &TxContext,
+) {
+    let validator = ctx.sender();
+    assert!(self.validators.contains(validator), ENotValidator);
+    let from_window = round_state::current_window(hparams, clock) + 1;
+    assert!(budget > 0 && budget <= hparams.for_window(from_window).max_scored(), EBadBudget);
+    let budgets = &mut self.validators.borrow_mut(validator).budgets;
+    let n = budgets.length();
+    if (n > 0 && budgets[n - 1].from_window == from_window) {
+        budgets.pop_back();
+    };
+    budgets.push_back(BudgetChange { from_window, budget });
+    event::emit(ValidatorBudgetSet { validator, budget, from_window });
+}
+
+/// The budget `validator` scores `window` with: the last one declared for
+/// a window at or before it, capped at the window's `max_scored`; the
+/// window's `max_scored` when none was declared.
+public fun budget_for_window(
+    self: &ValidatorRegistry,
+    hparams: &Hparams,
+    validator: address,
+    window: u64,
+): u64 {
+    assert!(self.validators.contains(validator), ENotValidator);
+    let max_scored = hparams.for_window(window).max_scored();
+    let budgets = &self.validators.borrow(validator).budgets;
+    let mut i = budgets.length();
+    while (i > 0) {
+        let change = &budgets[i - 1];
+        if (change.from_window <= window) return change.budget.min(max_scored);
+        i = i - 1;
+    };
+    max_scored
 }
 
 /// Whether `validator` is registered.

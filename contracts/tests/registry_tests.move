@@ -122,3 +122,50 @@ fun only_miners_deregister() {
     ts::return_shared(peers);
     world.finish();
 }
+
+#[test]
+fun a_budget_takes_effect_from_the_next_window_and_its_history_is_kept() {
+    let mut world = test_world::begin();
+    let v = test_world::validator();
+    world.set_time(10 * 600_000);
+    world.register_validator(v, 10_000_000_000);
+    // Undeclared: the network's max_scored.
+    assert!(world.budget_for(v, 12) == 256);
+    world.set_budget(v, 40);
+    assert!(world.budget_for(v, 10) == 256);
+    assert!(world.budget_for(v, 11) == 40);
+    // A second change in the same window replaces the pending one.
+    world.set_budget(v, 30);
+    assert!(world.budget_for(v, 11) == 30);
+    world.set_time(20 * 600_000);
+    world.set_budget(v, 7);
+    // Past windows keep the budget they were scored with.
+    assert!(world.budget_for(v, 11) == 30);
+    assert!(world.budget_for(v, 20) == 30);
+    assert!(world.budget_for(v, 21) == 7);
+    assert!(world.budget_for(v, 1000) == 7);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = validator_registry::EBadBudget)]
+fun a_budget_above_max_scored_is_refused() {
+    let mut world = test_world::begin();
+    world.register_validator(test_world::validator(), 10_000_000_000);
+    world.set_budget(test_world::validator(), 257);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = validator_registry::EBadBudget)]
+fun a_zero_budget_is_refused() {
+    let mut world = test_world::begin();
+    world.register_validator(test_world::validator(), 10_000_000_000);
+    world.set_budget(test_world::validator(), 0);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = validator_registry::ENotValidator)]
+fun only_a_validator_declares_a_budget() {
+    let mut world = test_world::begin();
+    world.set_budget(test_world::validator(), 5);
+    world.finish();
+}

@@ -24,12 +24,26 @@ fun phases_follow_the_clock() {
     assert!(round_state::is_upload_open(&hp, w, world.clock()));
     world.set_time(42 * 600_000 + 479_999);
     assert!(round_state::is_upload_open(&hp, w, world.clock()));
+    // The reveal phase and the seed margin: nothing is scored yet.
     world.set_time(42 * 600_000 + 480_000);
+    assert!(round_state::phase(&hp, w, world.clock()) == 4);
+    assert!(!round_state::is_scoring(&hp, w, world.clock()));
+    assert!(round_state::opens_at_ms(&hp, w) == 42 * 600_000 + 520_000);
+    world.set_time(42 * 600_000 + 519_999);
+    assert!(round_state::phase(&hp, w, world.clock()) == 4);
+    world.set_time(42 * 600_000 + 520_000);
     assert!(round_state::is_scoring(&hp, w, world.clock()));
-    world.set_time(43 * 600_000 - 1);
+    // Window 42 is scored while miners upload window 43, until 43's deadline.
+    assert!(round_state::scoring_end_ms(&hp, w) == 43 * 600_000 + 480_000);
+    world.set_time(43 * 600_000 + 100_000);
     assert!(round_state::is_scoring(&hp, w, world.clock()));
-    world.set_time(43 * 600_000);
+    assert!(round_state::is_upload_open(&hp, w + 1, world.clock()));
+    world.set_time(43 * 600_000 + 479_999);
+    assert!(round_state::is_scoring(&hp, w, world.clock()));
+    world.set_time(43 * 600_000 + 480_000);
     assert!(round_state::phase(&hp, w, world.clock()) == 3);
+    // One window in flight: 42's span ends before 43 opens.
+    assert!(round_state::scoring_end_ms(&hp, w) < round_state::opens_at_ms(&hp, w + 1));
     ts::return_shared(hp);
     world.finish();
 }

@@ -69,6 +69,7 @@ fun a_signed_statement_is_accepted_and_stored() {
     // The golden key came through the test-mode path, and the ledger says so.
     assert!(submission.is_test_mode());
     assert!(submission.loss_before_random() == 4_200_000_000);
+    assert!(submission.budget() == 256);
     let entries = submission.entries();
     assert!(entries.length() == 3);
     assert!(entries[0].miner_uid() == 1 && entries[0].status() == 0);
@@ -137,7 +138,7 @@ fun attack_register_a_key_after_the_upload_deadline_to_score_the_window() {
     // during the scoring phase: that key cannot sign for this window.
     let mut world = test_world::golden_with_key(false);
     world.register_test_key(test_world::validator(), test_world::golden_key());
-    world.set_time(42 * 600_000 + 500_000);
+    world.set_time(test_world::golden_opens_at() + 10_000);
     world.submit(golden_submit());
     world.finish();
 }
@@ -152,7 +153,7 @@ fun attack_register_a_second_enclave_mid_window_leaves_the_first_key_signing() {
     assert!(key == test_world::golden_key() && test_mode);
     let (key, _) = world.signer_for(test_world::validator(), 43);
     assert!(key == fill(9, 32));
-    world.set_time(42 * 600_000 + 500_000);
+    world.set_time(test_world::golden_opens_at() + 10_000);
     world.submit(golden_submit());
     world.finish();
 }
@@ -189,8 +190,59 @@ fun attack_skip_a_miner_early_in_the_seed_order() {
 #[test, expected_failure(abort_code = score_ledger::ETooManyScored)]
 fun at_most_max_scored_entries_are_scored() {
     let world = test_world::begin_with(test_world::values().with_max_scored(1));
-    let mut world = test_world::golden_from(world, true, 42 * 600_000 + 500_000);
+    let mut world = test_world::golden_from(world, true, test_world::golden_opens_at());
     world.submit(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 0]));
+    world.finish();
+}
+
+/// The golden scenario with the validator's budget declared as `budget`
+/// (in window 1, so it is in force for window 42).
+fun golden_with_budget(budget: u64): test_world::World {
+    let mut world = test_world::begin();
+    world.register_validator(test_world::validator(), 10_000_000_000);
+    world.set_time(600_000 + 1);
+    world.set_budget(test_world::validator(), budget);
+    assert!(world.budget_for(test_world::validator(), 42) == budget);
+    assert!(world.budget_for(test_world::validator(), 1) == 256);
+    test_world::golden_registered(world, test_world::golden_opens_at())
+}
+
+#[test, expected_failure(abort_code = score_ledger::ETooManyScored)]
+fun at_most_the_declared_budget_is_scored() {
+    let mut world = golden_with_budget(1);
+    world.submit(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 0]));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBudgetNotScored)]
+fun attack_stop_early_with_not_evaluated_entries_and_fewer_than_the_budget_scored() {
+    // Budget 2, two valid blobs (1 and 5): scoring one and leaving the other
+    // `not evaluated` is the operator choosing how many miners count.
+    let mut world = golden_with_budget(2);
+    world.submit(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 4]));
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBudgetNotScored)]
+fun attack_score_nobody_and_mark_every_valid_blob_not_evaluated() {
+    refused(golden_submit().with_entries(vector[1, 2, 5], vector[4, 1, 4]));
+}
+
+#[test, expected_failure(abort_code = score_ledger::EBadSignature)]
+fun exactly_the_budget_scored_with_the_rest_not_evaluated_passes_the_budget_check() {
+    // Budget 1: uid 1 (first in the seed's order) scored, uid 5 not
+    // evaluated. Every check up to the signature passes (the golden
+    // signature covers other statuses).
+    let mut world = golden_with_budget(1);
+    world.submit(golden_submit().with_entries(vector[1, 2, 5], vector[0, 1, 4]));
+    world.finish();
+}
+
+#[test]
+fun fewer_valid_than_the_budget_are_all_scored() {
+    // The golden statement scores its only valid blob under budget 256.
+    let mut world = test_world::golden();
+    world.submit(golden_submit());
     world.finish();
 }
 
@@ -202,9 +254,34 @@ fun no_submission_during_uploads() {
 }
 
 #[test, expected_failure(abort_code = score_ledger::EWindowNotScoring)]
-fun no_late_submission() {
+fun no_submission_before_opens_at() {
+    // After the deadline but inside the reveal phase and the seed margin.
+    let mut world = test_world::golden_at(true, test_world::golden_opens_at() - 1);
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test]
+fun a_submission_at_opens_at_is_accepted() {
+    let mut world = test_world::golden_at(true, test_world::golden_opens_at());
+    world.submit(golden_submit());
+    world.finish();
+}
+
+#[test]
+fun a_submission_after_the_old_120_s_phase_inside_the_span_is_accepted() {
+    // Window 42 used to close at 43 * 600 000; its span runs to 43's deadline.
     let mut world = test_world::golden();
-    world.set_time(43 * 600_000);
+    world.set_time(43 * 600_000 + 300_000);
+    world.submit(golden_submit());
+    world.set_time(test_world::golden_scoring_end() - 1);
+    world.finish();
+}
+
+#[test, expected_failure(abort_code = score_ledger::EWindowNotScoring)]
+fun no_submission_at_scoring_end() {
+    let mut world = test_world::golden();
+    world.set_time(test_world::golden_scoring_end());
     world.submit(golden_submit());
     world.finish();
 }
@@ -228,7 +305,7 @@ fun a_window_without_anchor_cannot_be_scored() {
     world.register_validator(test_world::validator(), 10_000_000_000);
     world.register_miners(6);
     world.register_test_key(test_world::validator(), test_world::golden_key());
-    world.set_time(42 * 600_000 + 500_000);
+    world.set_time(test_world::golden_opens_at() + 10_000);
     world.submit(golden_submit());
     world.finish();
 }
@@ -288,8 +365,10 @@ fun a_window_of_2000_committed_miners_passes_every_check_up_to_the_signature() {
     // 2000 commitments in window 42, all listed: every check runs over 2000
     // entries (2000 commitment lookups, 1990 selection keys) within the test
     // runner's budget; only the signature, made for the golden statement,
-    // fails.
-    let mut world = test_world::golden();
+    // fails. A budget of 2000 scores every valid one, so no entry is left
+    // `not evaluated`.
+    let world = test_world::begin_with(test_world::values().with_max_scored(2000));
+    let mut world = test_world::golden_from(world, true, test_world::golden_opens_at());
     world.next(test_world::admin());
     let mut gradients = world.scenario().take_shared<GradientRegistry>();
     let mut uid = 6;
@@ -300,7 +379,7 @@ fun a_window_of_2000_committed_miners_passes_every_check_up_to_the_signature() {
     assert!(gradients.commitment_count(42) == 2000);
     ts::return_shared(gradients);
     let uids = gradients_uids();
-    let statuses = vector::tabulate!(2000, |i| if (i < 10) 1 else 4);
+    let statuses = vector::tabulate!(2000, |i| if (i < 10) 1 else 0);
     world.submit(golden_submit().with_entries(uids, statuses));
     world.finish();
 }

@@ -34,7 +34,7 @@ const GOLDEN_KEY: vector<u8> = x"ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b9
 /// signed by the golden key (`host/tests/contract_layouts.rs`,
 /// `submit_vector_for_move`).
 const SUBMIT_SIGNATURE: vector<u8> =
-    x"7d8af155d2a6507f89cbe4ece2f7d146f1c60d8ff537f1ba93443fb8366713176aa98ad198d3fbbd59d71a7bc9a2f3ab7096c7ec93a0e05517ab24b3ca746509";
+    x"98184dcf3cb370206e860f1851fc77cbc4a85bdaaad782d997dbd1ecda9662e01aaea78b5832443d555e78b13f9b7a8484d57ab501be35ff2c3a5c8e17f5b40e";
 
 public struct World {
     scenario: Scenario,
@@ -131,9 +131,11 @@ public fun golden(): World {
     golden_with_key(true)
 }
 
-/// The golden scenario, the validator's enclave registered or not.
+/// The golden scenario, the validator's enclave registered or not, the
+/// clock 10 s into window 42's scoring span (it opens 40 s after the
+/// deadline: the reveal phase and the seed margin).
 public fun golden_with_key(register_key: bool): World {
-    golden_at(register_key, GOLDEN_WINDOW * WINDOW_MS + 500_000)
+    golden_at(register_key, golden_opens_at() + 10_000)
 }
 
 /// The golden scenario with the clock left at `now_ms`, which must not be
@@ -145,6 +147,15 @@ public fun golden_at(register_key: bool, now_ms: u64): World {
 /// The golden scenario on a world that `begin_with` made.
 public fun golden_from(mut world: World, register_key: bool, now_ms: u64): World {
     world.register_validator(VALIDATOR, 10_000_000_000);
+    golden_registered_with(world, register_key, now_ms)
+}
+
+/// The golden scenario on a world where the validator is registered already.
+public fun golden_registered(world: World, now_ms: u64): World {
+    golden_registered_with(world, true, now_ms)
+}
+
+fun golden_registered_with(mut world: World, register_key: bool, now_ms: u64): World {
     world.register_miners(6);
     world.anchor(2, fill(0x11, 32));
     if (register_key) world.register_test_key(VALIDATOR, GOLDEN_KEY);
@@ -158,6 +169,12 @@ public fun golden_from(mut world: World, register_key: bool, now_ms: u64): World
 
 /// The upload deadline of the golden window.
 public fun golden_deadline(): u64 { GOLDEN_WINDOW * WINDOW_MS + 480_000 }
+
+/// When the golden window's statements are first accepted.
+public fun golden_opens_at(): u64 { golden_deadline() + 40_000 }
+
+/// When they are no longer accepted (a full window after the deadline).
+public fun golden_scoring_end(): u64 { golden_deadline() + WINDOW_MS }
 
 public fun finish(world: World) {
     let World { scenario, clock, hparams_cap, anchor_cap, enclave_cap, test_cap } = world;
@@ -237,6 +254,27 @@ public fun register_validator(world: &mut World, who: address, stake: u64) {
     validators.register_validator(&hp, coin, &world.clock, world.scenario.ctx());
     ts::return_shared(validators);
     ts::return_shared(hp);
+}
+
+/// `who` declares its budget from the next window on.
+public fun set_budget(world: &mut World, who: address, budget: u64) {
+    world.next(who);
+    let mut validators = world.scenario.take_shared<ValidatorRegistry>();
+    let hp = world.scenario.take_shared<Hparams>();
+    validators.set_budget(&hp, budget, &world.clock, world.scenario.ctx());
+    ts::return_shared(validators);
+    ts::return_shared(hp);
+}
+
+/// The budget `who` scores `window` with.
+public fun budget_for(world: &mut World, who: address, window: u64): u64 {
+    world.next(ADMIN);
+    let validators = world.scenario.take_shared<ValidatorRegistry>();
+    let hp = world.scenario.take_shared<Hparams>();
+    let budget = validators.budget_for_window(&hp, who, window);
+    ts::return_shared(validators);
+    ts::return_shared(hp);
+    budget
 }
 
 /// Miners 0..count-1 at addresses `miner(i)`, each with the minimum stake.

@@ -32,13 +32,21 @@ pub struct EvalParams {
     pub own_pages: u64,
     /// Shared random pages evaluated per window.
     pub random_pages: u64,
-    /// Most entries scored; the valid rest are `not evaluated`.
+    /// The validator's declared budget for the window: a statement scores
+    /// exactly `min(max_scored, valid)`; the valid rest are `not evaluated`.
     pub max_scored: u64,
     /// The window's upload deadline, chain time (Unix ms).
     pub upload_deadline_ms: u64,
-    /// How long after the deadline the enclave waits, by its own clock,
-    /// before it opens the window.
+    /// The enclave's clock drift allowance: it opens the window no earlier
+    /// than `opens_at_ms` and signs no later than `scoring_end_ms -
+    /// seed_margin_ms`.
     pub seed_margin_ms: u64,
+    /// When the enclave may open the window: the upload deadline, the
+    /// reveal phase and the seed margin later (design §3).
+    pub opens_at_ms: u64,
+    /// When the chain stops accepting the window's statements: the upload
+    /// deadline plus the scoring span.
+    pub scoring_end_ms: u64,
 }
 
 impl EvalParams {
@@ -69,13 +77,28 @@ impl EvalParams {
         if self.max_scored == 0 {
             return bad("max_scored must be positive".into());
         }
+        // The chain builds these so that the window opens after its deadline
+        // and leaves time to score before the last moment to sign.
+        if self.opens_at_ms < self.upload_deadline_ms.saturating_add(self.seed_margin_ms)
+            || self.opens_at_ms >= self.sign_by_ms()
+        {
+            return bad(format!(
+                "timeline out of order: deadline {}, opens at {}, signs by {} (scoring end {}                  less the seed margin {})",
+                self.upload_deadline_ms,
+                self.opens_at_ms,
+                self.sign_by_ms(),
+                self.scoring_end_ms,
+                self.seed_margin_ms
+            ));
+        }
         Ok(())
     }
 
-    /// When the enclave may open the window: the upload deadline plus the
-    /// margin (design §2).
-    pub fn opens_at_ms(&self) -> u64 {
-        self.upload_deadline_ms.saturating_add(self.seed_margin_ms)
+    /// The last moment, by the enclave's clock, at which it signs the
+    /// window's statement: the seed margin before the scoring span ends, so
+    /// that a drifting clock still lands the statement inside the span.
+    pub fn sign_by_ms(&self) -> u64 {
+        self.scoring_end_ms.saturating_sub(self.seed_margin_ms)
     }
 }
 

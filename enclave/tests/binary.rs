@@ -70,7 +70,7 @@ fn check_describe<S: TimedRead + Write + Read>(s: &mut S, state: &std::path::Pat
     assert!(matches!(
         exchange(s, &Request::Health),
         Response::Health {
-            protocol_version: 3,
+            protocol_version: 4,
             ..
         }
     ));

@@ -37,6 +37,8 @@ fn params() -> EvalParams {
         max_scored: 16,
         upload_deadline_ms: 0,
         seed_margin_ms: 0,
+        opens_at_ms: 0,
+        scoring_end_ms: 600_000,
     }
 }
 

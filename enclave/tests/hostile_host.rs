@@ -160,13 +160,7 @@ fn send_all_pages(s: &mut UnixStream, w: &World) -> Response {
     let accepted = send_pages(s, w);
     // Upload each blob the enclave asks for, in the seed's order.
     loop {
-        match call(
-            s,
-            &Request::NextGradient {
-                window: WINDOW,
-                until_ms: u64::MAX,
-            },
-        ) {
+        match call(s, &Request::NextGradient { window: WINDOW }) {
             Response::GradientNeeded { uid: None, .. } => break,
             Response::GradientNeeded { uid: Some(uid), .. } => {
                 assert_eq!(uid, 1, "only miner 1 has a valid blob");
@@ -885,7 +879,7 @@ fn describe_binds_key_and_nonce() {
 }
 
 #[test]
-fn attack_17_blobs_outside_their_turn_and_a_deadline_that_passed() {
+fn attack_17_blobs_outside_their_turn_and_a_host_that_stops_early() {
     let w = world();
     let srv = server("a17");
     let mut s = srv.connect();
@@ -896,33 +890,131 @@ fn attack_17_blobs_outside_their_turn_and_a_deadline_that_passed() {
         upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob),
         ErrorCode::OutOfOrder,
     );
-    // The host's deadline has passed: nothing more is evaluated, and the
-    // valid blob is `not evaluated` (a shorter prefix, never a choice).
+    // The enclave asks for miner 1; a host that stops here and asks for the
+    // statement gets none: it scores exactly min(max_scored, valid).
     assert_eq!(
-        call(
-            &mut s,
-            &Request::NextGradient {
-                window: WINDOW,
-                until_ms: 0,
-            },
-        ),
+        call(&mut s, &Request::NextGradient { window: WINDOW }),
         Response::GradientNeeded {
-            uid: None,
+            uid: Some(1),
             evaluated: 0
         }
     );
-    let Response::Statement { message, signature } =
-        call(&mut s, &Request::Finish { window: WINDOW })
-    else {
-        panic!()
+    refused(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        ErrorCode::BudgetNotScored,
+    );
+    // Delivered, it is scored, and then the statement comes.
+    upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob);
+    assert_eq!(
+        call(&mut s, &Request::NextGradient { window: WINDOW }),
+        Response::GradientNeeded {
+            uid: None,
+            evaluated: 1
+        }
+    );
+    assert_eq!(
+        statuses(call(&mut s, &Request::Finish { window: WINDOW })),
+        vec![0, 1]
+    );
+}
+
+fn statuses(r: Response) -> Vec<u8> {
+    let Response::Statement { message, signature } = r else {
+        panic!("no statement: {r:?}")
     };
     let statement = SignedStatement::decode(&message, &signature).unwrap();
-    let statuses: Vec<u8> = statement
+    statement
         .message
         .payload
         .entries
         .iter()
         .map(|e| e.status)
-        .collect();
-    assert_eq!(statuses, vec![4, 1]);
+        .collect()
+}
+
+#[test]
+fn attack_evaluate_some_evict_reopen_stop_early_and_finish_is_refused() {
+    let w = world();
+    let srv = server("evict");
+    let mut s = srv.connect();
+    prepare(&mut s, &w);
+    send_pages(&mut s, &w);
+    assert!(matches!(
+        call(&mut s, &Request::NextGradient { window: WINDOW }),
+        Response::GradientNeeded { uid: Some(1), .. }
+    ));
+    // Two other windows push this one's working state out.
+    for other in [WINDOW + 1, WINDOW + 2] {
+        let mut o = w.open();
+        o.window = other;
+        assert!(matches!(
+            call(&mut s, &Request::OpenWindow(o)),
+            Response::WindowOpened { .. }
+        ));
+    }
+    // Re-opened with the same inputs (the same seed, as designed), the
+    // blob set delivered again, a host that skips the evaluation and asks
+    // for the statement is refused: nothing it does signs fewer than the
+    // budget.
+    assert!(matches!(
+        call(&mut s, &Request::OpenWindow(open(&w))),
+        Response::WindowOpened {
+            need_checkpoint: false,
+            ..
+        }
+    ));
+    upload(&mut s, UploadKind::Manifest, &w.manifest);
+    upload(&mut s, UploadKind::Gradient { uid: 1 }, &w.blob);
+    declare_missing(&mut s, &[2]);
+    send_pages(&mut s, &w);
+    refused(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        ErrorCode::BudgetNotScored,
+    );
+    // Scored to the end, it signs the one statement with miner 1 scored.
+    assert_eq!(statuses(send_all_pages_and_finish(&mut s, &w)), vec![0, 1]);
+}
+
+fn send_all_pages_and_finish(s: &mut UnixStream, w: &World) -> Response {
+    loop {
+        match call(s, &Request::NextGradient { window: WINDOW }) {
+            Response::GradientNeeded { uid: None, .. } => break,
+            Response::GradientNeeded { uid: Some(uid), .. } => {
+                upload(s, UploadKind::Gradient { uid }, &w.blob);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    call(s, &Request::Finish { window: WINDOW })
+}
+
+#[test]
+fn attack_score_past_the_last_moment_to_sign_gets_nothing_signed() {
+    use vram_test_support::session::SCORING_SPAN_MS;
+    // The window's span ends 2 s from now (seed margin 0): it opens, and
+    // once the enclave's own clock passes the last moment to sign, no
+    // request of the host gets a statement, and the window cannot be
+    // opened again.
+    let now = vram_enclave::service::system_clock_ms();
+    let w = WindowWorld::new(WINDOW, now + 2_000 - SCORING_SPAN_MS);
+    let srv = server("late");
+    let mut s = srv.connect();
+    prepare(&mut s, &w);
+    send_pages(&mut s, &w);
+    let sign_by = w.open().eval_params.sign_by_ms();
+    while vram_enclave::service::system_clock_ms() <= sign_by {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    refused(
+        call(&mut s, &Request::NextGradient { window: WINDOW }),
+        ErrorCode::WindowExpired,
+    );
+    refused(
+        call(&mut s, &Request::Finish { window: WINDOW }),
+        ErrorCode::WindowExpired,
+    );
+    refused(
+        call(&mut s, &Request::OpenWindow(open(&w))),
+        ErrorCode::WindowExpired,
+    );
 }

@@ -109,9 +109,11 @@ fn attack_ask_for_the_seed_before_the_upload_deadline() {
         refusal(&s.open_and_load(&w, &w.open())),
         Some(ErrorCode::TooEarly)
     );
-    // Past the deadline but inside the seed margin: still too early.
+    // Past the deadline but inside the reveal phase and the seed margin:
+    // still too early.
     let mut open = WindowWorld::new(W, now_ms() - 1_000).open();
-    open.eval_params.seed_margin_ms = 60_000;
+    open.eval_params.seed_margin_ms = 10_000;
+    open.eval_params.opens_at_ms = now_ms() + 59_000;
     assert_eq!(
         refusal(&s.call(&Request::OpenWindow(open))),
         Some(ErrorCode::TooEarly)

@@ -87,6 +87,7 @@ pub fn build_bundle(
         .clone();
     let anchor = chain.latest_anchor(window)?;
     let commitments = chain.commitments(window)?;
+    let budget_k = chain.budget(window)?;
     let record = chain.window_signer(window)?.ok_or_else(|| {
         bad(format!(
             "no registration of validator 0x{} signs for window {window} any more \
@@ -167,6 +168,8 @@ pub fn build_bundle(
             "checkpoint_hash": hex::encode(anchor.checkpoint_hash),
             "checkpoint_blob": anchor.checkpoint_blob.to_string()}],
         "commitments": listed,
+        "submissions": [{"window": window, "validator": hex::encode(validator),
+            "budget": budget_k}],
         "registration": {"public_key": hex::encode(&key), "test_mode": record.test_mode,
             "registered_ms": record.registered_ms, "config_version": record.config_version,
             "document_sha256": hex::encode(document.sha256),

@@ -256,9 +256,10 @@ impl EnclaveClient {
     }
 
     /// Evaluates the blob uploaded last (if any) and names the next one to
-    /// upload; `None` once evaluation is over.
-    pub fn next_gradient(&mut self, window: u64, until_ms: u64) -> Result<Option<u64>> {
-        match self.call(&Request::NextGradient { window, until_ms })? {
+    /// upload; `None` once the budget is scored. Past the window's last
+    /// moment to sign the enclave refuses (`WindowExpired`).
+    pub fn next_gradient(&mut self, window: u64) -> Result<Option<u64>> {
+        match self.call(&Request::NextGradient { window })? {
             Response::GradientNeeded { uid, .. } => Ok(uid),
             other => Err(unexpected(&other)),
         }

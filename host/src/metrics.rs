@@ -42,6 +42,13 @@ pub struct Metrics {
     pub windows_late: Counter,
     /// Windows the chain refused, or that failed otherwise.
     pub windows_failed: Counter,
+    /// Windows lost because the enclave could not score the declared budget
+    /// before the window's last moment to sign (it signs nothing then).
+    pub windows_out_of_time: Counter,
+    /// Gradients the enclave evaluated.
+    pub gradients_evaluated: Counter,
+    /// The validator's declared budget `K_v` for the window in progress.
+    pub budget: Gauge,
     /// Enclave restarts.
     pub enclave_restarts: Counter,
     /// Windows at which the enclave's clock and chain time differed by more
@@ -81,6 +88,9 @@ impl Default for Metrics {
             windows_scored: Counter::default(),
             windows_late: Counter::default(),
             windows_failed: Counter::default(),
+            windows_out_of_time: Counter::default(),
+            gradients_evaluated: Counter::default(),
+            budget: Gauge::default(),
             enclave_restarts: Counter::default(),
             enclave_clock_alerts: Counter::default(),
             enclave_up: Gauge::default(),
@@ -111,6 +121,21 @@ impl Default for Metrics {
             "windows_failed",
             "Windows that failed (refused or errored)",
             m.windows_failed.clone(),
+        );
+        r.register(
+            "windows_out_of_time",
+            "Windows lost: the budget was not scored before the last moment to sign",
+            m.windows_out_of_time.clone(),
+        );
+        r.register(
+            "gradients_evaluated",
+            "Gradients the enclave evaluated",
+            m.gradients_evaluated.clone(),
+        );
+        r.register(
+            "budget",
+            "The validator's declared budget K_v for the window in progress",
+            m.budget.clone(),
         );
         r.register(
             "enclave_restarts",

@@ -34,15 +34,28 @@ fn u64le(v: u64) -> Vec<u8> {
 
 #[test]
 fn eval_params_bcs_and_hash_match_move() {
-    // Window 42 under the defaults: its upload deadline is in the params.
-    let params = HparamValues::defaults().eval_params(42 * 600_000 + 480_000);
+    // Window 42 under the defaults, a budget of 256 (the default
+    // max_scored): its timeline and the budget are in the params.
+    let params = HparamValues::defaults().eval_params(42 * 600_000 + 480_000, 256);
     let bytes = bcs::to_bytes(&params).unwrap();
     // learning_rate_e9, topk, page_len, own_pages, random_pages, max_scored,
-    // upload_deadline_ms, seed_margin_ms: eight u64s (design §4.4).
-    let expected: Vec<u8> = [1_000_000u64, 32, 1025, 4, 8, 256, 25_680_000, 10_000]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    // upload_deadline_ms, seed_margin_ms, opens_at_ms, scoring_end_ms: ten
+    // u64s (design §4.4).
+    let expected: Vec<u8> = [
+        1_000_000u64,
+        32,
+        1025,
+        4,
+        8,
+        256,
+        25_680_000,
+        10_000,
+        25_720_000,
+        26_280_000,
+    ]
+    .iter()
+    .flat_map(|v| v.to_le_bytes())
+    .collect();
     assert_eq!(bytes, expected);
     assert_eq!(
         hex::encode(&bytes),
@@ -97,6 +110,8 @@ fn values_bcs(v: &HparamValues) -> Vec<u8> {
     out.extend(u64le(v.seed_margin_ms));
     out.push(v.dataset_blob.len() as u8);
     out.extend(&v.dataset_blob);
+    out.extend(u64le(v.scoring_span_ms));
+    out.extend(u64le(v.reveal_ms));
     out
 }
 
@@ -143,10 +158,14 @@ fn hparams_object_layout_is_field_by_field() {
     assert_eq!(times.start_ms, 42 * 600_000);
     assert_eq!(times.upload_deadline_ms, 42 * 600_000 + 480_000);
     assert_eq!(times.end_ms, 43 * 600_000);
-    // `hparams::eval_params_hash(42)` of the Move test world (whose values
-    // differ from these only outside EvalParams).
+    assert_eq!(times.reveal_end_ms, 42 * 600_000 + 510_000);
+    assert_eq!(times.opens_at_ms, 42 * 600_000 + 520_000);
+    assert_eq!(times.scoring_end_ms, 43 * 600_000 + 480_000);
+    assert_eq!(times.sign_by_ms, 43 * 600_000 + 470_000);
+    // `hparams::eval_params_hash(42, 256)` of the Move test world (whose
+    // values differ from these only outside EvalParams).
     assert_eq!(
-        hex::encode(object.eval_params_hash(42).unwrap()),
+        hex::encode(object.eval_params_hash(42, 256).unwrap()),
         eval_params_hash()
     );
     assert_eq!(

@@ -66,6 +66,8 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
             max_scored: 8,
             upload_deadline_ms: vram_enclave::service::system_clock_ms() - 1_000,
             seed_margin_ms: 0,
+            opens_at_ms: vram_enclave::service::system_clock_ms() - 1_000,
+            scoring_end_ms: vram_enclave::service::system_clock_ms() + 3_600_000,
         },
         checkpoint_hash: Bytes32(ckpt_hash),
         dataset_root: Bytes32(root),
@@ -102,11 +104,11 @@ fn run_window(endpoint: &Endpoint, root_pem: &str) {
         })
         .collect();
     assert_eq!(client.send_pages(window, batch).unwrap(), 0);
-    assert_eq!(client.next_gradient(window, u64::MAX).unwrap(), Some(4));
+    assert_eq!(client.next_gradient(window).unwrap(), Some(4));
     client
         .upload(window, UploadKind::Gradient { uid: 4 }, &blob)
         .unwrap();
-    assert_eq!(client.next_gradient(window, u64::MAX).unwrap(), None);
+    assert_eq!(client.next_gradient(window).unwrap(), None);
     let (message, signature) = client.finish(window).unwrap();
 
     // The auditor's side.

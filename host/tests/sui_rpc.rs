@@ -508,6 +508,8 @@ fn submissions_are_built_signed_sent_and_found() {
         entries: vec![],
         signature: vec![0x5e; 64],
         submitted_ms: 25_700_000,
+        // The budget of the Move constant `EVAL_PARAMS_HASH`.
+        budget: 256,
     };
     fake.put_field(
         [0x77; 32],
@@ -523,7 +525,8 @@ fn submissions_are_built_signed_sent_and_found() {
     assert_eq!(signature, vec![0x5e; 64]);
     let decoded = vram_attestation::statement::SignedStatement::decode(&bytes, &[0u8; 64]).unwrap();
     assert_eq!(decoded.message.payload.validator, w.address());
-    // The hash `hparams::eval_params_hash(42)` gives (the Move constant).
+    // The hash `hparams::eval_params_hash(42, 256)` gives (the Move
+    // constant): the record's budget is bound.
     assert_eq!(
         hex::encode(&decoded.message.payload.eval_params_hash),
         vram_test_support::golden::eval_params_hash().unwrap()

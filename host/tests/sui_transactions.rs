@@ -7,7 +7,7 @@
 mod common;
 
 use vram_host::chain::sui_tx::{
-    register_enclave, register_test_enclave, submit_scores, to_base64, Gas, OwnedObject,
+    register_enclave, register_test_enclave, set_budget, submit_scores, to_base64, Gas, OwnedObject,
 };
 use vram_host::chain::types::DocumentRef;
 use vram_host::walrus::BlobId;
@@ -70,6 +70,14 @@ fn submit_scores_matches_the_typescript_sdk() {
     other.losses_after_own[0] += 1;
     let tx = submit_scores(&deployment(), &gas(), &other).unwrap();
     assert_ne!(to_base64(&tx).unwrap(), golden("submit_scores"));
+}
+
+#[test]
+fn set_budget_matches_the_typescript_sdk() {
+    let tx = set_budget(&deployment(), &gas(), 40).unwrap();
+    assert_eq!(to_base64(&tx).unwrap(), golden("set_budget"));
+    let tx = set_budget(&deployment(), &gas(), 41).unwrap();
+    assert_ne!(to_base64(&tx).unwrap(), golden("set_budget"));
 }
 
 /// `vram-validator sui-tx ... --serialize-unsigned-transaction` prints the

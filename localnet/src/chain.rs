@@ -143,6 +143,15 @@ impl Chain for LocalChain {
         Ok(self.ledger.submission(window, &self.sender)?.is_some())
     }
 
+    fn budget(&self, window: u64) -> Result<u64> {
+        Ok(self.ledger.validator_budget(&self.sender, window)?)
+    }
+
+    fn set_budget(&mut self, budget: u64) -> Result<()> {
+        let now = self.ledger.now_ms()?;
+        Ok(self.ledger.set_validator_budget(self.sender, budget, now)?)
+    }
+
     fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         Ok(self
             .ledger

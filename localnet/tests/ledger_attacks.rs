@@ -3,12 +3,15 @@
 //! (`contracts/tests/score_ledger_tests.move`, `round_state_tests.move`,
 //! `enclave_registry_tests.move`): picking a key after the deadline,
 //! test-mode keys after test mode closed, blocking a window by leaving,
-//! anchoring a window in flight, skipping a miner out of the seed's order.
+//! anchoring a window in flight, skipping a miner out of the seed's order;
+//! and of issue 29: stopping short of the declared budget.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use vram_attestation::statement::{to_bcs, EntryStatus};
-use vram_host::chain::aborts::{enclave_registry as er, round_state as rs, score_ledger as sl};
+use vram_host::chain::aborts::{
+    enclave_registry as er, round_state as rs, score_ledger as sl, validator_registry as vr,
+};
 use vram_host::chain::types::SubmitArgs;
 use vram_test_support::golden;
 
@@ -18,7 +21,16 @@ use golden_world::*;
 /// The golden statement with other statuses for miners 1, 2, 5 (losses
 /// only for scored ones), signed by the golden key.
 fn signed_with_statuses(statuses: [EntryStatus; 3]) -> SubmitArgs {
+    signed_for_budget(statuses, None)
+}
+
+/// The golden statement with `statuses`, signed with the eval-params hash of
+/// `budget` (the golden one, 256, when `None`).
+fn signed_for_budget(statuses: [EntryStatus; 3], budget: Option<u64>) -> SubmitArgs {
     let mut message = golden::submit_message().unwrap();
+    if let Some(budget) = budget {
+        message.payload.eval_params_hash = budget_hash(budget);
+    }
     for (entry, status) in message.payload.entries.iter_mut().zip(statuses) {
         entry.status = status as u8;
         if status == EntryStatus::Missing {
@@ -177,18 +189,104 @@ fn a_pcr_update_takes_effect_at_the_next_window_boundary() {
     assert!(er::EStaleEnclave.is(&err), "{err}");
 }
 
+/// `hparams::eval_params_hash(42, budget)` of the golden world.
+fn budget_hash(budget: u64) -> Vec<u8> {
+    world("budget-hash", false)
+        .hparams()
+        .unwrap()
+        .eval_params_hash(W, budget)
+        .unwrap()
+        .to_vec()
+}
+
+/// The golden world with the validator's budget declared as `budget` in
+/// window 41 (in force for 42).
+fn world_with_budget(tag: &str, budget: u64) -> vram_localnet::ledger::Ledger {
+    let mut ledger = world(tag, true);
+    ledger
+        .set_validator_budget(VALIDATOR, budget, START - 1)
+        .unwrap();
+    assert_eq!(ledger.validator_budget(&VALIDATOR, W).unwrap(), budget);
+    assert_eq!(ledger.validator_budget(&VALIDATOR, W - 1).unwrap(), 256);
+    ledger
+}
+
 #[test]
 fn a_budgeted_statement_in_seed_order_is_accepted() {
-    // sha256(0x44.. || le64(1)) < that of uid 5: scoring 1 and deferring 5
-    // is a prefix of the seed's order.
-    let mut ledger = world("budget", true);
+    // sha256(0x44.. || le64(1)) < that of uid 5: with a budget of 1,
+    // scoring 1 and deferring 5 is the statement.
+    let mut ledger = world_with_budget("budget", 1);
+    let args = signed_for_budget(
+        [
+            EntryStatus::Scored,
+            EntryStatus::Missing,
+            EntryStatus::NotEvaluated,
+        ],
+        Some(1),
+    );
+    let event = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap();
+    assert_eq!((event.entries, event.scored), (3, 1));
+    let stored = ledger.submission(W, &VALIDATOR).unwrap().unwrap();
+    assert_eq!(stored.budget, 1);
+}
+
+#[test]
+fn attack_stop_early_with_not_evaluated_entries_and_fewer_than_the_budget_scored() {
+    // Budget 2 and two valid blobs: one scored and one `not evaluated` is
+    // the operator choosing how many count.
+    let mut ledger = world_with_budget("stop-early", 2);
+    let args = signed_for_budget(
+        [
+            EntryStatus::Scored,
+            EntryStatus::Missing,
+            EntryStatus::NotEvaluated,
+        ],
+        Some(2),
+    );
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(sl::EBudgetNotScored.is(&err), "{err}");
+}
+
+#[test]
+fn attack_score_nobody_and_mark_every_valid_blob_not_evaluated() {
+    let mut ledger = world("nobody", true);
     let args = signed_with_statuses([
-        EntryStatus::Scored,
+        EntryStatus::NotEvaluated,
         EntryStatus::Missing,
         EntryStatus::NotEvaluated,
     ]);
-    let event = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap();
-    assert_eq!((event.entries, event.scored), (3, 1));
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(sl::EBudgetNotScored.is(&err), "{err}");
+}
+
+#[test]
+fn at_most_the_declared_budget_is_scored() {
+    let mut ledger = world_with_budget("over-budget", 1);
+    let args = signed_for_budget(
+        [
+            EntryStatus::Scored,
+            EntryStatus::Missing,
+            EntryStatus::Scored,
+        ],
+        Some(1),
+    );
+    let err = ledger.submit_scores(VALIDATOR, &args, SCORING).unwrap_err();
+    assert!(sl::ETooManyScored.is(&err), "{err}");
+}
+
+#[test]
+fn a_budget_above_max_scored_or_zero_is_refused() {
+    let mut ledger = world("bad-budget", true);
+    for budget in [0, 257] {
+        let err = ledger
+            .set_validator_budget(VALIDATOR, budget, START)
+            .unwrap_err();
+        assert!(vr::EBadBudget.is(&err), "{err}");
+    }
+    let err = ledger
+        .set_validator_budget([0xbe; 32], 5, START)
+        .unwrap_err();
+    assert!(vr::ENotValidator.is(&err), "{err}");
 }
 
 #[test]
@@ -234,7 +332,7 @@ fn a_window_of_2000_committed_miners_is_submitted() {
     // 2000 commitments (the golden miners 1, 2 and 5 and 1997 more), one
     // statement listing them all: 10 scored in the seed's order, the rest
     // not evaluated or missing. Accepted, within MAX_SUBMIT_ENTRIES.
-    let mut ledger = world("2000", true);
+    let mut ledger = world_with_budget("2000", 10);
     let now = START + 2_000;
     for uid in 6..2003u64 {
         let owner = [
@@ -287,6 +385,7 @@ fn a_window_of_2000_committed_miners_is_submitted() {
         "{err}"
     );
     let mut message = golden::submit_message().unwrap();
+    message.payload.eval_params_hash = budget_hash(10);
     let seed = message.payload.eval_seed.clone();
     let mut uids: Vec<u64> = [1u64, 2, 5].into_iter().chain(6..2003).collect();
     uids.sort_unstable();

@@ -104,14 +104,59 @@ fn the_entries_are_exactly_the_window_s_commitments() {
 #[test]
 fn late_and_early_submissions_are_refused() {
     let mut ledger = world("late", true);
+    // During uploads, and after the deadline but before opens_at (the
+    // reveal phase and the seed margin, 40 s).
+    for now in [START + 479_999, START + 480_000, START + 519_999] {
+        let err = ledger
+            .submit_scores(VALIDATOR, &golden_args(), now)
+            .unwrap_err();
+        assert!(sl::EWindowNotScoring.is(&err), "{err}");
+    }
+    // At scoring_end (the next window's upload deadline).
     let err = ledger
-        .submit_scores(VALIDATOR, &golden_args(), START + 479_999)
+        .submit_scores(VALIDATOR, &golden_args(), START + 600_000 + 480_000)
         .unwrap_err();
     assert!(sl::EWindowNotScoring.is(&err), "{err}");
+}
+
+#[test]
+fn a_submission_at_opens_at_is_accepted() {
+    let mut ledger = world("opens-at", true);
+    ledger
+        .submit_scores(VALIDATOR, &golden_args(), START + 520_000)
+        .unwrap();
+}
+
+#[test]
+fn a_submission_after_the_old_120_s_phase_inside_the_span_is_accepted() {
+    // Window 42 used to close at 43 * 600 000; its span runs to 43's deadline.
+    let mut ledger = world("span", true);
+    ledger
+        .submit_scores(VALIDATOR, &golden_args(), START + 600_000 + 300_000)
+        .unwrap();
+    let stored = ledger.submission(W, &VALIDATOR).unwrap().unwrap();
+    assert_eq!(stored.budget, 256);
+}
+
+#[test]
+fn an_hparams_update_that_puts_two_windows_in_flight_is_refused() {
+    let mut ledger = world("overlap", true);
+    let mut halved = ledger.hparams().unwrap().segments[0].values.clone();
+    halved.window_duration_ms = 300_000;
+    halved.put_window_open_ms = 200_000;
+    halved.scoring_span_ms = 300_000;
     let err = ledger
-        .submit_scores(VALIDATOR, &golden_args(), START + 600_000)
+        .update_hparams(halved.clone(), 5 * 600_000 + 10)
         .unwrap_err();
-    assert!(sl::EWindowNotScoring.is(&err), "{err}");
+    assert!(
+        vram_host::chain::aborts::hparams::EWindowsOverlap.is(&err),
+        "{err}"
+    );
+    // The span first, then the window: accepted.
+    let mut short_span = ledger.hparams().unwrap().segments[0].values.clone();
+    short_span.scoring_span_ms = 300_000;
+    ledger.update_hparams(short_span, 5 * 600_000 + 10).unwrap();
+    ledger.update_hparams(halved, 6 * 600_000 + 10).unwrap();
 }
 
 #[test]
@@ -193,19 +238,26 @@ fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
     values.dataset_root = vec![0x23; 32];
     values.dataset_pages = 7;
     values.dataset_blob = vec![0x44; 32];
-    values.window_duration_ms = 300_000;
-    values.put_window_open_ms = 200_000;
+    values.scoring_span_ms = 300_000;
     // During window 5: applies from window 6, which still starts at 6 * 600 000.
     ledger
         .update_hparams(values.clone(), 5 * 600_000 + 10)
         .unwrap();
+    // During window 6, with window 6 scored for 300 s only: the window
+    // halves from window 7.
+    values.window_duration_ms = 300_000;
+    values.put_window_open_ms = 200_000;
+    ledger
+        .update_hparams(values.clone(), 6 * 600_000 + 10)
+        .unwrap();
     let hp = ledger.hparams().unwrap();
-    assert_eq!(hp.version, 2);
+    assert_eq!(hp.version, 3);
     assert_eq!(hp.segment_for_window(5).unwrap().values.dataset_pages, 1000);
     assert_eq!(hp.segment_for_window(6).unwrap().values.dataset_pages, 7);
     assert_eq!(hp.window_start_ms(6), Some(3_600_000));
-    assert_eq!(hp.window_start_ms(7), Some(3_900_000));
-    assert_eq!(hp.window_at(3_899_999), 6);
+    assert_eq!(hp.window_start_ms(7), Some(4_200_000));
+    assert_eq!(hp.window_start_ms(8), Some(4_500_000));
+    assert_eq!(hp.window_at(4_499_999), 7);
     // Values the Move module refuses are refused with its aborts.
     let mut bad = values.clone();
     bad.put_window_open_ms = bad.window_duration_ms;
@@ -233,7 +285,7 @@ fn hparams_updates_apply_from_the_next_window_like_the_move_module() {
     // Every segment is kept: window 0's values are still the genesis ones.
     ledger.update_hparams(values.clone(), 9 * 600_000).unwrap();
     let hp = ledger.hparams().unwrap();
-    assert_eq!(hp.segments.len(), 3);
+    assert_eq!(hp.segments.len(), 4);
     assert_eq!(hp.values(0).unwrap().dataset_pages, 1000);
 }
 

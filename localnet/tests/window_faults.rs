@@ -80,6 +80,8 @@ fn world() -> World {
         window_duration_ms: 300_000,
         put_window_open_ms: 10_000,
         seed_margin_ms: 100,
+        scoring_span_ms: 300_000,
+        reveal_ms: 0,
         validator_offset: 0,
         checkpoint_frequency: 1,
         page_len: 65,
@@ -176,6 +178,7 @@ fn validator(world: &World, i: usize, second_life: bool) -> Validator<LocalChain
         LoopConfig {
             trust: Trust::TestRoot(state.join("test-root.pem")),
             submit_margin_ms: 1_000,
+            blob_dir: Some(world.dir.join(format!("validator-{i}/blobs"))),
             ..LoopConfig::default()
         },
         Arc::new(Metrics::default()),

@@ -22,6 +22,10 @@ use crate::{affine_pages, honest_blob, TinyCheckpoint};
 /// Tokens per page of the world.
 pub const PAGE_LEN: usize = 33;
 
+/// The world's scoring span: its window opens at the deadline (no reveal
+/// phase, no seed margin) and may be signed until this much later.
+pub const SCORING_SPAN_MS: u64 = 3_600_000;
+
 /// The inputs of one window.
 pub struct WindowWorld {
     /// The window.
@@ -75,7 +79,8 @@ impl WindowWorld {
         }
     }
 
-    /// The window's `OpenWindow`: miners 1 (this blob) and 2 (0x22 × 32).
+    /// The window's `OpenWindow` (its scoring span ends `SCORING_SPAN_MS`
+    /// after the deadline): miners 1 (this blob) and 2 (0x22 × 32).
     pub fn open(&self) -> OpenWindow {
         OpenWindow {
             window: self.window,
@@ -89,6 +94,8 @@ impl WindowWorld {
                 max_scored: 16,
                 upload_deadline_ms: self.deadline_ms,
                 seed_margin_ms: 0,
+                opens_at_ms: self.deadline_ms,
+                scoring_end_ms: self.deadline_ms + SCORING_SPAN_MS,
             },
             checkpoint_hash: Bytes32(self.ckpt_hash),
             dataset_root: Bytes32(self.root),
@@ -202,10 +209,7 @@ impl<S: TimedRead + Read + Write> Session<S> {
     pub fn evaluate(&mut self, w: &WindowWorld, window: u64) -> Result<u64, Response> {
         let mut uploaded = 0;
         loop {
-            match self.call(&Request::NextGradient {
-                window,
-                until_ms: u64::MAX,
-            }) {
+            match self.call(&Request::NextGradient { window }) {
                 Response::GradientNeeded { uid: None, .. } => return Ok(uploaded),
                 Response::GradientNeeded { uid: Some(1), .. } => {
                     self.upload(window, UploadKind::Gradient { uid: 1 }, &w.blob);

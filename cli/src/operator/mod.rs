@@ -21,18 +21,20 @@ use vram_host::validator::{Outcome as WindowOutcome, Validator};
 
 use crate::Outcome;
 
+mod budget;
 mod report;
 
+pub(crate) use budget::{budget, BudgetCommand};
 pub(crate) use report::{journal, ratings, scores, status};
 
 #[derive(Args)]
 pub(crate) struct ConfigArg {
     /// The configuration file.
     #[arg(long, env = "VRAMHUB_CONFIG", default_value = "vram-validator.toml")]
-    config: PathBuf,
+    pub(super) config: PathBuf,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 #[derive(Args)]
@@ -110,7 +112,7 @@ pub(crate) fn load(path: &std::path::Path) -> Result<Config> {
         .with_context(|| format!("configuration {}", path.display()))
 }
 
-fn chain(cfg: &Config) -> Result<Box<dyn Chain>> {
+pub(super) fn chain(cfg: &Config) -> Result<Box<dyn Chain>> {
     Ok(match cfg.chain.kind {
         ChainKind::Sui => Box::new(SuiChain::new(
             cfg.sui_settings()?,
@@ -175,22 +177,29 @@ fn local_chain(_cfg: &Config, _address: Option<[u8; 32]>) -> Result<Box<dyn Chai
     )
 }
 
-/// The network's `max_scored` for the current window.
-fn current_max_scored(chain: &dyn Chain) -> Result<u64> {
+/// The network's `max_scored` and this validator's declared budget `K_v`
+/// for the next window (the first `run` may score).
+fn current_budget(chain: &dyn Chain) -> Result<(u64, u64)> {
     let hp = chain.hparams()?;
-    let window = hp.window_at(chain.now_ms()?);
-    hp.values(window)
+    let window = hp.window_at(chain.now_ms()?) + 1;
+    let max_scored = hp
+        .values(window)
         .map(|v| v.max_scored)
-        .context("the chain's Hparams hold no segment")
+        .context("the chain's Hparams hold no segment")?;
+    Ok((max_scored, chain.budget(window)?))
 }
 
-/// Compares the network's `max_scored` with what this machine was measured
-/// to score (`capacity --save`), warns when it cannot keep up, and exports
-/// both as gauges.
-fn check_capacity(cfg: &Config, max_scored: u64, metrics: &Metrics) -> Result<()> {
+/// Compares the declared budget with what this machine was measured to
+/// score (`capacity --save`) and exports both as gauges. A budget above
+/// capacity is refused: the enclave signs only statements that score the
+/// whole budget, so such a validator would lose every window.
+fn check_capacity(cfg: &Config, (max_scored, budget): (u64, u64), metrics: &Metrics) -> Result<()> {
     metrics
         .max_scored
         .set(i64::try_from(max_scored).unwrap_or(i64::MAX));
+    metrics
+        .budget
+        .set(i64::try_from(budget).unwrap_or(i64::MAX));
     let Some(path) = &cfg.r#loop.capacity_file else {
         return Ok(());
     };
@@ -207,15 +216,22 @@ fn check_capacity(cfg: &Config, max_scored: u64, metrics: &Metrics) -> Result<()
     metrics
         .capacity_miners
         .set(i64::try_from(fit).unwrap_or(i64::MAX));
-    if max_scored > fit {
-        tracing::warn!(
-            max_scored,
-            miners_fit = fit,
-            "this machine scores fewer miners per window than the network's max_scored: \
-             statements will carry a shorter scored prefix"
+    if budget > fit {
+        anyhow::bail!(
+            "the declared budget K_v = {budget} is above this machine's capacity of {fit} \
+             miners per scoring span ({}): every window would be lost; declare at most {fit} \
+             with `vram-validator budget set {fit}` (it takes effect from the next window)",
+            path.display()
         );
     }
     Ok(())
+}
+
+/// The capacity `loop.capacity_file` records, if it is set and readable.
+fn capacity_fit(cfg: &Config) -> Option<u64> {
+    let path = cfg.r#loop.capacity_file.as_ref()?;
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<serde_json::Value>(&text).ok()?["miners_fit"].as_u64()
 }
 
 fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
@@ -250,8 +266,8 @@ fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
 pub(crate) fn run(args: RunArgs) -> Result<Outcome> {
     let cfg = load(&args.common.config)?;
     let mut v = validator(&cfg)?;
-    let max_scored = current_max_scored(&**v.chain())?;
-    check_capacity(&cfg, max_scored, v.metrics())?;
+    let budget = current_budget(&**v.chain())?;
+    check_capacity(&cfg, budget, v.metrics())?;
     let json = args.common.json;
     let first = first_window(&mut v)?;
     let last = args.windows.map(|n| first + n.saturating_sub(1));
@@ -517,27 +533,43 @@ fn check_machine(cfg: &Config) -> Vec<(&'static str, String, String)> {
     match read_chain(cfg, None).and_then(|chain| {
         let now = chain.now_ms()?;
         let hp = chain.hparams()?;
-        hp.values_at_ms(now)
+        let values = hp
+            .values_at_ms(now)
             .cloned()
-            .context("the chain's Hparams hold no segment")
+            .context("the chain's Hparams hold no segment")?;
+        let budget = chain.budget(hp.window_at(now) + 1).ok();
+        Ok((values, budget))
     }) {
-        Ok(values) => {
+        Ok((values, budget)) => {
+            // The enclave scores from opens_at to the last moment to sign.
             let scoring = values
-                .window_duration_ms
-                .saturating_sub(values.put_window_open_ms)
-                .saturating_sub(values.seed_margin_ms);
+                .scoring_span_ms
+                .saturating_sub(values.reveal_ms)
+                .saturating_sub(2 * values.seed_margin_ms);
             if cfg.r#loop.submit_margin_ms >= scoring {
                 error(
                     "loop.submit_margin_ms",
                     format!(
-                        "{} ms leaves no time to score: the network's scoring phase is {} ms \
-                         after the {} ms seed margin; every window would be late. Set it well \
-                         below {scoring} (a tenth is typical)",
-                        cfg.r#loop.submit_margin_ms,
-                        values.window_duration_ms - values.put_window_open_ms,
-                        values.seed_margin_ms
+                        "{} ms leaves no time to score: the network's scoring span is {} ms, \
+                         {scoring} ms of it after the reveal phase and both seed margins; \
+                         every window would be late. Set it well below {scoring} (a tenth is \
+                         typical)",
+                        cfg.r#loop.submit_margin_ms, values.scoring_span_ms,
                     ),
                 );
+            }
+            if let (Some(budget), Some(fit)) = (budget, capacity_fit(cfg)) {
+                if budget > fit {
+                    error(
+                        "loop.capacity_file",
+                        format!(
+                            "the declared budget K_v = {budget} is above this machine's \
+                             measured capacity of {fit} miners per scoring span: every window \
+                             would be lost; declare at most {fit} with `vram-validator budget \
+                             set {fit}`"
+                        ),
+                    );
+                }
             }
         }
         Err(e) => out.push((

@@ -1,4 +1,4 @@
-//! The messages of protocol version 1 (docs/protocol.md), CBOR via serde.
+//! The messages of the enclave protocol (docs/protocol.md), CBOR via serde.
 //! Decoding is bounded by the frame (the body is fully in memory and capped)
 //! and strict: unknown fields, duplicate fields and trailing bytes are
 //! refused.
@@ -9,9 +9,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::eval::EvalParams;
 
-/// The protocol version of these messages (3: weights files are numbered,
-/// `CheckpointWeights{file, files}`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// The protocol version of these messages (4: `EvalParams` carries the
+/// window's timeline, `NextGradient` no host deadline; 3: weights files are
+/// numbered, `CheckpointWeights{file, files}`).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// 32 bytes (hashes, keys, addresses), encoded as a CBOR byte string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -151,14 +152,12 @@ pub enum Request {
     },
     /// Evaluates the blob uploaded since the last call, if any, and names
     /// the next valid blob to upload in the seed's order; none once
-    /// `max_scored` are scored or the enclave's clock reaches `until_ms`
-    /// (the host's hint of when the statement must go out: stopping early
-    /// only shortens the scored prefix).
+    /// `min(max_scored, valid)` are scored. Nothing the host says stops it
+    /// early: past `scoring_end_ms - seed_margin_ms` by the enclave's own
+    /// clock it refuses, and signs nothing for the window.
     NextGradient {
         /// The window.
         window: u64,
-        /// Stop asking for blobs at this enclave time (Unix ms).
-        until_ms: u64,
     },
     /// Pages the enclave asked for.
     Pages {
@@ -241,11 +240,14 @@ pub enum ErrorCode {
     BadPage,
     /// Finish before every requested page arrived.
     PagesMissing,
-    /// The enclave's clock is before the window's upload deadline plus the
-    /// seed margin.
+    /// The enclave's clock is before the window's `opens_at_ms`.
     TooEarly,
-    /// The window's record has expired by the enclave's clock.
+    /// The enclave's clock is past the window's last moment to sign
+    /// (`scoring_end_ms - seed_margin_ms`): nothing is signed for it.
     WindowExpired,
+    /// `Finish` before `min(max_scored, valid)` blobs were scored: the
+    /// enclave signs no shorter statement.
+    BudgetNotScored,
     /// The enclave holds as many live window records as it may.
     TooManyWindows,
     /// Some committed blob has neither arrived nor been declared missing.

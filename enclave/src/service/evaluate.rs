@@ -3,6 +3,8 @@
 //! (own pages from public inputs, random pages from the seed). Evaluation
 //! itself and the statement are in `score.rs`.
 
+use std::collections::BTreeMap;
+
 use vram_attestation::sha256;
 use vram_attestation::statement::seed_order;
 
@@ -10,7 +12,7 @@ use crate::protocol::{Bytes32, ErrorCode, PageRequest, Response};
 
 use super::receive::outstanding;
 use super::records::{blob_set_digest, eval_seed, window_inputs_digest};
-use super::{own_pages, random_pages, refuse, Enclave, Refusal, State, Verdict};
+use super::{own_pages, random_pages, refuse, Enclave, Evaluating, Phase, Refusal, State, Verdict};
 
 impl Enclave {
     pub(super) fn request_pages(
@@ -31,8 +33,8 @@ impl Enclave {
                 "upload the checkpoint and the manifest first",
             );
         }
-        if let Some(request) = &w.request {
-            return Ok(Response::PagesNeeded(request.clone()));
+        if let Some(e) = w.evaluating() {
+            return Ok(Response::PagesNeeded(e.request.clone()));
         }
         let pending = outstanding(w);
         if pending > 0 {
@@ -65,20 +67,20 @@ impl Enclave {
         );
         let p = &w.open.eval_params;
         // Budgeted selection (design §4.4): the valid blobs in ascending
-        // order of sha256(seed || le64(uid)); the first max_scored are scored.
+        // order of sha256(seed || le64(uid)); exactly the first
+        // min(max_scored, valid) are scored.
         let valid = w
             .verdicts
             .iter()
             .filter(|(_, v)| matches!(v, Verdict::Valid))
             .map(|(&uid, _)| uid);
         let budget = usize::try_from(p.max_scored).unwrap_or(usize::MAX);
-        w.selected = seed_order(&seed, valid);
-        w.selected.truncate(budget);
+        let mut selected = seed_order(&seed, valid);
+        selected.truncate(budget);
         let request = PageRequest {
             seed: Bytes32(seed),
             random: random_pages(&seed, p.random_pages, w.open.page_count),
-            own: w
-                .selected
+            own: selected
                 .iter()
                 .map(|&uid| {
                     (
@@ -94,7 +96,15 @@ impl Enclave {
                 })
                 .collect(),
         };
-        w.request = Some(request.clone());
+        // Whatever was still streaming before the seed is dropped with the
+        // receiving phase.
+        w.phase = Phase::Evaluating(Box::new(Evaluating {
+            request: request.clone(),
+            selected,
+            pages: BTreeMap::new(),
+            progress: None,
+            upload: None,
+        }));
         Ok(Response::PagesNeeded(request))
     }
 
@@ -107,12 +117,12 @@ impl Enclave {
             ErrorCode::UnknownWindow,
             format!("window {window} is not open"),
         ))?;
-        let (Some(request), Some(manifest), Some(checkpoint)) =
-            (&w.request, &w.manifest, &w.checkpoint)
+        let (Phase::Evaluating(e), Some(manifest), Some(checkpoint)) =
+            (&mut w.phase, &w.manifest, &w.checkpoint)
         else {
             return refuse(ErrorCode::OutOfOrder, "request pages first");
         };
-        let wanted = request.pages();
+        let wanted = e.request.pages();
         let page_len = w.open.eval_params.page_len as usize;
         let vocab = checkpoint.config().vocab_size();
         for page in pages {
@@ -153,9 +163,9 @@ impl Enclave {
                     format!("page {} has token {t} outside the vocabulary", page.index),
                 );
             }
-            w.pages.insert(page.index, tokens);
+            e.pages.insert(page.index, tokens);
         }
-        let outstanding = wanted.iter().filter(|i| !w.pages.contains_key(i)).count() as u64;
+        let outstanding = wanted.iter().filter(|i| !e.pages.contains_key(i)).count() as u64;
         Ok(Response::PagesAccepted { outstanding })
     }
 }

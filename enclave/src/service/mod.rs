@@ -1,11 +1,12 @@
 //! The enclave service: the state machine behind the protocol. It trusts
 //! nothing the host says: every input is checked against a hash the host
 //! committed to in `OpenWindow` (which the chain checks in turn). A window
-//! opens only inside its scoring phase by the enclave's own clock, every
+//! opens only inside its scoring span by the enclave's own clock, every
 //! committed blob arrives or is declared missing before the seed exists, the
-//! seed is an HMAC of the inputs under a boot secret, and a window's
-//! statement, once signed, is the only one this key will ever sign for it
-//! (design §2).
+//! seed is an HMAC of the inputs under a boot secret, a statement scores
+//! exactly `min(max_scored, valid)` miners and is signed before the span's
+//! last moment or not at all, and a window's statement, once signed, is the
+//! only one this key will ever sign for it (design §2).
 
 mod evaluate;
 mod open;
@@ -60,12 +61,9 @@ pub struct ServiceConfig {
     /// Windows whose inputs are held at once.
     pub max_open_windows: usize,
     /// Live window records held at once (an honest host needs one or two);
-    /// a record is never dropped before it expires.
+    /// a record lives until its window's `scoring_end_ms` by the enclave's
+    /// clock and is never dropped before.
     pub max_records: usize,
-    /// How long after `upload_deadline_ms + seed_margin_ms` a window may be
-    /// opened and its record lives, by the enclave's clock. It outlasts any
-    /// scoring phase: the window's end is not among the chain-checked inputs.
-    pub record_ttl_ms: u64,
     /// Concurrent connections.
     pub max_sessions: usize,
 }
@@ -80,11 +78,11 @@ impl Default for ServiceConfig {
             max_page_count: 1 << 24,
             batch_pages: 8,
             max_open_windows: 2,
-            // 256 live windows over a 30-minute life: windows down to 7 s
-            // (the local demo's are 12 s), at most ~46 MB of 2000-entry
-            // statements.
+            // A record lives one scoring span (at most a window): an honest
+            // host holds one or two; 256 leave room for a host that opens
+            // windows of other (forged) parameters, at most ~46 MB of
+            // 2000-entry statements.
             max_records: 256,
-            record_ttl_ms: 1_800_000,
             max_sessions: 8,
         }
     }
@@ -104,9 +102,33 @@ enum Verdict {
     Missing,
 }
 
+/// A window the enclave works on. What every phase needs sits here; what
+/// only one phase needs sits in its variant of [`Phase`]. Once signed, the
+/// window is dropped: its statement lives on in its record (`records.rs`).
 struct WindowState {
     open: OpenWindow,
     eval_params_hash: [u8; 32],
+    checkpoint: Option<Arc<Checkpoint>>,
+    /// The dataset manifest's page hashes, once uploaded.
+    manifest: Option<Vec<[u8; 32]>>,
+    /// Each committed blob's verdict (or missing declaration).
+    verdicts: BTreeMap<u64, Verdict>,
+    phase: Phase,
+}
+
+/// Where a window is.
+enum Phase {
+    /// Before the seed: the checkpoint, the manifest and every committed
+    /// blob arrive, or blobs are declared missing.
+    Receiving(Box<Receiving>),
+    /// The seed exists and the blob set is fixed: the pages, then the
+    /// selected blobs one at a time, then the statement.
+    Evaluating(Box<Evaluating>),
+}
+
+/// The bodies in flight before the seed.
+#[derive(Default)]
+struct Receiving {
     /// The weights file being received (the first not yet complete).
     weights: Option<Stream>,
     config: Option<Stream>,
@@ -115,17 +137,45 @@ struct WindowState {
     /// Complete weights files, in order, with their SHA-256.
     finished_weights: Vec<(Vec<u8>, [u8; 32])>,
     finished_config: Option<(Vec<u8>, [u8; 32])>,
-    checkpoint: Option<Arc<Checkpoint>>,
-    manifest_upload: Option<Stream>,
-    manifest: Option<Vec<[u8; 32]>>,
-    gradient_uploads: BTreeMap<u64, Stream>,
-    verdicts: BTreeMap<u64, Verdict>,
-    request: Option<PageRequest>,
-    /// The miners to score, in the seed's order.
+    manifest: Option<Stream>,
+    gradients: BTreeMap<u64, Stream>,
+}
+
+/// The seed's consequences and the evaluation.
+struct Evaluating {
+    request: PageRequest,
+    /// The miners to score, in the seed's order: the first
+    /// `min(max_scored, valid)` valid ones.
     selected: Vec<u64>,
     pages: BTreeMap<u64, Vec<u32>>,
-    /// Evaluation, once begun.
+    /// Begun at the first `NextGradient` (the base loss on the random pages).
     progress: Option<score::Progress>,
+    /// The blob the enclave asked for, as it streams in.
+    upload: Option<(u64, Stream)>,
+}
+
+impl WindowState {
+    fn new(
+        open: OpenWindow,
+        eval_params_hash: [u8; 32],
+        checkpoint: Option<Arc<Checkpoint>>,
+    ) -> Self {
+        Self {
+            open,
+            eval_params_hash,
+            checkpoint,
+            manifest: None,
+            verdicts: BTreeMap::new(),
+            phase: Phase::Receiving(Box::default()),
+        }
+    }
+
+    fn evaluating(&self) -> Option<&Evaluating> {
+        match &self.phase {
+            Phase::Evaluating(e) => Some(e),
+            Phase::Receiving(_) => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -232,9 +282,7 @@ impl Enclave {
                 Self::declare_missing(&mut state, window, &uids)
             }
             Request::RequestPages { window } => self.request_pages(&mut state, window),
-            Request::NextGradient { window, until_ms } => {
-                self.next_gradient(&mut state, window, until_ms)
-            }
+            Request::NextGradient { window } => self.next_gradient(&mut state, window),
             Request::Pages { window, pages } => Self::pages(&mut state, window, pages),
             Request::Finish { window } => self.finish(&mut state, window),
         };

@@ -1,8 +1,6 @@
 //! Opening a window: the checks on `OpenWindow`, the clock gate (design
 //! §2.1) and the record that fixes the window's inputs (§2.2).
 
-use std::collections::BTreeMap;
-
 use vram_attestation::sha256;
 use vram_attestation::statement::MAX_ENTRIES;
 
@@ -47,28 +45,38 @@ impl Enclave {
             .map_err(|e| (ErrorCode::BadRequest, e.to_string()))?;
         let window = open.window;
         let now = self.now_ms();
-        let opens_at = open.eval_params.opens_at_ms();
-        if now < opens_at {
+        let p = &open.eval_params;
+        if now < p.opens_at_ms {
             return refuse(
                 ErrorCode::TooEarly,
                 format!(
-                    "window {window} opens at {opens_at} (upload deadline + seed margin), \
-                     the enclave's clock reads {now}"
+                    "window {window} opens at {} (upload deadline, reveal phase and seed \
+                     margin), the enclave's clock reads {now}",
+                    p.opens_at_ms
                 ),
             );
         }
-        let expires_ms = opens_at.saturating_add(self.config.record_ttl_ms);
-        if now >= expires_ms {
+        let sign_by = p.sign_by_ms();
+        let signed = state
+            .records
+            .get(window)
+            .is_some_and(|r| r.statement.is_some());
+        if now >= sign_by && !signed {
             return refuse(
                 ErrorCode::WindowExpired,
-                format!("window {window} could be opened until {expires_ms}; it is {now}"),
+                format!(
+                    "window {window} had to be signed by {sign_by} (scoring end less the seed \
+                     margin); it is {now}: nothing is signed for it"
+                ),
             );
         }
+        // The record lives as long as the chain accepts the window's
+        // statement: nothing the host does drops it earlier.
         let inputs_digest = sha256(&crate::protocol::encode(&open));
         state.records.admit(
             window,
             inputs_digest,
-            expires_ms,
+            p.scoring_end_ms,
             now,
             self.config.max_records,
         )?;
@@ -85,27 +93,9 @@ impl Enclave {
                 &bcs::to_bytes(&open.eval_params)
                     .map_err(|e| (ErrorCode::Internal, e.to_string()))?,
             );
-            state.windows.insert(
-                window,
-                WindowState {
-                    open,
-                    eval_params_hash,
-                    weights: None,
-                    config: None,
-                    weights_files: 0,
-                    finished_weights: Vec::new(),
-                    finished_config: None,
-                    checkpoint,
-                    manifest_upload: None,
-                    manifest: None,
-                    gradient_uploads: BTreeMap::new(),
-                    verdicts: BTreeMap::new(),
-                    request: None,
-                    selected: Vec::new(),
-                    progress: None,
-                    pages: BTreeMap::new(),
-                },
-            );
+            state
+                .windows
+                .insert(window, WindowState::new(open, eval_params_hash, checkpoint));
         }
         let w = state
             .windows

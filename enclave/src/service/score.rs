@@ -2,21 +2,25 @@
 //! the random pages once, then each valid blob in the seed's order, uploaded
 //! again by the host when the enclave asks for it: the base loss on its
 //! miner's own pages, the step, the losses after it, and the blob is
-//! dropped; until `max_scored` are scored or the host's deadline passes;
-//! then the signed statement. No work is spent on miners never reached.
-//! Memory: the model, its working copy, one blob and one batch of
-//! activations, whatever the number of miners.
+//! dropped; until `min(max_scored, valid)` are scored; then the signed
+//! statement, and no other: the host cannot stop the count early, and past
+//! the window's last moment to sign (`scoring_end_ms - seed_margin_ms` by the
+//! enclave's clock) nothing is signed at all (design §4.4). No work is spent
+//! on miners past the budget. Memory: the model, its working copy, one blob
+//! and one batch of activations, whatever the number of miners.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use vram_attestation::statement::{
     EntryStatus, IntentMessage, ScoreEntry, SignedStatement, WindowScores, INTENT_WINDOW_SCORES,
 };
 
 use crate::eval::{loss_to_u64, Evaluator, MinerInput, MinerResult, Outcome};
+use crate::model::Checkpoint;
 use crate::protocol::{ErrorCode, Response};
 
-use super::{refuse, Enclave, Refusal, State, Verdict, WindowState};
+use super::{refuse, Enclave, Evaluating, Phase, Refusal, State, Verdict, WindowState};
 
 /// Evaluation in progress.
 pub(super) struct Progress {
@@ -28,72 +32,111 @@ pub(super) struct Progress {
     pub(super) asked: Option<u64>,
     /// A blob that arrived and awaits evaluation.
     pub(super) pending: Option<(u64, Vec<u8>)>,
-    done: bool,
+}
+
+/// Refuses once the enclave's clock reaches the window's last moment to
+/// sign: an unfinished budget loses the window, it is never cut short.
+fn check_time(w: &WindowState, now: u64) -> Result<(), Refusal> {
+    let p = &w.open.eval_params;
+    if now >= p.sign_by_ms() {
+        let (scored, budget) = w.evaluating().map_or((0, 0), |e| {
+            (
+                e.progress.as_ref().map_or(0, |p| p.results.len()),
+                e.selected.len(),
+            )
+        });
+        return refuse(
+            ErrorCode::WindowExpired,
+            format!(
+                "window {}: out of time at {now} (sign by {}), {scored} of {budget} scored; \
+                 nothing is signed for this window",
+                w.open.window,
+                p.sign_by_ms(),
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn internal(e: crate::Error) -> Refusal {
     (ErrorCode::Internal, e.to_string())
 }
 
-/// The window's pages by index, once every requested one arrived.
-fn pages_ready(w: &WindowState) -> Result<(), Refusal> {
-    let Some(request) = &w.request else {
+/// The evaluation state and the checkpoint of an open window past its seed.
+fn evaluating(
+    state: &mut State,
+    window: u64,
+) -> Result<(&mut WindowState, Arc<Checkpoint>), Refusal> {
+    let w = state.windows.get_mut(&window).ok_or((
+        ErrorCode::UnknownWindow,
+        format!("window {window} is not open"),
+    ))?;
+    let checkpoint = w
+        .checkpoint
+        .clone()
+        .ok_or((ErrorCode::OutOfOrder, "no checkpoint".to_string()))?;
+    if w.evaluating().is_none() {
         return refuse(ErrorCode::OutOfOrder, "request and send pages first");
-    };
-    let missing = request
-        .pages()
-        .iter()
-        .filter(|i| !w.pages.contains_key(i))
-        .count();
-    if missing > 0 {
-        return refuse(
-            ErrorCode::PagesMissing,
-            format!("{missing} requested pages have not arrived"),
-        );
     }
-    Ok(())
+    Ok((w, checkpoint))
 }
 
-fn page<'a>(w: &'a WindowState, i: &u64) -> &'a [u32] {
-    w.pages.get(i).map(Vec::as_slice).unwrap_or_default()
-}
+impl Evaluating {
+    /// Every requested page arrived.
+    fn pages_ready(&self) -> Result<(), Refusal> {
+        let missing = self
+            .request
+            .pages()
+            .iter()
+            .filter(|i| !self.pages.contains_key(i))
+            .count();
+        if missing > 0 {
+            return refuse(
+                ErrorCode::PagesMissing,
+                format!("{missing} requested pages have not arrived"),
+            );
+        }
+        Ok(())
+    }
 
-fn own_pages_of(w: &WindowState, uid: u64) -> Vec<&[u32]> {
-    w.request
-        .as_ref()
-        .and_then(|r| r.own.iter().find(|(u, _)| *u == uid))
-        .map(|(_, idx)| idx.iter().map(|i| page(w, i)).collect())
-        .unwrap_or_default()
-}
+    fn page(&self, i: &u64) -> &[u32] {
+        self.pages.get(i).map(Vec::as_slice).unwrap_or_default()
+    }
 
-fn random_pages_of(w: &WindowState) -> Vec<&[u32]> {
-    w.request
-        .as_ref()
-        .map(|r| r.random.iter().map(|i| page(w, i)).collect())
-        .unwrap_or_default()
+    fn own_pages_of(&self, uid: u64) -> Vec<&[u32]> {
+        self.request
+            .own
+            .iter()
+            .find(|(u, _)| *u == uid)
+            .map(|(_, idx)| idx.iter().map(|i| self.page(i)).collect())
+            .unwrap_or_default()
+    }
+
+    fn random_pages(&self) -> Vec<&[u32]> {
+        self.request.random.iter().map(|i| self.page(i)).collect()
+    }
+
+    fn scored(&self) -> usize {
+        self.progress.as_ref().map_or(0, |p| p.results.len())
+    }
 }
 
 impl Enclave {
     /// The base loss on the random pages, once.
-    fn begin(&self, w: &mut WindowState) -> Result<(), Refusal> {
-        if w.progress.is_some() {
+    fn begin(&self, e: &mut Evaluating, checkpoint: &Checkpoint) -> Result<(), Refusal> {
+        if e.progress.is_some() {
             return Ok(());
         }
-        pages_ready(w)?;
-        let checkpoint = w
-            .checkpoint
-            .clone()
-            .ok_or((ErrorCode::OutOfOrder, "no checkpoint".to_string()))?;
-        let loss_before_random = Evaluator::new(&checkpoint, self.config.batch_pages)
-            .loss_at_base(&random_pages_of(w))
+        e.pages_ready()?;
+        let loss_before_random = Evaluator::new(checkpoint, self.config.batch_pages)
+            .loss_at_base(&e.random_pages())
             .map_err(internal)?;
-        w.progress = Some(Progress {
+        e.progress = Some(Progress {
             loss_before_random,
             results: BTreeMap::new(),
             next: 0,
             asked: None,
             pending: None,
-            done: false,
         });
         Ok(())
     }
@@ -102,22 +145,19 @@ impl Enclave {
         &self,
         state: &mut State,
         window: u64,
-        until_ms: u64,
     ) -> Result<Response, Refusal> {
-        let w = state.windows.get_mut(&window).ok_or((
-            ErrorCode::UnknownWindow,
-            format!("window {window} is not open"),
-        ))?;
-        self.begin(w)?;
-        let checkpoint = w
-            .checkpoint
-            .clone()
-            .ok_or((ErrorCode::OutOfOrder, "no checkpoint".to_string()))?;
-        let pending = w.progress.as_mut().and_then(|p| p.pending.take());
+        let (w, checkpoint) = evaluating(state, window)?;
+        check_time(w, self.now_ms())?;
+        let params = w.open.eval_params.clone();
+        let Phase::Evaluating(e) = &mut w.phase else {
+            return refuse(ErrorCode::Internal, "evaluation vanished");
+        };
+        self.begin(e, &checkpoint)?;
+        let pending = e.progress.as_mut().and_then(|p| p.pending.take());
         if let Some((uid, blob)) = pending {
             let miner = MinerInput {
                 uid,
-                own_pages: own_pages_of(w, uid),
+                own_pages: e.own_pages_of(uid),
                 blob: Some(&blob),
             };
             // The base loss on its own pages just before its step: nothing
@@ -125,35 +165,29 @@ impl Enclave {
             let evaluator = Evaluator::new(&checkpoint, self.config.batch_pages);
             let before = evaluator.loss_at_base(&miner.own_pages).map_err(internal)?;
             let result = evaluator
-                .score_one(
-                    window,
-                    &w.open.eval_params,
-                    &miner,
-                    before,
-                    &random_pages_of(w),
-                )
+                .score_one(window, &params, &miner, before, &e.random_pages())
                 .map_err(internal)?;
-            if let Some(p) = w.progress.as_mut() {
+            if let Some(p) = e.progress.as_mut() {
                 p.results.insert(uid, result);
                 p.next += 1;
             }
         }
-        let now = self.now_ms();
-        let selected = w.selected.clone();
-        let p = w
+        // The evaluation above may have run past the last moment to sign.
+        check_time(w, self.now_ms())?;
+        let Phase::Evaluating(e) = &mut w.phase else {
+            return refuse(ErrorCode::Internal, "evaluation vanished");
+        };
+        let next = e.progress.as_ref().map_or(0, |p| p.next);
+        let wanted = e.selected.get(next).copied();
+        let p = e
             .progress
             .as_mut()
             .ok_or((ErrorCode::Internal, "no progress".to_string()))?;
-        if p.done || now >= until_ms || (p.asked.is_none() && p.next >= selected.len()) {
-            // Out of budget or time: a blob asked for and not yet evaluated
-            // is left `not evaluated`, like every one after it.
-            p.done = true;
-            p.asked = None;
-        } else if p.asked.is_none() {
-            p.asked = selected.get(p.next).copied();
+        if p.asked.is_none() {
+            p.asked = wanted;
         }
         Ok(Response::GradientNeeded {
-            uid: if p.done { None } else { p.asked },
+            uid: p.asked,
             evaluated: p.results.len() as u64,
         })
     }
@@ -164,16 +198,31 @@ impl Enclave {
         {
             return Ok(Response::Statement { message, signature });
         }
-        let w = state.windows.get_mut(&window).ok_or((
-            ErrorCode::UnknownWindow,
-            format!("window {window} is not open"),
-        ))?;
-        // Finishing without evaluating anything still reports the base loss;
-        // every valid blob is then `not evaluated`.
-        self.begin(w)?;
-        let (Some(request), Some(p)) = (&w.request, &w.progress) else {
+        let (w, checkpoint) = evaluating(state, window)?;
+        check_time(w, self.now_ms())?;
+        let Phase::Evaluating(e) = &mut w.phase else {
+            return refuse(ErrorCode::Internal, "evaluation vanished");
+        };
+        // A window without valid blobs still reports the base loss.
+        self.begin(e, &checkpoint)?;
+        let Some(p) = &e.progress else {
             return refuse(ErrorCode::Internal, "evaluation did not begin");
         };
+        // Exactly the budget: the first min(max_scored, valid) in the
+        // seed's order, every one evaluated (design §4.4). A host that
+        // stops early, or re-opens the window to start over, gets nothing.
+        if e.scored() < e.selected.len() {
+            return refuse(
+                ErrorCode::BudgetNotScored,
+                format!(
+                    "window {window}: {} of {} scored; a statement scores exactly \
+                     min(max_scored, valid) = {}",
+                    e.scored(),
+                    e.selected.len(),
+                    e.selected.len()
+                ),
+            );
+        }
         let mut entries = Vec::with_capacity(w.open.miners.len());
         for m in &w.open.miners {
             let hash = m.gradient_hash.0.to_vec();
@@ -212,7 +261,7 @@ impl Enclave {
                 checkpoint_hash: w.open.checkpoint_hash.0.to_vec(),
                 dataset_root: w.open.dataset_root.0.to_vec(),
                 eval_params_hash: w.eval_params_hash.to_vec(),
-                eval_seed: request.seed.0.to_vec(),
+                eval_seed: e.request.seed.0.to_vec(),
                 loss_before_random: loss_to_u64(p.loss_before_random).map_err(internal)?,
                 entries,
             },
@@ -220,10 +269,8 @@ impl Enclave {
         let signed = SignedStatement::sign(message, &self.key)
             .map_err(|e| (ErrorCode::Internal, e.to_string()))?;
         let out = (signed.bcs, signed.signature.to_vec());
-        if let Some(checkpoint) = &w.checkpoint {
-            // The cached checkpoint serves the next window from its base.
-            checkpoint.restore_base().map_err(internal)?;
-        }
+        // The cached checkpoint serves the next window from its base.
+        checkpoint.restore_base().map_err(internal)?;
         if let Some(record) = state.records.get_mut(window) {
             record.statement = Some(out.clone());
         }

@@ -81,7 +81,7 @@ pub fn lookup(module: &str, code: u64) -> Option<Abort> {
 pub mod hparams {
     use super::Abort;
     aborts!("hparams": EInvalidValue = 0, EBadDatasetRoot = 1, EWindowBeforeSchedule = 2,
-        EBadDatasetBlob = 3);
+        EBadDatasetBlob = 3, EWindowsOverlap = 4);
 }
 
 /// `vramhub::round_state`.
@@ -94,7 +94,8 @@ pub mod round_state {
 /// `vramhub::validator_registry`.
 pub mod validator_registry {
     use super::Abort;
-    aborts!("validator_registry": EAlreadyRegistered = 0, EInsufficientStake = 1, ENotValidator = 2);
+    aborts!("validator_registry": EAlreadyRegistered = 0, EInsufficientStake = 1, ENotValidator = 2,
+        EBadBudget = 3);
 }
 
 /// `vramhub::peer_registry`.
@@ -127,5 +128,5 @@ pub mod score_ledger {
         EWindowNotScoring = 3, EAlreadySubmitted = 4, ECheckpointMismatch = 5,
         EDatasetRootMismatch = 6, EBadSeed = 7, EEntriesNotSorted = 8, EBadStatus = 9,
         ENotInSeedOrder = 10, ENoCommitment = 11, ECommitmentNotScored = 14,
-        EBadSignature = 15, ETooManyScored = 16);
+        EBadSignature = 15, ETooManyScored = 16, EBudgetNotScored = 17);
 }

@@ -97,6 +97,12 @@ pub trait Chain: Send {
     fn gas_balance(&self) -> Result<Option<u64>> {
         Ok(None)
     }
+    /// `validator_registry::budget_for_window`: how many miners this
+    /// validator's statement for `window` scores when that many are valid
+    /// (its declared `K_v`, capped at `max_scored`).
+    fn budget(&self, window: u64) -> Result<u64>;
+    /// `validator_registry::set_budget`: declares `K_v` from the next window.
+    fn set_budget(&mut self, budget: u64) -> Result<()>;
 }
 
 /// A chain chosen at run time (`chain.kind` in the configuration).
@@ -152,5 +158,11 @@ impl Chain for Box<dyn Chain> {
     }
     fn gas_balance(&self) -> Result<Option<u64>> {
         (**self).gas_balance()
+    }
+    fn budget(&self, window: u64) -> Result<u64> {
+        (**self).budget(window)
+    }
+    fn set_budget(&mut self, budget: u64) -> Result<()> {
+        (**self).set_budget(budget)
     }
 }

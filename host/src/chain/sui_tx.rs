@@ -331,6 +331,19 @@ pub fn submit_scores(d: &Deployment, gas: &Gas, a: &SubmitArgs) -> Result<Transa
     Ok(p.finish(gas))
 }
 
+/// `validator_registry::set_budget(validators, hparams, budget, clock)`.
+pub fn set_budget(d: &Deployment, gas: &Gas, budget: u64) -> Result<Transaction> {
+    let mut p = Ptb::default();
+    let args = vec![
+        p.shared(d.validators, true)?,
+        p.shared(d.hparams, false)?,
+        p.pure(&budget)?,
+        p.shared(CLOCK, false)?,
+    ];
+    p.call(d.package, "validator_registry", "set_budget", args)?;
+    Ok(p.finish(gas))
+}
+
 /// The BCS bytes of the unsigned `TransactionData`.
 pub fn to_bytes(tx: &Transaction) -> Result<Vec<u8>> {
     bcs::to_bytes(tx).map_err(tx_err)

@@ -243,6 +243,7 @@ impl Config {
             trust: self.trust()?,
             fetch_parallelism: self.r#loop.fetch_parallelism,
             submit_margin_ms: self.r#loop.submit_margin_ms,
+            blob_dir: Some(self.storage.blob_dir()),
         })
     }
 }
@@ -307,6 +308,7 @@ max_request_bytes = 10485760          # larger blobs travel as shards under a ma
 journal = "/var/lib/vram/journal.sqlite"
 checkpoints = "/var/lib/vram/checkpoints"
 datasets = "/var/lib/vram/datasets"
+# blobs = "/var/lib/vram/blobs"         # gradient blobs of this window and the next (default: beside checkpoints)
 
 [loop]
 fetch_parallelism = 8

@@ -192,6 +192,20 @@ pub struct StorageConfig {
     /// Cache of datasets by root, filled from Walrus (created).
     #[serde(alias = "dataset")]
     pub datasets: PathBuf,
+    /// Gradient blobs of the window being scored and the next, by SHA-256
+    /// (created; emptied of older windows as they end). Default: `blobs`
+    /// beside the checkpoints folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blobs: Option<PathBuf>,
+}
+
+impl StorageConfig {
+    /// The blob folder, defaulted.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.blobs
+            .clone()
+            .unwrap_or_else(|| self.checkpoints.with_file_name("blobs"))
+    }
 }
 
 /// Window-loop settings.

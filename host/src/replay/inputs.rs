@@ -40,8 +40,22 @@ pub(super) fn check_inputs(
     if p.dataset_root != dataset.root() || p.dataset_root != values.dataset_root {
         problems.push("dataset root differs".into());
     }
+    // The validator's budget for the window, as the chain recorded it with
+    // the accepted statement (its eval params bind it).
+    let budget = ledger
+        .submissions
+        .iter()
+        .find(|s| s.window == p.window && s.validator == hex::encode(p.validator))
+        .map(|s| s.budget);
+    let Some(budget) = budget else {
+        return Err(bad(format!(
+            "the bundle's ledger records no budget for validator 0x{} in window {}",
+            hex::encode(p.validator),
+            p.window
+        )));
+    };
     let params = schedule
-        .eval_params(p.window)
+        .eval_params(p.window, budget)
         .ok_or_else(|| bad(format!("no schedule for window {}", p.window)))?;
     let params_hash = sha256(&bcs::to_bytes(&params).map_err(|e| bad(e.to_string()))?);
     if p.eval_params_hash != params_hash {

@@ -87,6 +87,19 @@ pub(super) struct LedgerExport {
     hparams: HparamsObject,
     pub(super) anchors: Vec<AnchorExport>,
     pub(super) commitments: Vec<CommitmentExport>,
+    /// The accepted statements' records: each with the budget it was scored
+    /// with.
+    #[serde(default)]
+    pub(super) submissions: Vec<SubmissionExport>,
+}
+
+/// What replay reads of an accepted statement's record.
+#[derive(Deserialize)]
+pub(super) struct SubmissionExport {
+    pub(super) window: u64,
+    /// Hex, no `0x`.
+    pub(super) validator: String,
+    pub(super) budget: u64,
 }
 
 #[derive(Deserialize)]

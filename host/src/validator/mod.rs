@@ -12,7 +12,7 @@ use std::time::Duration;
 use vram_attestation::statement::SignedStatement;
 use vram_attestation::{verify, AttestationDocument, Policy, TrustRoot};
 
-use crate::chain::{wait_until, Chain};
+use crate::chain::Chain;
 use crate::enclave_client::Attestation;
 use crate::error::{Error, Result};
 use crate::inputs::InputStore;
@@ -22,6 +22,7 @@ use crate::sources::Dataset;
 use crate::supervisor::Supervisor;
 
 mod fetch;
+pub mod prefetch;
 mod score;
 mod window;
 
@@ -47,9 +48,12 @@ pub struct LoopConfig {
     pub trust: Trust,
     /// Blob fetches in flight at once.
     pub fetch_parallelism: usize,
-    /// Give up scoring when less than this remains before the window ends
-    /// (room to submit).
+    /// Do not start scoring when less than this remains before the window's
+    /// last moment to sign.
     pub submit_margin_ms: u64,
+    /// Where fetched gradient blobs are kept by hash (`storage.blobs`);
+    /// `None`: a folder in the system's temporary directory.
+    pub blob_dir: Option<PathBuf>,
 }
 
 impl Default for LoopConfig {
@@ -58,6 +62,7 @@ impl Default for LoopConfig {
             trust: Trust::AwsNitro,
             fetch_parallelism: 8,
             submit_margin_ms: 5_000,
+            blob_dir: None,
         }
     }
 }
@@ -121,10 +126,19 @@ pub struct Validator<C: Chain> {
     registered: Option<([u8; 32], u64)>,
     /// Test hook: return `Err` right after this step.
     crash_after: Option<Step>,
+    /// Fault hook: in this window, stall past the last moment to sign.
+    stall_in: Option<u64>,
     /// Every attestation document verified, with the key it binds.
     attested: Vec<([u8; 32], Vec<u8>)>,
     /// The last window this loop submitted.
     last_submitted: Option<u64>,
+    /// The blob cache and its fetch workers, created on first use.
+    prefetcher: Option<prefetch::Prefetcher>,
+    /// The blob size cap of the last window's checkpoint (the prefetch of
+    /// the next window uses it).
+    blob_budget: Option<u64>,
+    /// When the next window's commitments were last looked at.
+    last_prefetch: Option<std::time::Instant>,
 }
 
 pub(super) fn enclave_err(reason: impl Into<String>) -> Error {
@@ -153,14 +167,26 @@ impl<C: Chain> Validator<C> {
             metrics,
             registered: None,
             crash_after: None,
+            stall_in: None,
             attested: Vec::new(),
             last_submitted: None,
+            prefetcher: None,
+            blob_budget: None,
+            last_prefetch: None,
         }
     }
 
     /// Makes the loop fail right after `step` (fault-injection tests).
     pub fn crash_after(&mut self, step: Option<Step>) {
         self.crash_after = step;
+    }
+
+    /// Makes the host stall in `window`, once its pages are sent, until the
+    /// window's last moment to sign has passed (fault injection: a validator
+    /// that cannot score its budget in time). The enclave then signs nothing
+    /// and the window is lost.
+    pub fn stall_in(&mut self, window: Option<u64>) {
+        self.stall_in = window;
     }
 
     pub(super) fn checkpoint(&self, step: Step) -> Result<()> {
@@ -270,7 +296,7 @@ impl<C: Chain> Validator<C> {
         Ok(key)
     }
 
-    /// Runs windows as the chain clock reaches their upload deadlines, until
+    /// Runs windows as the chain clock reaches the end of their reveal phase, until
     /// `stop` is set or `last` (inclusive) is done.
     pub fn run(
         &mut self,
@@ -311,11 +337,21 @@ impl<C: Chain> Validator<C> {
                     tracing::warn!(error = %e, "enclave not ready");
                 }
             }
-            let poll = Duration::from_millis(200);
-            if !wait_until(&self.chain, times.upload_deadline_ms, poll, stop)? {
+            if let Ok(budget) = self.chain.budget(window) {
+                self.metrics
+                    .budget
+                    .set(i64::try_from(budget).unwrap_or(i64::MAX));
+            }
+            // Commitments are final once the reveal phase ends; the window
+            // opens in the enclave a seed margin later. Until then its blobs
+            // are fetched as they are committed.
+            if !self.wait_prefetching(window, times.reveal_end_ms, stop)? {
                 break;
             }
             let report = self.run_window(window)?;
+            if let Some(p) = self.prefetcher.as_mut() {
+                p.done_before(window + 1);
+            }
             if matches!(report.outcome, Outcome::Submitted { .. }) {
                 self.last_submitted = Some(window);
             }
@@ -323,5 +359,22 @@ impl<C: Chain> Validator<C> {
             window += 1;
         }
         Ok(())
+    }
+
+    /// Waits until chain time reaches `until_ms` or `stop` is set, fetching
+    /// `window`'s blobs as they are committed. False when stopped.
+    fn wait_prefetching(&mut self, window: u64, until_ms: u64, stop: &AtomicBool) -> Result<bool> {
+        let poll = Duration::from_millis(200);
+        loop {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(false);
+            }
+            let now = self.chain.now_ms()?;
+            if now >= until_ms {
+                return Ok(true);
+            }
+            self.prefetch(window);
+            std::thread::sleep(poll.min(Duration::from_millis(until_ms - now)));
+        }
     }
 }

@@ -26,6 +26,9 @@ impl<C: Chain> Validator<C> {
     ) -> Result<()> {
         let anchor = self.chain.latest_anchor(window)?;
         self.load_dataset(values)?;
+        // Commitments are final once the reveal phase is over; a node whose
+        // latest checkpoint is behind it could list too few (design §3).
+        self.wait_for_reveal_end(window, times)?;
         let (open, commitments) = self.window_inputs(window, &anchor, values, times)?;
         let inputs =
             vram_attestation::sha256(&bcs::to_bytes(&open).map_err(|e| Error::Encoding {
@@ -47,7 +50,7 @@ impl<C: Chain> Validator<C> {
         })?;
         let budget = shapes.blob_budget(values.topk_compression as usize) as u64;
         let started = Instant::now();
-        let blobs = self.fetch_all(&commitments, budget, times, report)?;
+        let blobs = self.fetch_all(window, &commitments, budget, times, report)?;
         self.metrics
             .fetch_latency
             .observe(started.elapsed().as_secs_f64());
@@ -69,7 +72,7 @@ impl<C: Chain> Validator<C> {
         }
         self.check_enclave_clock(&open)?;
         self.wait_for_scoring_phase(&open, times)?;
-        let (message, signature) = self.drive_enclave(&open, &checkpoint, &blobs, times.end_ms)?;
+        let (message, signature) = self.drive_enclave(&open, &checkpoint, &blobs, times)?;
         self.checkpoint(Step::Signed)?;
         let signed = self.check_statement(&open, &key, &message, &signature)?;
         let now = self.chain.now_ms()?;
@@ -119,10 +122,11 @@ impl<C: Chain> Validator<C> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let budget = self.chain.budget(window)?;
         let open = OpenWindow {
             window,
             validator: Bytes32(self.chain.validator()),
-            eval_params: values.eval_params(times.upload_deadline_ms),
+            eval_params: values.eval_params(times.upload_deadline_ms, budget),
             checkpoint_hash: Bytes32(checkpoint_hash),
             dataset_root: Bytes32(root),
             page_count: dataset.len(),
@@ -134,17 +138,18 @@ impl<C: Chain> Validator<C> {
     /// The protocol, one window: open, upload what the enclave lacks
     /// (checkpoint weights and config, manifest) and every fetched blob for
     /// validation, declare the rest missing, send the pages it asks for,
-    /// upload the blobs it asks for again one at a time, and take the signed
-    /// statement.
+    /// upload the blobs it asks for again one at a time (read back from the
+    /// disk cache, so one blob is in memory at a time), and take the signed
+    /// statement. Meanwhile the next window's blobs are fetched as they are
+    /// committed.
     fn drive_enclave(
         &mut self,
         open: &OpenWindow,
         checkpoint: &CheckpointFiles,
-        blobs: &BTreeMap<u64, Vec<u8>>,
-        end_ms: u64,
+        blobs: &BTreeMap<u64, [u8; 32]>,
+        times: &WindowTimes,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         let window = open.window;
-        let dataset = self.dataset.as_ref().ok_or_else(no_dataset)?;
         let mut client = self.supervisor.client()?;
         let (need_checkpoint, need_manifest) = loop {
             match client.open_window(open) {
@@ -155,7 +160,7 @@ impl<C: Chain> Validator<C> {
                     message,
                 }) => {
                     tracing::info!(window, %message, "the enclave's clock is not there yet");
-                    if self.chain.now_ms()? >= end_ms {
+                    if self.chain.now_ms()? >= times.sign_by_ms {
                         return Err(Error::WindowLost {
                             window,
                             reason: format!("the enclave never opened the window: {message}"),
@@ -178,10 +183,13 @@ impl<C: Chain> Validator<C> {
             client.upload(window, UploadKind::CheckpointConfig, &checkpoint.config)?;
         }
         if need_manifest {
+            let dataset = self.dataset.as_ref().ok_or_else(no_dataset)?;
             client.upload(window, UploadKind::Manifest, dataset.manifest())?;
         }
-        for (uid, blob) in blobs {
-            client.upload(window, UploadKind::Gradient { uid: *uid }, blob)?;
+        for (uid, sha) in blobs {
+            let blob = self.prefetcher()?.read(sha)?;
+            client.upload(window, UploadKind::Gradient { uid: *uid }, &blob)?;
+            self.prefetch(window + 1);
         }
         // Every committed blob arrives or is declared missing before the
         // seed exists: withholding is decided blind, and visible on Walrus.
@@ -195,6 +203,7 @@ impl<C: Chain> Validator<C> {
             client.declare_missing(window, &missing)?;
         }
         let request = client.request_pages(window)?;
+        let dataset = self.dataset.as_ref().ok_or_else(no_dataset)?;
         let pages = request
             .pages()
             .into_iter()
@@ -212,23 +221,44 @@ impl<C: Chain> Validator<C> {
         if outstanding != 0 {
             return Err(enclave_err(format!("{outstanding} pages still missing")));
         }
-        // One blob at a time in the seed's order, until the budget is spent
-        // or the statement must go out to make the window's end. The
-        // enclave's clock is Unix ms, as chain time is (a skew is alerted
-        // on above).
-        let until_ms = end_ms.saturating_sub(self.config.submit_margin_ms);
+        // One blob at a time in the seed's order, until the budget is
+        // scored. The enclave alone decides when time is up (its own clock
+        // against the window's last moment to sign), and then signs nothing:
+        // the window is lost, never cut short.
+        if self.stall_in == Some(window) {
+            tracing::warn!(
+                window,
+                "fault injection: stalling past the last moment to sign"
+            );
+            while self.chain.now_ms()? <= times.sign_by_ms {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let mut evaluated = 0u64;
-        while let Some(uid) = client.next_gradient(window, until_ms)? {
-            let blob = blobs.get(&uid).ok_or_else(|| {
+        let out_of_time = |e: Error| match e {
+            Error::Refused {
+                code: ErrorCode::WindowExpired,
+                message,
+            } => Error::WindowLost {
+                window,
+                reason: format!("out of time: {message}"),
+            },
+            other => other,
+        };
+        while let Some(uid) = client.next_gradient(window).map_err(out_of_time)? {
+            let sha = blobs.get(&uid).ok_or_else(|| {
                 enclave_err(format!(
                     "the enclave asked for miner {uid}'s blob, never delivered"
                 ))
             })?;
-            client.upload(window, UploadKind::Gradient { uid }, blob)?;
+            let blob = self.prefetcher()?.read(sha)?;
+            client.upload(window, UploadKind::Gradient { uid }, &blob)?;
             evaluated += 1;
+            self.metrics.gradients_evaluated.inc();
+            self.prefetch(window + 1);
         }
         tracing::info!(window, evaluated, "gradients evaluated");
-        client.finish(window)
+        client.finish(window).map_err(out_of_time)
     }
 
     /// Alerts when the enclave's clock and chain time differ by more than
@@ -255,23 +285,41 @@ impl<C: Chain> Validator<C> {
         Ok(())
     }
 
-    /// Waits until chain time reaches the window's upload deadline plus the
-    /// seed margin: the enclave refuses to open the window earlier by its
-    /// own clock.
+    /// Waits until chain time reaches the window's `opens_at_ms`: the
+    /// enclave refuses to open the window earlier by its own clock.
     fn wait_for_scoring_phase(&self, open: &OpenWindow, times: &WindowTimes) -> Result<()> {
-        let opens_at = open.eval_params.opens_at_ms();
+        let opens_at = open.eval_params.opens_at_ms;
         loop {
             let now = self.chain.now_ms()?;
             if now >= opens_at {
                 return Ok(());
             }
-            if now >= times.end_ms {
+            if now >= times.sign_by_ms {
                 return Err(Error::WindowLost {
                     window: open.window,
-                    reason: "the window ended before it could open".into(),
+                    reason: "the window's last moment to sign passed before it could open".into(),
                 });
             }
             std::thread::sleep(Duration::from_millis((opens_at - now).min(200)));
+        }
+    }
+
+    /// Waits until the chain's clock (on Sui: the answering node's latest
+    /// checkpoint) is past the window's reveal phase, so that the
+    /// commitments it lists are the final ones.
+    fn wait_for_reveal_end(&self, window: u64, times: &WindowTimes) -> Result<()> {
+        loop {
+            let now = self.chain.now_ms()?;
+            if now >= times.reveal_end_ms {
+                return Ok(());
+            }
+            if now >= times.sign_by_ms {
+                return Err(Error::WindowLost {
+                    window,
+                    reason: "the chain never passed the reveal phase in time".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis((times.reveal_end_ms - now).min(200)));
         }
     }
 

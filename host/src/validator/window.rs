@@ -49,7 +49,7 @@ impl<C: Chain> Validator<C> {
                     return Ok(report);
                 }
                 NextStep::Score => {
-                    if now + self.config.submit_margin_ms >= times.end_ms {
+                    if now + self.config.submit_margin_ms >= times.sign_by_ms {
                         return self.give_up(
                             window,
                             &mut report,
@@ -60,6 +60,12 @@ impl<C: Chain> Validator<C> {
                     match self.score(window, &values, &times, &mut report) {
                         Ok(()) => {}
                         Err(Error::WindowLost { reason, .. }) => {
+                            // Out of time is final: the enclave signs no
+                            // shorter statement, and this window is not
+                            // retried.
+                            if reason.starts_with("out of time") {
+                                self.metrics.windows_out_of_time.inc();
+                            }
                             return self.give_up(window, &mut report, &reason, now);
                         }
                         Err(e @ Error::Enclave { .. }) | Err(e @ Error::Refused { .. }) => {
@@ -77,11 +83,11 @@ impl<C: Chain> Validator<C> {
                     let signed = SignedStatement::decode(&statement, &signature)
                         .map_err(|e| enclave_err(format!("journaled statement: {e}")))?;
                     report.statement = Some(signed.clone());
-                    if now >= times.end_ms {
+                    if now >= times.scoring_end_ms {
                         return self.give_up(
                             window,
                             &mut report,
-                            "late: window over before submission",
+                            "late: the scoring span ended before submission",
                             now,
                         );
                     }
@@ -119,7 +125,7 @@ impl<C: Chain> Validator<C> {
                         self.journal.finish(window, Ok(&digest), now)?;
                         continue;
                     }
-                    if now >= times.end_ms {
+                    if now >= times.scoring_end_ms {
                         self.journal.finish(
                             window,
                             Err("late: the sent transaction did not land in time"),

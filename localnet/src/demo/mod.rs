@@ -56,6 +56,9 @@ pub struct DemoConfig {
     pub enclave_exe: Option<PathBuf>,
     /// Kill the enclave process at this window's upload deadline (tests).
     pub kill_enclave_in_window: Option<u64>,
+    /// The validator's host stalls past this window's last moment to sign
+    /// (a validator that cannot finish its budget): the window is lost.
+    pub out_of_time_in_window: Option<u64>,
     /// Extra cheap miners (kind `crowd`) after the `miners` above, for scale
     /// runs: each commits a valid noise gradient every window.
     pub crowd: usize,
@@ -88,6 +91,7 @@ impl Default for DemoConfig {
             pages: 512,
             enclave_exe: None,
             kill_enclave_in_window: None,
+            out_of_time_in_window: None,
             blob_outage: None,
             crowd: 0,
             max_scored: None,
@@ -206,6 +210,11 @@ pub fn demo_values(cfg: &DemoConfig, dataset: &Dataset, dataset_blob: &BlobId) -
         // One machine: the enclave's clock is the ledger's, and the margin
         // only has to cover the host's round trips.
         seed_margin_ms: 500,
+        // The full window to score in, as on the network; a short reveal
+        // phase on the compressed clock (the miners of the next window wait
+        // for the checkpoint this window's scores aggregate).
+        scoring_span_ms: window_ms,
+        reveal_ms: window_ms / 50,
         max_scored: cfg
             .max_scored
             .unwrap_or(HparamValues::defaults().max_scored),

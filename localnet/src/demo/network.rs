@@ -164,6 +164,7 @@ impl Network {
             LoopConfig {
                 trust: Trust::TestRoot(self.state_dir.join("test-root.pem")),
                 submit_margin_ms: 500,
+                blob_dir: Some(self.validator_dir().join("blobs")),
                 ..LoopConfig::default()
             },
             Arc::new(Metrics::default()),

@@ -109,6 +109,7 @@ impl WindowRun {
             }
             _ => None,
         };
+        host.stall_in(cfg.out_of_time_in_window);
         let report = host.run_window(window);
         if let Some(outage) = outage {
             outage.end()?;

@@ -22,7 +22,7 @@ impl Ledger {
             let mut hp = read_hparams(tx)?;
             let segment = hp
                 .schedule_update(values, now_ms)
-                .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("at {now_ms}")))?;
+                .ok_or_else(|| abort(e::EWindowBeforeSchedule, format!("at {now_ms}")))??;
             let (window, start_ms) = (segment.start_window, segment.start_ms);
             put_meta(tx, "hparams", &bcs_bytes("Hparams", &hp)?)?;
             // The whole segment, as Move's `HparamsUpdated` carries it.

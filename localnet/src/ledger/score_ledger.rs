@@ -18,7 +18,7 @@ use super::gradient_registry::commitments;
 use super::hparams::{for_window, read_hparams, times};
 use super::round_state::latest_anchor;
 use super::store::{abort, bcs_bytes, db, event, to_address};
-use super::validator_registry::cannot_score;
+use super::validator_registry::{budget_for_window, cannot_score};
 use super::{Address, Ledger};
 use crate::error::{Error, Result};
 
@@ -42,6 +42,8 @@ pub struct StoredSubmission {
     pub submitted_ms: u64,
     /// Signed by a test-mode key (simulated NSM, no AWS attestation).
     pub test_mode: bool,
+    /// The validator's budget for the window (its eval params bind it).
+    pub budget: u64,
 }
 
 impl Ledger {
@@ -60,7 +62,7 @@ impl Ledger {
     pub fn submission(&self, window: u64, validator: &Address) -> Result<Option<StoredSubmission>> {
         self.conn
             .query_row(
-                "SELECT statement, signature, submitted_ms, test_mode FROM submissions
+                "SELECT statement, signature, submitted_ms, test_mode, budget FROM submissions
                  WHERE window = ?1 AND validator = ?2",
                 params![window as i64, &validator[..]],
                 |r| {
@@ -71,6 +73,7 @@ impl Ledger {
                         signature: r.get(1)?,
                         submitted_ms: r.get::<_, i64>(2)? as u64,
                         test_mode: r.get::<_, i64>(3)? != 0,
+                        budget: r.get::<_, i64>(4)? as u64,
                     })
                 },
             )
@@ -83,7 +86,7 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT window, validator, statement, signature, submitted_ms, test_mode
+                "SELECT window, validator, statement, signature, submitted_ms, test_mode, budget
                  FROM submissions ORDER BY window, validator",
             )
             .map_err(db("read submissions"))?;
@@ -96,11 +99,12 @@ impl Ledger {
                     r.get::<_, Vec<u8>>(3)?,
                     r.get::<_, i64>(4)? as u64,
                     r.get::<_, i64>(5)? != 0,
+                    r.get::<_, i64>(6)? as u64,
                 ))
             })
             .map_err(db("read submissions"))?;
         rows.map(|row| {
-            let (window, validator, statement, signature, submitted_ms, test_mode) =
+            let (window, validator, statement, signature, submitted_ms, test_mode, budget) =
                 row.map_err(db("read submissions"))?;
             Ok(StoredSubmission {
                 window,
@@ -109,6 +113,7 @@ impl Ledger {
                 signature,
                 submitted_ms,
                 test_mode,
+                budget,
             })
         })
         .collect()
@@ -176,7 +181,8 @@ fn submit_scores(
         ));
     }
 
-    let entries = build_entries(&commitments(conn, window)?, values.max_scored, args)?;
+    let budget = budget_for_window(conn, &hp, &sender, window)?;
+    let entries = build_entries(&commitments(conn, window)?, budget, args)?;
     let scored = count_scored(&entries);
     let message = IntentMessage {
         intent: INTENT_WINDOW_SCORES,
@@ -186,8 +192,11 @@ fn submit_scores(
             validator: sender,
             checkpoint_hash: args.checkpoint_hash.clone(),
             dataset_root: args.dataset_root.clone(),
-            eval_params_hash: sha256(&bcs_bytes("EvalParams", &values.eval_params(deadline))?)
-                .to_vec(),
+            eval_params_hash: sha256(&bcs_bytes(
+                "EvalParams",
+                &values.eval_params(deadline, budget),
+            )?)
+            .to_vec(),
             eval_seed: args.eval_seed.clone(),
             loss_before_random: args.loss_before_random,
             entries,
@@ -202,7 +211,7 @@ fn submit_scores(
 
     let digest = sha256(&bytes);
     conn.execute(
-        "INSERT INTO submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO submissions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             window as i64,
             &sender[..],
@@ -210,7 +219,8 @@ fn submit_scores(
             &args.signature,
             &digest[..],
             now_ms as i64,
-            i64::from(test_mode)
+            i64::from(test_mode),
+            budget as i64
         ],
     )
     .map_err(db("write submission"))?;
@@ -233,15 +243,15 @@ fn submit_scores(
     })
 }
 
-/// `round_state::is_scoring`: after the upload deadline, before the end.
+/// `round_state::is_scoring`: from `opens_at_ms` until `scoring_end_ms`.
 fn check_scoring_phase(hp: &HparamsObject, window: u64, now_ms: u64) -> Result<()> {
     let t = times(hp, window)?;
-    if now_ms < t.upload_deadline_ms || now_ms >= t.end_ms {
+    if now_ms < t.opens_at_ms || now_ms >= t.scoring_end_ms {
         return Err(abort(
             e::EWindowNotScoring,
             format!(
-                "now {now_ms}, scoring is [{}, {})",
-                t.upload_deadline_ms, t.end_ms
+                "now {now_ms}, window {window} is scored in [{}, {})",
+                t.opens_at_ms, t.scoring_end_ms
             ),
         ));
     }
@@ -264,11 +274,11 @@ fn has_submitted(conn: &Connection, window: u64, validator: &Address) -> Result<
 /// `score_ledger::build_entries`: the entries are exactly the committed
 /// miners (each proven by its commitment alone, so a miner that left cannot
 /// block the window), each non-missing entry's gradient hash is its
-/// commitment's, and the scored entries are a prefix of the seed's order at
-/// most `max_scored` long.
+/// commitment's, and the scored entries are a prefix of the seed's order,
+/// exactly `budget` long when any valid entry is left `not evaluated`.
 fn build_entries(
     committed: &[(u64, Commitment)],
-    max_scored: u64,
+    budget: u64,
     args: &SubmitArgs,
 ) -> Result<Vec<ScoreEntry>> {
     let n = args.miner_uids.len();
@@ -306,10 +316,10 @@ fn build_entries(
         ));
     }
     let scored = count_scored(&entries);
-    if scored > max_scored {
+    if scored > budget {
         return Err(abort(
             e::ETooManyScored,
-            format!("{scored} scored, max_scored {max_scored}"),
+            format!("{scored} scored, budget {budget}"),
         ));
     }
     let statuses = entries.iter().map(|e| (e.miner_uid, e.status));
@@ -317,6 +327,15 @@ fn build_entries(
         return Err(abort(
             e::ENotInSeedOrder,
             "a scored entry sorts after a not-evaluated one",
+        ));
+    }
+    let left = entries
+        .iter()
+        .any(|e| e.status == EntryStatus::NotEvaluated as u8);
+    if left && scored != budget {
+        return Err(abort(
+            e::EBudgetNotScored,
+            format!("{scored} scored of a budget of {budget}, valid entries left not evaluated"),
         ));
     }
     Ok(entries)

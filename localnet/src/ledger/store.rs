@@ -13,6 +13,9 @@ pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS validators (
     address BLOB PRIMARY KEY, stake INTEGER NOT NULL, first_window INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS validator_budgets (
+    address BLOB NOT NULL, from_window INTEGER NOT NULL, budget INTEGER NOT NULL,
+    PRIMARY KEY (address, from_window));
 CREATE TABLE IF NOT EXISTS peers (
     uid INTEGER PRIMARY KEY, owner BLOB NOT NULL UNIQUE, stake INTEGER NOT NULL,
     registered_window INTEGER NOT NULL);
@@ -26,7 +29,7 @@ CREATE TABLE IF NOT EXISTS enclave_records (
 CREATE TABLE IF NOT EXISTS submissions (
     window INTEGER NOT NULL, validator BLOB NOT NULL, statement BLOB NOT NULL,
     signature BLOB NOT NULL, statement_sha256 BLOB NOT NULL, submitted_ms INTEGER NOT NULL,
-    test_mode INTEGER NOT NULL, PRIMARY KEY (window, validator));
+    test_mode INTEGER NOT NULL, budget INTEGER NOT NULL, PRIMARY KEY (window, validator));
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, kind TEXT NOT NULL,
     body TEXT NOT NULL);

@@ -62,6 +62,49 @@ impl Ledger {
         })
     }
 
+    /// `validator_registry::set_budget`: `budget` from the next window on, at
+    /// most that window's `max_scored`; a change pending for that window is
+    /// replaced.
+    pub fn set_validator_budget(
+        &mut self,
+        sender: Address,
+        budget: u64,
+        now_ms: u64,
+    ) -> Result<()> {
+        self.tx(|tx| {
+            let hp = read_hparams(tx)?;
+            if !is_validator(tx, &sender)? {
+                return Err(abort(e::ENotValidator, "sender is not a validator"));
+            }
+            let from_window = hp.window_at(now_ms) + 1;
+            let max_scored = for_window(&hp, from_window)?.max_scored;
+            if budget == 0 || budget > max_scored {
+                return Err(abort(
+                    e::EBadBudget,
+                    format!("budget {budget} outside 1..={max_scored}"),
+                ));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO validator_budgets VALUES (?1, ?2, ?3)",
+                params![&sender[..], from_window as i64, budget as i64],
+            )
+            .map_err(db("write budget"))?;
+            event(
+                tx,
+                now_ms,
+                "ValidatorBudgetSet",
+                &serde_json::json!({"validator": hex::encode(sender), "budget": budget,
+                    "from_window": from_window}),
+            )
+        })
+    }
+
+    /// `validator_registry::budget_for_window`.
+    pub fn validator_budget(&self, validator: &Address, window: u64) -> Result<u64> {
+        let hp = read_hparams(&self.conn)?;
+        budget_for_window(&self.conn, &hp, validator, window)
+    }
+
     /// `validator_registry::deregister_validator`; returns the stake.
     pub fn deregister_validator(&mut self, sender: Address, now_ms: u64) -> Result<u64> {
         self.tx(|tx| {
@@ -70,6 +113,11 @@ impl Ledger {
             };
             tx.execute(
                 "DELETE FROM validators WHERE address = ?1",
+                params![&sender[..]],
+            )
+            .map_err(db("delete validator"))?;
+            tx.execute(
+                "DELETE FROM validator_budgets WHERE address = ?1",
                 params![&sender[..]],
             )
             .map_err(db("delete validator"))?;
@@ -107,6 +155,31 @@ pub(super) fn cannot_score(
     }
     let min_stake = for_window(hp, window)?.min_validator_stake;
     Ok((stake < min_stake).then(|| format!("stake {stake} below {min_stake}")))
+}
+
+/// `validator_registry::budget_for_window`: the last budget declared for a
+/// window at or before `window`, capped at its `max_scored`; `max_scored`
+/// when none was declared.
+pub(super) fn budget_for_window(
+    conn: &Connection,
+    hp: &HparamsObject,
+    address: &Address,
+    window: u64,
+) -> Result<u64> {
+    if !is_validator(conn, address)? {
+        return Err(abort(e::ENotValidator, "not a validator"));
+    }
+    let max_scored = for_window(hp, window)?.max_scored;
+    let declared: Option<i64> = conn
+        .query_row(
+            "SELECT budget FROM validator_budgets WHERE address = ?1 AND from_window <= ?2
+             ORDER BY from_window DESC LIMIT 1",
+            params![&address[..], window as i64],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db("read budgets"))?;
+    Ok(declared.map_or(max_scored, |b| (b as u64).min(max_scored)))
 }
 
 /// (stake, first window it may score).

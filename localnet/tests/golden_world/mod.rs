@@ -17,7 +17,8 @@ pub(crate) const TEST_DOCUMENT: vram_host::chain::types::DocumentRef =
 pub(crate) const VALIDATOR: Address = [0xaa; 32];
 pub(crate) const W: u64 = 42;
 pub(crate) const START: u64 = W * 600_000;
-pub(crate) const SCORING: u64 = START + 500_000;
+/// 10 s into window 42's scoring span (it opens 40 s after the deadline).
+pub(crate) const SCORING: u64 = START + 530_000;
 pub(crate) const GOLDEN_KEY: &str =
     "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
 

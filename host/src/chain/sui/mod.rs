@@ -19,7 +19,8 @@ use crate::chain::sui_tx::{self, Deployment, OwnedObject};
 use crate::chain::types::{
     Anchor, AnchorRef, Commitment, DocumentRef, EnclaveConfigObject, EnclaveRecord, Enclaves,
     GradientRegistryObject, HparamsObject, PeerRecord, PeerRegistryObject, RoundStateObject,
-    ScoreLedgerObject, SubmissionKey, SubmissionRecord, SubmitArgs,
+    ScoreLedgerObject, SubmissionKey, SubmissionRecord, SubmitArgs, ValidatorRecord,
+    ValidatorRegistryObject,
 };
 use crate::chain::{Chain, PreparedSubmission};
 use crate::error::{Error, Result};
@@ -277,6 +278,31 @@ impl Chain for SuiChain {
         ))
     }
 
+    fn budget(&self, window: u64) -> Result<u64> {
+        let max_scored = self
+            .hparams()?
+            .values(window)
+            .ok_or(Error::NoSchedule { window })?
+            .max_scored;
+        let reg: ValidatorRegistryObject =
+            self.decode(&self.deployment.validators.id, "ValidatorRegistry")?;
+        let record: ValidatorRecord = self
+            .field(&reg.validators.id, &TypeTag::Address, &self.address)?
+            .ok_or_else(|| {
+                aborts::validator_registry::ENotValidator.err(format!(
+                    "0x{} is not a validator",
+                    hex::encode(self.address)
+                ))
+            })?;
+        Ok(record.budget_for_window(window, max_scored))
+    }
+
+    fn set_budget(&mut self, budget: u64) -> Result<()> {
+        let tx = sui_tx::set_budget(&self.deployment, &self.gas()?, budget)?;
+        let prepared = self.sign(&tx)?;
+        self.execute(&prepared)
+    }
+
     fn submission(&self, window: u64) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let Some(record) = self.submission_record(window)? else {
             return Ok(None);
@@ -295,7 +321,7 @@ impl Chain for SuiChain {
                 checkpoint_hash: record.checkpoint_hash,
                 dataset_root: values.dataset_root.clone(),
                 eval_params_hash: hp
-                    .eval_params_hash(window)
+                    .eval_params_hash(window, record.budget)
                     .ok_or(Error::NoSchedule { window })?
                     .to_vec(),
                 eval_seed: record.eval_seed,

@@ -55,6 +55,11 @@ pub struct HparamValues {
     /// Walrus blob id of the dataset index (`vram-dataset/1`); empty until
     /// governance sets a dataset.
     pub dataset_blob: Vec<u8>,
+    /// How long after the upload deadline the window's statements are
+    /// accepted (at most a window: W is scored while miners upload W+1).
+    pub scoring_span_ms: u64,
+    /// The reveal phase right after the upload deadline.
+    pub reveal_ms: u64,
 }
 
 impl HparamValues {
@@ -83,22 +88,34 @@ impl HparamValues {
             max_scored: 256,
             seed_margin_ms: 10_000,
             dataset_blob: Vec::new(),
+            scoring_span_ms: 600_000,
+            reveal_ms: 30_000,
         }
     }
 
     /// The evaluation parameters of a window of these values whose upload
-    /// deadline is `upload_deadline_ms`, as `hparams::eval_params` builds them.
-    pub fn eval_params(&self, upload_deadline_ms: u64) -> EvalParams {
+    /// deadline is `upload_deadline_ms`, for a validator whose budget for it
+    /// is `budget`, as `hparams::eval_params` builds them.
+    pub fn eval_params(&self, upload_deadline_ms: u64, budget: u64) -> EvalParams {
         EvalParams {
             learning_rate_e9: self.learning_rate_e9,
             topk: self.topk_compression,
             page_len: self.page_len,
             own_pages: self.own_pages,
             random_pages: self.random_pages,
-            max_scored: self.max_scored,
+            max_scored: budget.min(self.max_scored),
             upload_deadline_ms,
             seed_margin_ms: self.seed_margin_ms,
+            opens_at_ms: self.opens_at_ms(upload_deadline_ms),
+            scoring_end_ms: upload_deadline_ms.saturating_add(self.scoring_span_ms),
         }
+    }
+
+    /// `round_state::opens_at_ms` for a window with this upload deadline.
+    pub fn opens_at_ms(&self, upload_deadline_ms: u64) -> u64 {
+        upload_deadline_ms
+            .saturating_add(self.reveal_ms)
+            .saturating_add(self.seed_margin_ms)
     }
 
     /// The checks `hparams::validate` makes, in its order, each failing
@@ -143,8 +160,15 @@ impl HparamValues {
         if self.max_scored == 0 {
             return bad("max_scored must be positive");
         }
-        if self.seed_margin_ms >= self.window_duration_ms - self.put_window_open_ms {
-            return bad("seed_margin_ms must be shorter than the scoring phase");
+        if self
+            .reveal_ms
+            .saturating_add(self.seed_margin_ms.saturating_mul(2))
+            >= self.scoring_span_ms
+        {
+            return bad("need reveal_ms + 2 x seed_margin_ms < scoring_span_ms");
+        }
+        if self.scoring_span_ms > self.window_duration_ms {
+            return bad("scoring_span_ms must be at most window_duration_ms");
         }
         Ok(())
     }
@@ -222,11 +246,38 @@ impl HparamsObject {
 
     /// `hparams::update_hparams` at chain time `now_ms`: `values` from the
     /// next window boundary; a pending segment (not yet started) is replaced.
-    /// Returns the new segment.
-    pub fn schedule_update(&mut self, values: HparamValues, now_ms: u64) -> Option<Segment> {
+    /// Returns the new segment; `EWindowsOverlap` when the last window under
+    /// the values in force would still be scoring when the first window
+    /// under `values` opens; `None` before the schedule's start.
+    pub fn schedule_update(
+        &mut self,
+        values: HparamValues,
+        now_ms: u64,
+    ) -> Option<Result<Segment>> {
         let window = self.window_at(now_ms) + 1;
         let start_ms = self.window_start_ms(window)?;
-        if self.segments.last().is_some_and(|s| s.start_ms > now_ms) {
+        let pending = self.segments.last().is_some_and(|s| s.start_ms > now_ms);
+        let in_force = if pending {
+            self.segments.len().checked_sub(2)
+        } else {
+            self.segments.len().checked_sub(1)
+        };
+        let before = self.segments.get(in_force?)?;
+        let before_end = before
+            .start_ms
+            .checked_add(
+                (window - 1 - before.start_window).checked_mul(before.values.window_duration_ms)?,
+            )?
+            .checked_add(before.values.put_window_open_ms)?
+            .checked_add(before.values.scoring_span_ms)?;
+        let opens_at = values.opens_at_ms(start_ms.checked_add(values.put_window_open_ms)?);
+        if before_end > opens_at {
+            return Some(Err(crate::chain::aborts::hparams::EWindowsOverlap.err(format!(
+                "hparams: window {} would score until {before_end}, after window {window}                  opens at {opens_at}",
+                window - 1
+            ))));
+        }
+        if pending {
             self.segments.pop();
         }
         let segment = Segment {
@@ -236,45 +287,63 @@ impl HparamsObject {
         };
         self.segments.push(segment.clone());
         self.version += 1;
-        Some(segment)
+        Some(Ok(segment))
     }
 }
 
-/// The per-window schedule a host or ledger acts on.
+/// The per-window schedule a host or ledger acts on (design §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowTimes {
     /// Window start.
     pub start_ms: u64,
-    /// Upload deadline (scoring starts).
+    /// Upload deadline (the reveal phase starts).
     pub upload_deadline_ms: u64,
-    /// Window end (scoring ends).
+    /// The end of the reveal phase: commitments and reveals are final.
+    pub reveal_end_ms: u64,
+    /// The enclave may open the window; the chain accepts statements.
+    pub opens_at_ms: u64,
+    /// The last moment the enclave signs (`scoring_end_ms - seed_margin_ms`).
+    pub sign_by_ms: u64,
+    /// The chain no longer accepts statements.
+    pub scoring_end_ms: u64,
+    /// Window end (the next window's uploads start; this one's scoring goes on).
     pub end_ms: u64,
 }
 
 impl HparamsObject {
     /// `round_state::{window_start_ms, upload_deadline_ms, window_end_ms}`.
     pub fn times(&self, window: u64) -> Option<WindowTimes> {
-        let s = self.segment_for_window(window)?;
+        let v = &self.segment_for_window(window)?.values;
         let start_ms = self.window_start_ms(window)?;
+        let deadline = start_ms.checked_add(v.put_window_open_ms)?;
+        let scoring_end_ms = deadline.checked_add(v.scoring_span_ms)?;
         Some(WindowTimes {
             start_ms,
-            upload_deadline_ms: start_ms.checked_add(s.values.put_window_open_ms)?,
-            end_ms: start_ms.checked_add(s.values.window_duration_ms)?,
+            upload_deadline_ms: deadline,
+            reveal_end_ms: deadline.checked_add(v.reveal_ms)?,
+            opens_at_ms: v.opens_at_ms(deadline),
+            sign_by_ms: scoring_end_ms.saturating_sub(v.seed_margin_ms),
+            scoring_end_ms,
+            end_ms: start_ms.checked_add(v.window_duration_ms)?,
         })
     }
 }
 
 impl HparamsObject {
-    /// `hparams::eval_params(window)`: the values in force for `window` with
-    /// its upload deadline. `None` before the schedule's start.
-    pub fn eval_params(&self, window: u64) -> Option<EvalParams> {
+    /// `hparams::eval_params(window, budget)`: the values in force for
+    /// `window` with its timeline and the validator's budget. `None` before
+    /// the schedule's start.
+    pub fn eval_params(&self, window: u64, budget: u64) -> Option<EvalParams> {
         let s = self.segment_for_window(window)?;
-        Some(s.values.eval_params(self.times(window)?.upload_deadline_ms))
+        Some(
+            s.values
+                .eval_params(self.times(window)?.upload_deadline_ms, budget),
+        )
     }
 
-    /// `hparams::eval_params_hash(window)`: `sha256(bcs(EvalParams))`.
-    pub fn eval_params_hash(&self, window: u64) -> Option<[u8; 32]> {
-        let params = self.eval_params(window)?;
+    /// `hparams::eval_params_hash(window, budget)`: `sha256(bcs(EvalParams))`.
+    pub fn eval_params_hash(&self, window: u64, budget: u64) -> Option<[u8; 32]> {
+        let params = self.eval_params(window, budget)?;
         Some(vram_attestation::sha256(&bcs::to_bytes(&params).ok()?))
     }
 }
@@ -299,21 +368,69 @@ mod tests {
         };
         let mut hp = HparamsObject::new([0; 32], genesis);
         // During window 5: from window 6. Replaced before it took effect.
-        hp.schedule_update(values(20), 5 * 600_000 + 1).unwrap();
-        hp.schedule_update(values(30), 5 * 600_000 + 2).unwrap();
-        hp.schedule_update(values(40), 8 * 600_000).unwrap();
+        hp.schedule_update(values(20), 5 * 600_000 + 1)
+            .unwrap()
+            .unwrap();
+        hp.schedule_update(values(30), 5 * 600_000 + 2)
+            .unwrap()
+            .unwrap();
+        hp.schedule_update(values(40), 8 * 600_000)
+            .unwrap()
+            .unwrap();
         assert_eq!(hp.segments.len(), 3);
         assert_eq!(hp.version, 3);
         assert_eq!(hp.values(5).map(|v| v.max_scored), Some(10));
         assert_eq!(hp.values(6).map(|v| v.max_scored), Some(30));
         assert_eq!(hp.values(100).map(|v| v.max_scored), Some(40));
-        let p = hp.eval_params(7).unwrap();
+        let p = hp.eval_params(7, 1000).unwrap();
         assert_eq!(p.max_scored, 30);
+        assert_eq!(hp.eval_params(7, 12).unwrap().max_scored, 12);
         assert_eq!(p.upload_deadline_ms, 7 * 600_000 + 480_000);
+        assert_eq!(p.opens_at_ms, 7 * 600_000 + 520_000);
+        assert_eq!(p.scoring_end_ms, 8 * 600_000 + 480_000);
+        assert_eq!(p.sign_by_ms(), 8 * 600_000 + 470_000);
         assert_eq!(hp.window_at(9 * 600_000 - 1), 8);
         assert_eq!(
             hp.values_at_ms(6 * 600_000 - 1).map(|v| v.max_scored),
             Some(10)
         );
+    }
+
+    #[test]
+    fn an_update_that_puts_two_windows_in_flight_is_refused() {
+        let genesis = Segment {
+            start_window: 0,
+            start_ms: 0,
+            values: values(10),
+        };
+        let mut hp = HparamsObject::new([0; 32], genesis);
+        let halved = HparamValues {
+            window_duration_ms: 300_000,
+            put_window_open_ms: 200_000,
+            scoring_span_ms: 300_000,
+            ..values(10)
+        };
+        // Window 5 scores until 600 s past its deadline: window 6 cannot
+        // open 240 s into it.
+        let err = hp
+            .schedule_update(halved.clone(), 5 * 600_000 + 10)
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("EWindowsOverlap"), "{err}");
+        assert_eq!(hp.segments.len(), 1);
+        // Shorten the span first, then the window.
+        let short_span = HparamValues {
+            scoring_span_ms: 300_000,
+            ..values(10)
+        };
+        hp.schedule_update(short_span, 5 * 600_000 + 10)
+            .unwrap()
+            .unwrap();
+        hp.schedule_update(halved, 6 * 600_000 + 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(hp.window_start_ms(8), Some(4_500_000));
+        let (w6, w7) = (hp.times(6).unwrap(), hp.times(7).unwrap());
+        assert!(w6.scoring_end_ms <= w7.opens_at_ms);
     }
 }

@@ -11,9 +11,9 @@ mod score_ledger;
 
 pub use hparams::{HparamValues, HparamsObject, Segment, WindowTimes};
 pub use registries::{
-    Anchor, AnchorRef, Commitment, DocumentRef, EnclaveConfigObject, EnclaveRecord, Enclaves,
-    FieldObject, GradientRegistryObject, Image, PeerRecord, PeerRegistryObject, RoundStateObject,
-    SignerRefusal, TableRef,
+    Anchor, AnchorRef, BudgetChange, Commitment, DocumentRef, EnclaveConfigObject, EnclaveRecord,
+    Enclaves, FieldObject, GradientRegistryObject, Image, PeerRecord, PeerRegistryObject,
+    RoundStateObject, SignerRefusal, TableRef, ValidatorRecord, ValidatorRegistryObject,
 };
 pub use score_ledger::{
     ScoreLedgerObject, ScoresSubmitted, SubmissionKey, SubmissionRecord, SubmitArgs,

@@ -151,6 +151,47 @@ pub struct GradientRegistryObject {
     pub by_window: TableRef,
 }
 
+/// `vramhub::validator_registry::ValidatorRegistry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorRegistryObject {
+    /// UID.
+    pub id: [u8; 32],
+    /// address -> Validator.
+    pub validators: TableRef,
+}
+
+/// `vramhub::validator_registry::BudgetChange`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetChange {
+    /// The first window it is in force for.
+    pub from_window: u64,
+    /// `K_v`.
+    pub budget: u64,
+}
+
+/// `vramhub::validator_registry::Validator` (`Balance<SUI>` is its `u64`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatorRecord {
+    /// Stake, MIST.
+    pub stake: u64,
+    /// The first window it may score.
+    pub first_window: u64,
+    /// Every budget declared, ascending `from_window`.
+    pub budgets: Vec<BudgetChange>,
+}
+
+impl ValidatorRecord {
+    /// `validator_registry::budget_for_window` given the window's
+    /// `max_scored`.
+    pub fn budget_for_window(&self, window: u64, max_scored: u64) -> u64 {
+        self.budgets
+            .iter()
+            .rev()
+            .find(|c| c.from_window <= window)
+            .map_or(max_scored, |c| c.budget.min(max_scored))
+    }
+}
+
 /// `vramhub::peer_registry::PeerRegistry`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRegistryObject {

@@ -133,4 +133,6 @@ pub struct SubmissionRecord {
     pub signature: Vec<u8>,
     /// When it was accepted.
     pub submitted_ms: u64,
+    /// The validator's budget for the window (its eval params bind it).
+    pub budget: u64,
 }
