@@ -141,6 +141,16 @@ fn a_local_network_ranks_honest_miners_first_and_replays_exactly() {
     let _ = std::fs::remove_dir_all(bundle);
 }
 
+/// The windows the run did not submit.
+fn lost(summary: &vram_localnet::demo::DemoSummary) -> Vec<u64> {
+    summary
+        .windows
+        .iter()
+        .filter(|w| !w.submitted)
+        .map(|w| w.window)
+        .collect()
+}
+
 #[test]
 fn killing_the_enclave_mid_window_loses_exactly_that_window() {
     // Killed at window 1's upload deadline: the restarted enclave's key was
@@ -151,13 +161,7 @@ fn killing_the_enclave_mid_window_loses_exactly_that_window() {
     cfg.kill_enclave_in_window = Some(1);
     let summary = demo::run(&cfg, |_| {}).unwrap();
     assert_eq!(summary.enclave_restarts, 1);
-    let lost: Vec<u64> = summary
-        .windows
-        .iter()
-        .filter(|w| !w.submitted)
-        .map(|w| w.window)
-        .collect();
-    assert_eq!(lost, vec![1], "{:#?}", summary.windows);
+    assert_eq!(lost(&summary), vec![1], "{:#?}", summary.windows);
     let failure = summary.windows[1].failure.clone().unwrap_or_default();
     assert!(
         failure.contains("not registered before the upload deadline"),
@@ -196,13 +200,7 @@ fn a_validator_that_cannot_finish_its_budget_loses_exactly_that_window_and_score
     cfg.windows = 3;
     cfg.out_of_time_in_window = Some(1);
     let summary = demo::run(&cfg, |_| {}).unwrap();
-    let lost: Vec<u64> = summary
-        .windows
-        .iter()
-        .filter(|w| !w.submitted)
-        .map(|w| w.window)
-        .collect();
-    assert_eq!(lost, vec![1], "{:#?}", summary.windows);
+    assert_eq!(lost(&summary), vec![1], "{:#?}", summary.windows);
     let failure = summary.windows[1].failure.clone().unwrap_or_default();
     assert!(failure.contains("out of time"), "{failure}");
     assert!(failure.contains("nothing is signed"), "{failure}");

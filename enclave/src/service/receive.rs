@@ -45,6 +45,17 @@ fn feed(
     Ok((response, body))
 }
 
+/// Where a checkpoint part goes: refused once the checkpoint is loaded.
+fn checkpoint_part(w: &mut WindowState) -> Result<&mut Receiving, Refusal> {
+    if w.checkpoint.is_some() {
+        return refuse(
+            ErrorCode::DuplicateUpload,
+            "the checkpoint is already loaded",
+        );
+    }
+    receiving(w)
+}
+
 fn receiving(w: &mut WindowState) -> Result<&mut Receiving, Refusal> {
     match &mut w.phase {
         Phase::Receiving(r) => Ok(r),
@@ -86,13 +97,7 @@ impl Enclave {
         files: u32,
         upload: &Upload,
     ) -> Result<Response, Refusal> {
-        if w.checkpoint.is_some() {
-            return refuse(
-                ErrorCode::DuplicateUpload,
-                "the checkpoint is already loaded",
-            );
-        }
-        let r = receiving(w)?;
+        let r = checkpoint_part(w)?;
         if files == 0 || files > MAX_WEIGHTS_FILES {
             return refuse(
                 ErrorCode::BadRequest,
@@ -138,13 +143,7 @@ impl Enclave {
         cache: &mut Vec<Arc<Checkpoint>>,
         upload: &Upload,
     ) -> Result<Response, Refusal> {
-        if w.checkpoint.is_some() {
-            return refuse(
-                ErrorCode::DuplicateUpload,
-                "the checkpoint is already loaded",
-            );
-        }
-        let r = receiving(w)?;
+        let r = checkpoint_part(w)?;
         if r.finished_config.is_some() {
             return refuse(ErrorCode::DuplicateUpload, "that part is already complete");
         }
