@@ -391,6 +391,37 @@ fn populated() -> Fake {
             previous: None,
         },
     );
+    // The validator declared 12 from window 40 and 30 from window 50.
+    let validators = [0x79; 32];
+    fake.put(
+        d.validators.id,
+        &ValidatorRegistryObject {
+            id: d.validators.id,
+            validators: TableRef {
+                id: validators,
+                size: 1,
+            },
+        },
+    );
+    fake.put_field(
+        validators,
+        &TypeTag::Address,
+        &wallet().address(),
+        ValidatorRecord {
+            stake: 10_000_000_000,
+            first_window: 2,
+            budgets: vec![
+                BudgetChange {
+                    from_window: 40,
+                    budget: 12,
+                },
+                BudgetChange {
+                    from_window: 50,
+                    budget: 300,
+                },
+            ],
+        },
+    );
     fake.put(
         d.ledger.id,
         &ScoreLedgerObject {
@@ -465,6 +496,12 @@ fn reads_decode_the_move_objects() {
     assert_eq!(signer.public_key, ENCLAVE_KEY.to_vec());
     assert_eq!(signer.document().unwrap().sha256, [0xdd; 32]);
     assert!(!chain.has_submitted(42).unwrap());
+    // `budget_for_window`: the network's max_scored before any declaration,
+    // the declared one after, capped at max_scored.
+    assert_eq!(chain.budget(39).unwrap(), 256);
+    assert_eq!(chain.budget(42).unwrap(), 12);
+    assert_eq!(chain.budget(49).unwrap(), 12);
+    assert_eq!(chain.budget(50).unwrap(), 256);
 }
 
 #[test]
