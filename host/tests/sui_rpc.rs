@@ -489,6 +489,14 @@ fn reads_decode_the_move_objects() {
     );
     assert_eq!(commitments[1].1.sha256, vec![5; 32]);
     assert!(chain.commitments(43).unwrap().is_empty());
+    // The final list comes with the clock of the node that serves it: at
+    // or past the asked time it is the list; a node behind it is skipped,
+    // and with none there the read is refused.
+    let after = chain.commitments_after(42, 25_700_000).unwrap();
+    assert_eq!(after, commitments);
+    assert!(chain.commitments_after(43, 25_700_000).unwrap().is_empty());
+    let behind = chain.commitments_after(42, 25_700_001).unwrap_err();
+    assert!(behind.to_string().contains("before 25700001"), "{behind}");
     assert_eq!(chain.miners().unwrap(), vec![0, 1, 2, 4, 5, 6]);
     assert_eq!(chain.enclave_key().unwrap(), Some(ENCLAVE_KEY.to_vec()));
     // Registered at 5 ms: it signs for window 42 (and any later one).

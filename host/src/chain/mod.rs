@@ -66,6 +66,20 @@ pub trait Chain: Send {
     fn latest_anchor(&self, window: u64) -> Result<AnchorRef>;
     /// The gradient commitments of `window`, ascending uid.
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>>;
+    /// The commitments of `window` as a node whose clock (on Sui: its latest
+    /// checkpoint) is at or past `after_ms` holds them, the clock and the
+    /// list read from the same node: the final list once `after_ms` is the
+    /// end of the reveal phase (design §3). Refused while no node is there.
+    /// The default is for a chain that is one node (the local ledger).
+    fn commitments_after(&self, window: u64, after_ms: u64) -> Result<Vec<(u64, Commitment)>> {
+        let now = self.now_ms()?;
+        if now < after_ms {
+            return Err(crate::error::Error::Chain {
+                reason: format!("the chain's clock reads {now}, before {after_ms}"),
+            });
+        }
+        self.commitments(window)
+    }
     /// Registered miner uids, ascending.
     fn miners(&self) -> Result<Vec<u64>>;
     /// This validator's latest key, if it can sign for the windows whose
@@ -124,6 +138,9 @@ impl Chain for Box<dyn Chain> {
     }
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
         (**self).commitments(window)
+    }
+    fn commitments_after(&self, window: u64, after_ms: u64) -> Result<Vec<(u64, Commitment)>> {
+        (**self).commitments_after(window, after_ms)
     }
     fn miners(&self) -> Result<Vec<u64>> {
         (**self).miners()

@@ -95,7 +95,7 @@ impl<C: Chain> Validator<C> {
     ) -> Result<(OpenWindow, Vec<(u64, Commitment)>)> {
         let checkpoint_hash = anchor.checkpoint_hash;
         let dataset = self.dataset.as_ref().ok_or_else(no_dataset)?;
-        let mut commitments = self.chain.commitments(window)?;
+        let mut commitments = self.final_commitments(window, times)?;
         commitments.sort_unstable_by_key(|(uid, _)| *uid);
         if commitments.len() > MAX_ENTRIES {
             return Err(Error::StatementTooLarge {
@@ -301,6 +301,31 @@ impl<C: Chain> Validator<C> {
                 });
             }
             std::thread::sleep(Duration::from_millis((opens_at - now).min(200)));
+        }
+    }
+
+    /// The window's final commitments: read, with its clock, from a node
+    /// past the reveal phase (a lagging one is skipped), retried until the
+    /// window's last moment to sign.
+    fn final_commitments(
+        &self,
+        window: u64,
+        times: &WindowTimes,
+    ) -> Result<Vec<(u64, Commitment)>> {
+        loop {
+            match self.chain.commitments_after(window, times.reveal_end_ms) {
+                Ok(list) => return Ok(list),
+                Err(e) if self.chain.now_ms()? < times.sign_by_ms => {
+                    tracing::warn!(window, error = %e, "final commitments not read yet");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => {
+                    return Err(Error::WindowLost {
+                        window,
+                        reason: format!("the final commitments could not be read: {e}"),
+                    })
+                }
+            }
         }
     }
 

@@ -190,6 +190,30 @@ impl Chain for SuiChain {
         Ok(list)
     }
 
+    fn commitments_after(&self, window: u64, after_ms: u64) -> Result<Vec<(u64, Commitment)>> {
+        // The registry's table never moves; the window's list is read with
+        // the clock of the node that serves it.
+        let reg: GradientRegistryObject =
+            self.decode(&self.deployment.gradients.id, "GradientRegistry")?;
+        let key = bcs::to_bytes(&window).map_err(|e| chain_err(e.to_string()))?;
+        let field = sui_sdk_types::Address::new(reg.by_window.id)
+            .derive_dynamic_child_id(&TypeTag::U64, &key)
+            .into_inner();
+        let Some(bytes) = self.object_after(&field, after_ms)? else {
+            return Ok(Vec::new());
+        };
+        let list: crate::chain::types::FieldObject<u64, Vec<(u64, Commitment)>> =
+            bcs::from_bytes(&bytes)
+                .map_err(|e| chain_err(format!("window {window}'s commitments: {e}")))?;
+        let list = list.value;
+        if list.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(chain_err(format!(
+                "window {window}'s commitments are not ascending by uid"
+            )));
+        }
+        Ok(list)
+    }
+
     fn miners(&self) -> Result<Vec<u64>> {
         let reg: PeerRegistryObject = self.decode(&self.deployment.peers.id, "PeerRegistry")?;
         let mut out = Vec::new();

@@ -147,6 +147,49 @@ impl SuiChain {
         Ok(Some(field.value))
     }
 
+    /// The object `id`'s contents as a node whose latest checkpoint is at or
+    /// past `after_ms` holds it, the node's clock and the object read in one
+    /// call to it: a node that is behind is skipped like one that is down.
+    /// `None` if the object does not exist there.
+    pub(super) fn object_after(&self, id: &[u8; 32], after_ms: u64) -> Result<Option<Vec<u8>>> {
+        let object_id = Address::new(*id).to_string();
+        let read = self.call("clock and object from one node", |mut c| {
+            let object_id = object_id.clone();
+            async move {
+                let info = c
+                    .ledger_client()
+                    .get_service_info(proto::GetServiceInfoRequest::default())
+                    .await?
+                    .into_inner();
+                let now = info.timestamp.map_or(0, |ts| {
+                    u64::try_from(ts.seconds).unwrap_or(0) * 1000
+                        + u64::try_from(ts.nanos).unwrap_or(0) / 1_000_000
+                });
+                if now < after_ms {
+                    return Err(tonic::Status::unavailable(format!(
+                        "the node's latest checkpoint is at {now}, before {after_ms}"
+                    )));
+                }
+                let mut req = proto::GetObjectRequest::default();
+                req.object_id = Some(object_id);
+                req.read_mask = Some(FieldMask::from_paths(["object_id", "contents"]));
+                match c.ledger_client().get_object(req).await {
+                    Ok(r) => Ok(Some(r.into_inner())),
+                    Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+                    Err(status) => Err(status),
+                }
+            }
+        })?;
+        let Some(object) = read.flatten().and_then(|r| r.object) else {
+            return Ok(None);
+        };
+        let contents = object
+            .contents
+            .and_then(|b| b.value)
+            .ok_or_else(|| chain_err(format!("object {object_id} came without contents")))?;
+        Ok(Some(contents.to_vec()))
+    }
+
     pub(super) fn package_type(&self, module: &str, name: &str) -> Result<TypeTag> {
         let tag: StructTag = format!(
             "0x{}::{module}::{name}",
