@@ -122,7 +122,13 @@ impl<C: Chain> Validator<C> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let budget = self.chain.budget(window)?;
+        // A validator the registry does not know has no budget: it cannot
+        // score this window (the chain would refuse it too), and the loop
+        // goes on.
+        let budget = self.chain.budget(window).map_err(|e| Error::WindowLost {
+            window,
+            reason: format!("no budget for this validator in window {window}: {e}"),
+        })?;
         let open = OpenWindow {
             window,
             validator: Bytes32(self.chain.validator()),
