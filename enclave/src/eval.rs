@@ -83,7 +83,8 @@ impl EvalParams {
             || self.opens_at_ms >= self.sign_by_ms()
         {
             return bad(format!(
-                "timeline out of order: deadline {}, opens at {}, signs by {} (scoring end {}                  less the seed margin {})",
+                "timeline out of order: deadline {}, opens at {}, signs by {} (scoring end {} \
+                 less the seed margin {})",
                 self.upload_deadline_ms,
                 self.opens_at_ms,
                 self.sign_by_ms(),

@@ -163,6 +163,16 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The enclave's clock passed the window's last moment to sign before
+    /// the budget was scored: it signs nothing for the window, which is
+    /// given up, not retried.
+    #[error("window {window}: out of time: {message}")]
+    OutOfTime {
+        /// The window.
+        window: u64,
+        /// The enclave's refusal.
+        message: String,
+    },
     /// The enclave refused a request.
     #[error("enclave refused ({code:?}): {message}")]
     Refused {

@@ -200,8 +200,23 @@ fn check_capacity(cfg: &Config, (max_scored, budget): (u64, u64), metrics: &Metr
     metrics
         .budget
         .set(i64::try_from(budget).unwrap_or(i64::MAX));
-    let Some(path) = &cfg.r#loop.capacity_file else {
+    let Some((path, fit)) = capacity_fit(cfg)? else {
         return Ok(());
+    };
+    metrics
+        .capacity_miners
+        .set(i64::try_from(fit).unwrap_or(i64::MAX));
+    if budget > fit {
+        anyhow::bail!("{}", budget_above_capacity(budget, fit, path));
+    }
+    Ok(())
+}
+
+/// The capacity `loop.capacity_file` records (`capacity --save`), with the
+/// file, if it is set.
+fn capacity_fit(cfg: &Config) -> Result<Option<(&std::path::Path, u64)>> {
+    let Some(path) = &cfg.r#loop.capacity_file else {
+        return Ok(None);
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("loop.capacity_file {}", path.display()))?;
@@ -213,25 +228,17 @@ fn check_capacity(cfg: &Config, (max_scored, budget): (u64, u64), metrics: &Metr
             path.display()
         )
     })?;
-    metrics
-        .capacity_miners
-        .set(i64::try_from(fit).unwrap_or(i64::MAX));
-    if budget > fit {
-        anyhow::bail!(
-            "the declared budget K_v = {budget} is above this machine's capacity of {fit} \
-             miners per scoring span ({}): every window would be lost; declare at most {fit} \
-             with `vram-validator budget set {fit}` (it takes effect from the next window)",
-            path.display()
-        );
-    }
-    Ok(())
+    Ok(Some((path, fit)))
 }
 
-/// The capacity `loop.capacity_file` records, if it is set and readable.
-fn capacity_fit(cfg: &Config) -> Option<u64> {
-    let path = cfg.r#loop.capacity_file.as_ref()?;
-    let text = std::fs::read_to_string(path).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["miners_fit"].as_u64()
+/// Why a budget above the measured capacity is refused, with the fix.
+fn budget_above_capacity(budget: u64, fit: u64, file: &std::path::Path) -> String {
+    format!(
+        "the declared budget K_v = {budget} is above this machine's capacity of {fit} \
+         miners per scoring span ({}): every window would be lost; declare at most {fit} \
+         with `vram-validator budget set {fit}` (it takes effect from the next window)",
+        file.display()
+    )
 }
 
 fn validator(cfg: &Config) -> Result<Validator<Box<dyn Chain>>> {
@@ -558,16 +565,12 @@ fn check_machine(cfg: &Config) -> Vec<(&'static str, String, String)> {
                     ),
                 );
             }
-            if let (Some(budget), Some(fit)) = (budget, capacity_fit(cfg)) {
+            // An unreadable capacity file is `run`'s error, not this check's.
+            if let (Some(budget), Ok(Some((file, fit)))) = (budget, capacity_fit(cfg)) {
                 if budget > fit {
                     error(
                         "loop.capacity_file",
-                        format!(
-                            "the declared budget K_v = {budget} is above this machine's \
-                             measured capacity of {fit} miners per scoring span: every window \
-                             would be lost; declare at most {fit} with `vram-validator budget \
-                             set {fit}`"
-                        ),
+                        budget_above_capacity(budget, fit, file),
                     );
                 }
             }

@@ -150,8 +150,8 @@ struct Evaluating {
     pages: BTreeMap<u64, Vec<u32>>,
     /// Begun at the first `NextGradient` (the base loss on the random pages).
     progress: Option<score::Progress>,
-    /// The blob the enclave asked for, as it streams in.
-    upload: Option<(u64, Stream)>,
+    /// The blob the enclave asked for (`Progress::asked`), as it streams in.
+    upload: Option<Stream>,
 }
 
 impl WindowState {

@@ -226,10 +226,7 @@ impl Enclave {
                         format!("miner {uid}'s gradient was not asked for (NextGradient)"),
                     );
                 }
-                let mut slot = e.upload.take().map(|(_, s)| s);
-                let fed = feed(&mut slot, upload, budget);
-                e.upload = slot.map(|s| (uid, s));
-                fed?
+                feed(&mut e.upload, upload, budget)?
             }
             Phase::Receiving(r) => {
                 if w.verdicts.contains_key(&uid) {

@@ -18,7 +18,7 @@ use vram_attestation::statement::{
 
 use crate::eval::{loss_to_u64, Evaluator, MinerInput, MinerResult, Outcome};
 use crate::model::Checkpoint;
-use crate::protocol::{ErrorCode, Response};
+use crate::protocol::{ErrorCode, OpenWindow, Response};
 
 use super::{refuse, Enclave, Evaluating, Phase, Refusal, State, Verdict, WindowState};
 
@@ -34,39 +34,22 @@ pub(super) struct Progress {
     pub(super) pending: Option<(u64, Vec<u8>)>,
 }
 
-/// Refuses once the enclave's clock reaches the window's last moment to
-/// sign: an unfinished budget loses the window, it is never cut short.
-fn check_time(w: &WindowState, now: u64) -> Result<(), Refusal> {
-    let p = &w.open.eval_params;
-    if now >= p.sign_by_ms() {
-        let (scored, budget) = w.evaluating().map_or((0, 0), |e| {
-            (
-                e.progress.as_ref().map_or(0, |p| p.results.len()),
-                e.selected.len(),
-            )
-        });
-        return refuse(
-            ErrorCode::WindowExpired,
-            format!(
-                "window {}: out of time at {now} (sign by {}), {scored} of {budget} scored; \
-                 nothing is signed for this window",
-                w.open.window,
-                p.sign_by_ms(),
-            ),
-        );
-    }
-    Ok(())
-}
-
 fn internal(e: crate::Error) -> Refusal {
     (ErrorCode::Internal, e.to_string())
 }
 
-/// The evaluation state and the checkpoint of an open window past its seed.
-fn evaluating(
-    state: &mut State,
-    window: u64,
-) -> Result<(&mut WindowState, Arc<Checkpoint>), Refusal> {
+/// An open window past its seed, split into what scoring reads and the
+/// evaluation it advances.
+struct Scoring<'a> {
+    open: &'a OpenWindow,
+    eval_params_hash: &'a [u8; 32],
+    verdicts: &'a BTreeMap<u64, Verdict>,
+    e: &'a mut Evaluating,
+    checkpoint: Arc<Checkpoint>,
+}
+
+/// The window `window`, if it is open and past its seed.
+fn scoring(state: &mut State, window: u64) -> Result<Scoring<'_>, Refusal> {
     let w = state.windows.get_mut(&window).ok_or((
         ErrorCode::UnknownWindow,
         format!("window {window} is not open"),
@@ -75,10 +58,45 @@ fn evaluating(
         .checkpoint
         .clone()
         .ok_or((ErrorCode::OutOfOrder, "no checkpoint".to_string()))?;
-    if w.evaluating().is_none() {
+    let WindowState {
+        open,
+        eval_params_hash,
+        verdicts,
+        phase,
+        ..
+    } = w;
+    let Phase::Evaluating(e) = phase else {
         return refuse(ErrorCode::OutOfOrder, "request and send pages first");
+    };
+    Ok(Scoring {
+        open,
+        eval_params_hash,
+        verdicts,
+        e,
+        checkpoint,
+    })
+}
+
+impl Scoring<'_> {
+    /// Refuses once the enclave's clock reaches the window's last moment to
+    /// sign: an unfinished budget loses the window, it is never cut short.
+    fn check_time(&self, now: u64) -> Result<(), Refusal> {
+        let p = &self.open.eval_params;
+        if now >= p.sign_by_ms() {
+            return refuse(
+                ErrorCode::WindowExpired,
+                format!(
+                    "window {}: out of time at {now} (sign by {}), {} of {} scored; \
+                     nothing is signed for this window",
+                    self.open.window,
+                    p.sign_by_ms(),
+                    self.e.scored(),
+                    self.e.selected.len()
+                ),
+            );
+        }
+        Ok(())
     }
-    Ok((w, checkpoint))
 }
 
 impl Evaluating {
@@ -146,13 +164,10 @@ impl Enclave {
         state: &mut State,
         window: u64,
     ) -> Result<Response, Refusal> {
-        let (w, checkpoint) = evaluating(state, window)?;
-        check_time(w, self.now_ms())?;
-        let params = w.open.eval_params.clone();
-        let Phase::Evaluating(e) = &mut w.phase else {
-            return refuse(ErrorCode::Internal, "evaluation vanished");
-        };
-        self.begin(e, &checkpoint)?;
+        let s = scoring(state, window)?;
+        s.check_time(self.now_ms())?;
+        let e = &mut *s.e;
+        self.begin(e, &s.checkpoint)?;
         let pending = e.progress.as_mut().and_then(|p| p.pending.take());
         if let Some((uid, blob)) = pending {
             let miner = MinerInput {
@@ -162,10 +177,16 @@ impl Enclave {
             };
             // The base loss on its own pages just before its step: nothing
             // is computed for miners the budget never reaches.
-            let evaluator = Evaluator::new(&checkpoint, self.config.batch_pages);
+            let evaluator = Evaluator::new(&s.checkpoint, self.config.batch_pages);
             let before = evaluator.loss_at_base(&miner.own_pages).map_err(internal)?;
             let result = evaluator
-                .score_one(window, &params, &miner, before, &e.random_pages())
+                .score_one(
+                    window,
+                    &s.open.eval_params,
+                    &miner,
+                    before,
+                    &e.random_pages(),
+                )
                 .map_err(internal)?;
             if let Some(p) = e.progress.as_mut() {
                 p.results.insert(uid, result);
@@ -173,10 +194,8 @@ impl Enclave {
             }
         }
         // The evaluation above may have run past the last moment to sign.
-        check_time(w, self.now_ms())?;
-        let Phase::Evaluating(e) = &mut w.phase else {
-            return refuse(ErrorCode::Internal, "evaluation vanished");
-        };
+        s.check_time(self.now_ms())?;
+        let e = &mut *s.e;
         let next = e.progress.as_ref().map_or(0, |p| p.next);
         let wanted = e.selected.get(next).copied();
         let p = e
@@ -198,11 +217,10 @@ impl Enclave {
         {
             return Ok(Response::Statement { message, signature });
         }
-        let (w, checkpoint) = evaluating(state, window)?;
-        check_time(w, self.now_ms())?;
-        let Phase::Evaluating(e) = &mut w.phase else {
-            return refuse(ErrorCode::Internal, "evaluation vanished");
-        };
+        let s = scoring(state, window)?;
+        s.check_time(self.now_ms())?;
+        let checkpoint = Arc::clone(&s.checkpoint);
+        let e = &mut *s.e;
         // A window without valid blobs still reports the base loss.
         self.begin(e, &checkpoint)?;
         let Some(p) = &e.progress else {
@@ -223,8 +241,8 @@ impl Enclave {
                 ),
             );
         }
-        let mut entries = Vec::with_capacity(w.open.miners.len());
-        for m in &w.open.miners {
+        let mut entries = Vec::with_capacity(s.open.miners.len());
+        for m in &s.open.miners {
             let hash = m.gradient_hash.0.to_vec();
             let unscored = |status: EntryStatus, gradient_hash: Vec<u8>| ScoreEntry {
                 miner_uid: m.uid,
@@ -234,7 +252,7 @@ impl Enclave {
                 loss_after_own: 0,
                 loss_after_random: 0,
             };
-            entries.push(match (w.verdicts.get(&m.uid), p.results.get(&m.uid)) {
+            entries.push(match (s.verdicts.get(&m.uid), p.results.get(&m.uid)) {
                 (Some(Verdict::Missing) | None, _) => unscored(EntryStatus::Missing, Vec::new()),
                 (Some(Verdict::Malformed), _) => unscored(EntryStatus::Malformed, hash),
                 (Some(Verdict::Stale), _) => unscored(EntryStatus::Stale, hash),
@@ -257,10 +275,10 @@ impl Enclave {
             timestamp_ms: self.now_ms(),
             payload: WindowScores {
                 window,
-                validator: w.open.validator.0,
-                checkpoint_hash: w.open.checkpoint_hash.0.to_vec(),
-                dataset_root: w.open.dataset_root.0.to_vec(),
-                eval_params_hash: w.eval_params_hash.to_vec(),
+                validator: s.open.validator.0,
+                checkpoint_hash: s.open.checkpoint_hash.0.to_vec(),
+                dataset_root: s.open.dataset_root.0.to_vec(),
+                eval_params_hash: s.eval_params_hash.to_vec(),
                 eval_seed: e.request.seed.0.to_vec(),
                 loss_before_random: loss_to_u64(p.loss_before_random).map_err(internal)?,
                 entries,

@@ -101,19 +101,19 @@ impl<C: Chain> Validator<C> {
 
     /// The disk cache, created on first use.
     pub(super) fn prefetcher(&mut self) -> Result<&mut Prefetcher> {
-        if self.prefetcher.is_none() {
-            let dir = match &self.config.blob_dir {
-                Some(dir) => dir.clone(),
-                None => std::env::temp_dir().join(format!(
-                    "vram-blobs-{}",
-                    hex::encode(&self.chain.validator()[..8])
-                )),
-            };
-            let p = Prefetcher::new(&dir, self.inputs.walrus(), self.config.fetch_parallelism)?;
-            self.prefetcher = Some(p);
-        }
-        self.prefetcher
-            .as_mut()
-            .ok_or_else(|| super::enclave_err("blob cache vanished"))
+        let p = match self.prefetcher.take() {
+            Some(p) => p,
+            None => {
+                let dir = match &self.config.blob_dir {
+                    Some(dir) => dir.clone(),
+                    None => std::env::temp_dir().join(format!(
+                        "vram-blobs-{}",
+                        hex::encode(&self.chain.validator()[..8])
+                    )),
+                };
+                Prefetcher::new(&dir, self.inputs.walrus(), self.config.fetch_parallelism)?
+            }
+        };
+        Ok(self.prefetcher.insert(p))
     }
 }

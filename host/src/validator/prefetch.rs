@@ -32,16 +32,15 @@ struct Job {
     max_bytes: u64,
 }
 
-#[derive(Default)]
-struct Shared {
-    states: HashMap<[u8; 32], Fetched>,
-}
+/// Each blob hash's state, and the signal that one changed.
+type Shared = (Mutex<HashMap<[u8; 32], Fetched>>, Condvar);
 
 /// The disk cache and the fetch workers.
 pub struct Prefetcher {
     dir: PathBuf,
-    jobs: Option<Sender<Job>>,
-    shared: Arc<(Mutex<Shared>, Condvar)>,
+    /// The workers end once this is dropped and the queue drained.
+    jobs: Sender<Job>,
+    shared: Arc<Shared>,
     /// The hashes each window wants, to drop what no live window needs.
     wanted: BTreeMap<u64, BTreeSet<[u8; 32]>>,
 }
@@ -53,7 +52,7 @@ impl Prefetcher {
         std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
         let (tx, rx) = channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
-        let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
+        let shared = Arc::new((Mutex::new(HashMap::new()), Condvar::new()));
         for _ in 0..parallelism.max(1) {
             let (rx, shared, walrus, dir) = (
                 Arc::clone(&rx),
@@ -65,7 +64,7 @@ impl Prefetcher {
         }
         Ok(Self {
             dir: dir.to_path_buf(),
-            jobs: Some(tx),
+            jobs: tx,
             shared,
             wanted: BTreeMap::new(),
         })
@@ -85,7 +84,7 @@ impl Prefetcher {
         retry: bool,
     ) {
         let wanted = self.wanted.entry(window).or_default();
-        let Ok(mut shared) = self.shared.0.lock() else {
+        let Ok(mut states) = self.shared.0.lock() else {
             return;
         };
         for (uid, c) in commitments {
@@ -94,7 +93,7 @@ impl Prefetcher {
                 continue;
             };
             wanted.insert(sha256);
-            let known = shared.states.get(&sha256).cloned();
+            let known = states.get(&sha256).cloned();
             let queue = match known {
                 None => !checked_on_disk(&self.dir.join(hex::encode(sha256)), &sha256),
                 Some(Fetched::Failed(_)) => retry,
@@ -102,22 +101,18 @@ impl Prefetcher {
             };
             if !queue {
                 if known.is_none() {
-                    shared.states.insert(sha256, Fetched::Stored);
+                    states.insert(sha256, Fetched::Stored);
                 }
                 continue;
             }
-            shared.states.insert(sha256, Fetched::Pending);
-            if let Some(jobs) = &self.jobs {
-                let job = Job {
-                    id,
-                    sha256,
-                    max_bytes,
-                };
-                if jobs.send(job).is_err() {
-                    shared
-                        .states
-                        .insert(sha256, Fetched::Failed("the fetch workers stopped".into()));
-                }
+            states.insert(sha256, Fetched::Pending);
+            let job = Job {
+                id,
+                sha256,
+                max_bytes,
+            };
+            if self.jobs.send(job).is_err() {
+                states.insert(sha256, Fetched::Failed("the fetch workers stopped".into()));
             }
         }
     }
@@ -126,26 +121,21 @@ impl Prefetcher {
     /// Returns each hash's state then.
     pub fn wait(&self, hashes: &BTreeSet<[u8; 32]>, until: Instant) -> HashMap<[u8; 32], Fetched> {
         let (lock, cond) = &*self.shared;
-        let Ok(mut shared) = lock.lock() else {
+        let Ok(mut states) = lock.lock() else {
             return HashMap::new();
         };
         loop {
             let pending = hashes
                 .iter()
-                .any(|h| matches!(shared.states.get(h), None | Some(Fetched::Pending)));
+                .any(|h| matches!(states.get(h), None | Some(Fetched::Pending)));
             let left = until.saturating_duration_since(Instant::now());
             if !pending || left.is_zero() {
                 return hashes
                     .iter()
-                    .map(|h| {
-                        (
-                            *h,
-                            shared.states.get(h).cloned().unwrap_or(Fetched::Pending),
-                        )
-                    })
+                    .map(|h| (*h, states.get(h).cloned().unwrap_or(Fetched::Pending)))
                     .collect();
             }
-            shared = match cond.wait_timeout(shared, left) {
+            states = match cond.wait_timeout(states, left) {
                 Ok((guard, _)) => guard,
                 Err(_) => return HashMap::new(),
             };
@@ -173,10 +163,8 @@ impl Prefetcher {
     pub fn done_before(&mut self, window: u64) {
         self.wanted = self.wanted.split_off(&window);
         let keep: BTreeSet<[u8; 32]> = self.wanted.values().flatten().copied().collect();
-        if let Ok(mut shared) = self.shared.0.lock() {
-            shared
-                .states
-                .retain(|h, s| keep.contains(h) || *s == Fetched::Pending);
+        if let Ok(mut states) = self.shared.0.lock() {
+            states.retain(|h, s| keep.contains(h) || *s == Fetched::Pending);
         }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
@@ -194,23 +182,11 @@ impl Prefetcher {
     }
 }
 
-impl Drop for Prefetcher {
-    fn drop(&mut self) {
-        // The workers end once the queue is closed and drained.
-        self.jobs = None;
-    }
-}
-
 fn checked_on_disk(path: &Path, sha256: &[u8; 32]) -> bool {
     std::fs::read(path).is_ok_and(|b| vram_attestation::sha256(&b) == *sha256)
 }
 
-fn worker(
-    rx: &Mutex<Receiver<Job>>,
-    shared: &(Mutex<Shared>, Condvar),
-    walrus: &WalrusClient,
-    dir: &Path,
-) {
+fn worker(rx: &Mutex<Receiver<Job>>, shared: &Shared, walrus: &WalrusClient, dir: &Path) {
     loop {
         let job = match rx.lock() {
             Ok(rx) => rx.recv(),
@@ -228,8 +204,8 @@ fn worker(
             }
         };
         let (lock, cond) = shared;
-        if let Ok(mut s) = lock.lock() {
-            s.states.insert(job.sha256, state);
+        if let Ok(mut states) = lock.lock() {
+            states.insert(job.sha256, state);
         }
         cond.notify_all();
     }

@@ -245,10 +245,7 @@ impl<C: Chain> Validator<C> {
             Error::Refused {
                 code: ErrorCode::WindowExpired,
                 message,
-            } => Error::WindowLost {
-                window,
-                reason: format!("out of time: {message}"),
-            },
+            } => Error::OutOfTime { window, message },
             other => other,
         };
         while let Some(uid) = client.next_gradient(window).map_err(out_of_time)? {

@@ -60,12 +60,13 @@ impl<C: Chain> Validator<C> {
                     match self.score(window, &values, &times, &mut report) {
                         Ok(()) => {}
                         Err(Error::WindowLost { reason, .. }) => {
-                            // Out of time is final: the enclave signs no
-                            // shorter statement, and this window is not
-                            // retried.
-                            if reason.starts_with("out of time") {
-                                self.metrics.windows_out_of_time.inc();
-                            }
+                            return self.give_up(window, &mut report, &reason, now);
+                        }
+                        Err(Error::OutOfTime { message, .. }) => {
+                            // Final: the enclave signs no shorter statement,
+                            // and this window is not retried.
+                            self.metrics.windows_out_of_time.inc();
+                            let reason = format!("out of time: {message}");
                             return self.give_up(window, &mut report, &reason, now);
                         }
                         Err(e @ Error::Enclave { .. }) | Err(e @ Error::Refused { .. }) => {

@@ -50,6 +50,7 @@ impl WindowRun {
         on_window: &mut impl FnMut(&WindowSummary),
     ) -> Result<()> {
         self.progress = cfg.progress.then(|| progress_bar(cfg.windows));
+        host.stall_in(cfg.out_of_time_in_window);
         for window in 0..cfg.windows {
             let (mut summary, signed) = self.one(cfg, net, host, stop, window)?;
             if window + 1 < cfg.windows && signed {
@@ -109,7 +110,6 @@ impl WindowRun {
             }
             _ => None,
         };
-        host.stall_in(cfg.out_of_time_in_window);
         let report = host.run_window(window);
         if let Some(outage) = outage {
             outage.end()?;

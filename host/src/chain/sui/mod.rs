@@ -151,8 +151,7 @@ impl Chain for SuiChain {
         let ts = info
             .timestamp
             .ok_or_else(|| chain_err("service info has no timestamp"))?;
-        Ok(u64::try_from(ts.seconds).unwrap_or(0) * 1000
-            + u64::try_from(ts.nanos).unwrap_or(0) / 1_000_000)
+        Ok(rpc::unix_ms(ts.seconds, ts.nanos))
     }
 
     fn hparams(&self) -> Result<HparamsObject> {
@@ -175,43 +174,11 @@ impl Chain for SuiChain {
     }
 
     fn commitments(&self, window: u64) -> Result<Vec<(u64, Commitment)>> {
-        // One dynamic field holds the whole window, ascending uid: one read
-        // whatever the number of miners.
-        let reg: GradientRegistryObject =
-            self.decode(&self.deployment.gradients.id, "GradientRegistry")?;
-        let list: Vec<(u64, Commitment)> = self
-            .field(&reg.by_window.id, &TypeTag::U64, &window)?
-            .unwrap_or_default();
-        if list.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(chain_err(format!(
-                "window {window}'s commitments are not ascending by uid"
-            )));
-        }
-        Ok(list)
+        self.window_commitments(window, None)
     }
 
     fn commitments_after(&self, window: u64, after_ms: u64) -> Result<Vec<(u64, Commitment)>> {
-        // The registry's table never moves; the window's list is read with
-        // the clock of the node that serves it.
-        let reg: GradientRegistryObject =
-            self.decode(&self.deployment.gradients.id, "GradientRegistry")?;
-        let key = bcs::to_bytes(&window).map_err(|e| chain_err(e.to_string()))?;
-        let field = sui_sdk_types::Address::new(reg.by_window.id)
-            .derive_dynamic_child_id(&TypeTag::U64, &key)
-            .into_inner();
-        let Some(bytes) = self.object_after(&field, after_ms)? else {
-            return Ok(Vec::new());
-        };
-        let list: crate::chain::types::FieldObject<u64, Vec<(u64, Commitment)>> =
-            bcs::from_bytes(&bytes)
-                .map_err(|e| chain_err(format!("window {window}'s commitments: {e}")))?;
-        let list = list.value;
-        if list.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(chain_err(format!(
-                "window {window}'s commitments are not ascending by uid"
-            )));
-        }
-        Ok(list)
+        self.window_commitments(window, Some(after_ms))
     }
 
     fn miners(&self) -> Result<Vec<u64>> {
@@ -360,6 +327,27 @@ impl Chain for SuiChain {
 }
 
 impl SuiChain {
+    /// `window`'s commitments: one dynamic field holds the whole window,
+    /// ascending uid, so one read whatever the number of miners; with
+    /// `after_ms`, read with the clock of the node that serves it.
+    fn window_commitments(
+        &self,
+        window: u64,
+        after_ms: Option<u64>,
+    ) -> Result<Vec<(u64, Commitment)>> {
+        let reg: GradientRegistryObject =
+            self.decode(&self.deployment.gradients.id, "GradientRegistry")?;
+        let list: Vec<(u64, Commitment)> = self
+            .field_as_of(&reg.by_window.id, &TypeTag::U64, &window, after_ms)?
+            .unwrap_or_default();
+        if list.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(chain_err(format!(
+                "window {window}'s commitments are not ascending by uid"
+            )));
+        }
+        Ok(list)
+    }
+
     /// The enclave configuration and this validator's registrations, if any.
     fn enclaves(&self) -> Result<Option<(EnclaveConfigObject, Enclaves)>> {
         let config: EnclaveConfigObject =

@@ -135,11 +135,31 @@ impl SuiChain {
         K: Serialize + DeserializeOwned,
         V: DeserializeOwned,
     {
+        self.field_as_of(table, key_type, key, None)
+    }
+
+    /// [`field`](Self::field); with `after_ms`, as a node whose latest
+    /// checkpoint is at or past it holds the entry (see `object_after`).
+    pub(super) fn field_as_of<K, V>(
+        &self,
+        table: &[u8; 32],
+        key_type: &TypeTag,
+        key: &K,
+        after_ms: Option<u64>,
+    ) -> Result<Option<V>>
+    where
+        K: Serialize + DeserializeOwned,
+        V: DeserializeOwned,
+    {
         let key_bytes = bcs::to_bytes(key).map_err(|e| chain_err(e.to_string()))?;
         let id = Address::new(*table)
             .derive_dynamic_child_id(key_type, &key_bytes)
             .into_inner();
-        let Some((bytes, _, _)) = self.object(&id)? else {
+        let bytes = match after_ms {
+            None => self.object(&id)?.map(|(bytes, _, _)| bytes),
+            Some(after_ms) => self.object_after(&id, after_ms)?,
+        };
+        let Some(bytes) = bytes else {
             return Ok(None);
         };
         let field: FieldObject<K, V> = bcs::from_bytes(&bytes)
@@ -151,7 +171,7 @@ impl SuiChain {
     /// past `after_ms` holds it, the node's clock and the object read in one
     /// call to it: a node that is behind is skipped like one that is down.
     /// `None` if the object does not exist there.
-    pub(super) fn object_after(&self, id: &[u8; 32], after_ms: u64) -> Result<Option<Vec<u8>>> {
+    fn object_after(&self, id: &[u8; 32], after_ms: u64) -> Result<Option<Vec<u8>>> {
         let object_id = Address::new(*id).to_string();
         let read = self.call("clock and object from one node", |mut c| {
             let object_id = object_id.clone();
@@ -161,10 +181,7 @@ impl SuiChain {
                     .get_service_info(proto::GetServiceInfoRequest::default())
                     .await?
                     .into_inner();
-                let now = info.timestamp.map_or(0, |ts| {
-                    u64::try_from(ts.seconds).unwrap_or(0) * 1000
-                        + u64::try_from(ts.nanos).unwrap_or(0) / 1_000_000
-                });
+                let now = info.timestamp.map_or(0, |ts| unix_ms(ts.seconds, ts.nanos));
                 if now < after_ms {
                     return Err(tonic::Status::unavailable(format!(
                         "the node's latest checkpoint is at {now}, before {after_ms}"
@@ -199,4 +216,9 @@ impl SuiChain {
         .map_err(|e| chain_err(format!("type tag: {e}")))?;
         Ok(TypeTag::Struct(Box::new(tag)))
     }
+}
+
+/// A protobuf timestamp (a node's latest checkpoint) as Unix ms.
+pub(super) fn unix_ms(seconds: i64, nanos: i32) -> u64 {
+    u64::try_from(seconds).unwrap_or(0) * 1000 + u64::try_from(nanos).unwrap_or(0) / 1_000_000
 }

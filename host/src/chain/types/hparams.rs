@@ -257,25 +257,18 @@ impl HparamsObject {
         let window = self.window_at(now_ms) + 1;
         let start_ms = self.window_start_ms(window)?;
         let pending = self.segments.last().is_some_and(|s| s.start_ms > now_ms);
-        let in_force = if pending {
-            self.segments.len().checked_sub(2)
-        } else {
-            self.segments.len().checked_sub(1)
-        };
-        let before = self.segments.get(in_force?)?;
-        let before_end = before
-            .start_ms
-            .checked_add(
-                (window - 1 - before.start_window).checked_mul(before.values.window_duration_ms)?,
-            )?
-            .checked_add(before.values.put_window_open_ms)?
-            .checked_add(before.values.scoring_span_ms)?;
+        // The window before the boundary is under the values in force,
+        // whether or not a pending segment is replaced.
+        let before_end = self.times(window - 1)?.scoring_end_ms;
         let opens_at = values.opens_at_ms(start_ms.checked_add(values.put_window_open_ms)?);
         if before_end > opens_at {
-            return Some(Err(crate::chain::aborts::hparams::EWindowsOverlap.err(format!(
-                "hparams: window {} would score until {before_end}, after window {window}                  opens at {opens_at}",
-                window - 1
-            ))));
+            return Some(Err(crate::chain::aborts::hparams::EWindowsOverlap.err(
+                format!(
+                    "hparams: window {} would score until {before_end}, after window {window} \
+                     opens at {opens_at}",
+                    window - 1
+                ),
+            )));
         }
         if pending {
             self.segments.pop();
